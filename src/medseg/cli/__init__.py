@@ -1,0 +1,1 @@
+"""The ``medseg`` command line: parsing and printing only; the work is in the library."""

@@ -1,0 +1,54 @@
+"""``medseg methods``: list every method (and recipe) with family, dimensions and parameters."""
+from __future__ import annotations
+
+import json
+
+HELP = "list the segmentation methods and their parameters"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("name", nargs="?", help="show one method in detail")
+    p.add_argument("--family", choices=["classical", "ml", "dl"], help="only this family")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _recipes() -> list[dict]:
+    try:
+        from medseg.recipes import RECIPES
+    except ModuleNotFoundError:
+        return []
+    return [RECIPES.get(n).describe() for n in RECIPES.names()]
+
+
+def run(args, extra) -> int:
+    from medseg.methods.base import METHODS, get_method
+
+    if args.name:
+        info = [get_method(args.name).describe()]
+    else:
+        info = [METHODS.get(n).describe() for n in METHODS.names()]
+    if args.family:
+        info = [i for i in info if i["family"] == args.family]
+    recipes = [] if args.name or args.family else _recipes()
+    if args.json:
+        print(json.dumps({"methods": info, "recipes": recipes}, indent=2))
+        return 0
+    for fam in ("classical", "ml", "dl"):
+        rows = [i for i in info if i["family"] == fam]
+        if not rows:
+            continue
+        print({"classical": "Classical", "ml": "Machine learning", "dl": "Deep learning"}[fam])
+        for i in rows:
+            dims = "/".join(f"{d}D" for d in i["dims"])
+            tr = " (trainable)" if i["trainable"] else ""
+            print(f"  {i['name']:<24} {dims:<6} {i['summary']}{tr}")
+            if args.name or len(info) == 1:
+                for p in i["params"]:
+                    print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
+    if recipes:
+        print("Recipes (medseg segment IN OUT --recipe NAME)")
+        for r in recipes:
+            print(f"  {r['name']:<24} {'/'.join(f'{d}D' for d in r.get('dims', []))} {r.get('summary', '')}")
+    if not args.name:
+        print("\n`medseg methods NAME` shows a method's parameters.")
+    return 0

@@ -1,0 +1,87 @@
+"""Entry point of the ``medseg`` command.
+
+Each subcommand lives in ``medseg.cli.cmd_<name>`` and provides ``HELP``,
+``add_arguments(parser)`` and ``run(args, extra) -> int``; a module may set
+``ACCEPTS_EXTRA = True`` to receive method-specific ``--param value`` tokens.
+
+Exit codes: 0 success, 2 user error (one line on stderr), 1 internal error,
+130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from medseg import __version__
+from medseg.errors import MedsegError
+
+COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "predict", "evaluate",
+            "compare", "demo", "serve")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other user error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    parser = _Parser(prog="medseg", description="Medical image segmentation: data, methods, training, evaluation.")
+    parser.add_argument("--version", action="version", version=f"medseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    modules = {}
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"medseg.cli.cmd_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"medseg.cli.cmd_{name}":
+                continue
+            raise
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        modules[name] = mod
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser, modules = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        level = logging.DEBUG if args.debug else (logging.WARNING if args.quiet else logging.INFO)
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s" if args.debug else "%(message)s")
+        for noisy in ("matplotlib", "PIL", "urllib3", "h5py", "numexpr"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        if not args.command:
+            parser.print_help()
+            return 2
+        mod = modules[args.command]
+        if extra and not getattr(mod, "ACCEPTS_EXTRA", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return int(mod.run(args, extra) or 0)
+    except MedsegError as exc:
+        if debug:
+            raise
+        print(f"medseg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("medseg: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
+        if debug:
+            raise
+        print(f"medseg: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback; "
+              "please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

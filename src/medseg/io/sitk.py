@@ -1,0 +1,70 @@
+"""NRRD, MetaImage (MHA/MHD) and other ITK formats through SimpleITK."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medseg.errors import FormatError, InputError
+from medseg.image import Image
+from medseg.io.base import Format, register_format
+from medseg.io.geometry import from_itk, to_itk
+
+
+def image_from_sitk(img, meta: dict | None = None) -> Image:
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayFromImage(img)  # (z, y, x[, c])
+    dim = img.GetDimension()
+    if dim not in (2, 3):
+        raise FormatError(f"{dim}-dimensional ITK images are not supported (2D or 3D only)")
+    spacing, origin, direction = from_itk(img.GetSpacing(), img.GetOrigin(), img.GetDirection())
+    if img.GetNumberOfComponentsPerPixel() > 1:
+        arr = np.moveaxis(arr, -1, 0)
+    return Image(np.ascontiguousarray(arr), spacing, origin, direction, meta=meta or {})
+
+
+def image_to_sitk(image: Image):
+    import SimpleITK as sitk
+
+    arr = image.array
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    if image.has_channels:
+        img = sitk.GetImageFromArray(np.ascontiguousarray(np.moveaxis(arr, 0, -1)), isVector=True)
+    else:
+        img = sitk.GetImageFromArray(np.ascontiguousarray(arr))
+    sp, org, dirn = to_itk(image.spacing, image.origin, image.direction)
+    img.SetSpacing(sp)
+    img.SetOrigin(org)
+    img.SetDirection(dirn)
+    return img
+
+
+def read_sitk(path: Path) -> Image:
+    import SimpleITK as sitk
+
+    try:
+        img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        msg = next((ln for ln in first if "rror" in ln or "xception" in ln), first[-1] if first else "")
+        raise FormatError(f"{path}: cannot read ({msg.strip()[:200]}); the file may be truncated or corrupt") from None
+    return image_from_sitk(img)
+
+
+def write_sitk(image: Image, path: Path) -> None:
+    import SimpleITK as sitk
+
+    if image.array.dtype == np.int64 and image.array.size and (image.array.max() > 2**31 - 1 or image.array.min() < -(2**31)):
+        raise InputError(f"{path}: values exceed the 32-bit range")
+    try:
+        sitk.WriteImage(image_to_sitk(image), str(path), useCompression=True)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: SimpleITK cannot write this image ({str(exc).strip().splitlines()[-1][:200]})") from None
+
+
+register_format(Format("NRRD", (".nrrd", ".nhdr"), read_sitk, write_sitk, "NRRD"))
+register_format(Format("MetaImage", (".mha", ".mhd"), read_sitk, write_sitk, "MetaImage"))
