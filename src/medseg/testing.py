@@ -222,3 +222,27 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
     labels = HEAD_CLASSES if kind == "head" else ({0: "background", 1: "vessel"} if kind == "fundus"
                                                   else {0: "background", 1: "foreground"})
     return write_dataset(cases, root, layout=layout, suffix=suffix, label_names=labels)
+
+
+def shared_data(*parts: str) -> Path | None:
+    """Path of the project's real development data (``../shared/data`` beside the repo),
+    or ``None`` when it is absent. Benchmarks and real-data tests skip on ``None``.
+
+    The folder can be moved with ``MEDSEG_SHARED_DATA`` (tests and benchmarks only).
+    """
+    import os
+
+    here = Path(__file__).resolve()
+    candidates = []
+    if os.environ.get("MEDSEG_SHARED_DATA"):
+        candidates.append(Path(os.environ["MEDSEG_SHARED_DATA"]))
+    for up in here.parents:
+        candidates.append(up.parent / "shared" / "data")
+        if (up / "pyproject.toml").is_file():
+            candidates.append(up.parent / "shared" / "data")
+            break
+    for c in candidates:
+        p = c.joinpath(*parts)
+        if p.exists():
+            return p
+    return None
