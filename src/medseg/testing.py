@@ -163,12 +163,12 @@ def head_phantom(shape: tuple[int, int, int] = (48, 64, 64), *, seed: int = 0,
     truth[wm_core & brain] = 3
     truth[csf_outer] = 1
     # ventricles
-    vent = ((zz / (a * 0.18)) ** 2 + ((yy - 0.05 * b) / (b * 0.32)) ** 2 + ((np.abs(xx) - 0.12 * c) / (c * 0.07)) ** 2) <= 1
+    vent = ((zz / (a * 0.22)) ** 2 + ((yy - 0.05 * b) / (b * 0.36)) ** 2 + ((np.abs(xx) - 0.13 * c) / (c * 0.10)) ** 2) <= 1
     truth[vent & brain] = 1
     if lesion:
         wm_idx = np.argwhere(truth == 3)
         centre = wm_idx[rng.integers(len(wm_idx))] * sp
-        rad = rng.uniform(0.10, 0.16) * ext.min() * 2
+        rad = rng.uniform(0.10, 0.16) * ext.min()
         grid = np.stack([zz, yy, xx], -1) + ext - sp / 2
         les = np.sum(((grid - centre) / (rad * np.array([1.0, 1.2, 0.9]))) ** 2, -1) <= 1
         truth[les & brain & ~vent] = 4

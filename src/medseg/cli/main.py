@@ -53,7 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         parser, modules = build_parser()
-        args, extra = parser.parse_known_args(argv)
+        try:
+            args, extra = parser.parse_known_args(argv)
+        except SystemExit as exc:  # --help, --version, usage errors
+            if argv and argv[0] in ("--version", "-h", "--help"):
+                raise
+            return int(exc.code or 0)
         level = logging.DEBUG if args.debug else (logging.WARNING if args.quiet else logging.INFO)
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s" if args.debug else "%(message)s")
         for noisy in ("matplotlib", "PIL", "urllib3", "h5py", "numexpr"):
@@ -63,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         mod = modules[args.command]
         if extra and not getattr(mod, "ACCEPTS_EXTRA", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            print(f"medseg {args.command}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+            return 2
         return int(mod.run(args, extra) or 0)
     except MedsegError as exc:
         if debug:

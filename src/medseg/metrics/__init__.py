@@ -1,0 +1,8 @@
+"""Segmentation metrics: overlap, surface distance and probability metrics, evaluation tables and reports.
+
+Every function takes NumPy arrays or :class:`~medseg.image.Image` objects (2D or 3D);
+distances are in physical units (the Images' spacing, or an explicit ``spacing``).
+"""
+from medseg.metrics.confusion import OVERLAP_METRICS, confusion_counts, confusion_matrix, dice, from_counts, overlap
+
+__all__ = ["OVERLAP_METRICS", "confusion_counts", "confusion_matrix", "dice", "from_counts", "overlap"]

@@ -1,0 +1,114 @@
+"""Input checking shared by every metric: arrays or :class:`~medseg.image.Image`s in, checked arrays out."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from medseg.errors import GeometryError, InputError
+from medseg.image import Image, same_grid
+
+__all__ = ["label_array", "prob_array", "pair_arrays", "spacing_of", "roi_array"]
+
+
+def _array(x: Any, what: str) -> tuple[np.ndarray, Image | None]:
+    if isinstance(x, Image):
+        if x.has_channels:
+            raise InputError(f"the {what} has {x.n_channels} channels; pass a single-channel label map")
+        return x.array, x
+    if x is None:
+        raise InputError(f"the {what} is missing")
+    arr = np.asarray(x)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise InputError(f"the {what} has dtype {arr.dtype}: expected bool, integer or float labels")
+    if arr.ndim not in (2, 3):
+        raise InputError(f"the {what} has shape {arr.shape}: metrics need a 2D or 3D array")
+    return arr, None
+
+
+def label_array(x: Any, what: str = "label map") -> np.ndarray:
+    """Return ``x`` as an integer/bool label array, refusing non-integer values.
+
+    Float arrays are accepted when every value is a whole number (labels stored as
+    float in NIfTI are common); ``0.3`` is refused with :class:`InputError`.
+    """
+    arr, _ = _array(x, what)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"the {what} contains NaN or Inf; labels must be whole numbers")
+        if not np.all(arr == np.round(arr)):
+            raise InputError(
+                f"the {what} contains non-integer values (e.g. {arr[arr != np.round(arr)].flat[0]:.4g}); "
+                "labels must be whole numbers — threshold probability maps first, or pass them to the "
+                "probability metrics (roc_auc, pr_auc, ece)"
+            )
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
+        raise InputError(f"the {what} contains negative labels ({int(arr.min())}); labels must be >= 0")
+    return arr
+
+
+def prob_array(x: Any, what: str = "probability map") -> np.ndarray:
+    """Return ``x`` as a float array of probabilities, refusing values outside ``[0, 1]``."""
+    if isinstance(x, Image):
+        arr = x.array
+    else:
+        arr = np.asarray(x)
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise InputError(f"the {what} has dtype {arr.dtype}: expected numbers in [0, 1]")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"the {what} contains NaN or Inf")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0 or hi > 1:
+        raise InputError(
+            f"the {what} has values in [{lo:.4g}, {hi:.4g}], outside [0, 1]; pass probabilities "
+            "(apply a sigmoid/softmax to logits, or divide 8-bit maps by 255)"
+        )
+    return arr
+
+
+def spacing_of(*items: Any, spacing=None, ndim: int) -> tuple[float, ...]:
+    """Spacing from an explicit argument, else the first :class:`Image` among ``items``, else 1."""
+    if spacing is not None:
+        sp = np.asarray(spacing, dtype=float).reshape(-1)
+        if sp.size == 1:
+            sp = np.repeat(sp, ndim)
+        if sp.size != ndim or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
+            raise InputError(f"spacing {tuple(sp)} does not fit {ndim} spatial axes (positive numbers, one per axis)")
+        return tuple(float(s) for s in sp)
+    for it in items:
+        if isinstance(it, Image):
+            return it.spacing
+    return (1.0,) * ndim
+
+
+def pair_arrays(pred: Any, truth: Any, *, what=("prediction", "ground truth")) -> tuple[np.ndarray, np.ndarray]:
+    """Check that prediction and ground truth share a grid; return both as label arrays."""
+    p = label_array(pred, what[0])
+    t = label_array(truth, what[1])
+    if p.shape != t.shape:
+        raise GeometryError(
+            f"the {what[0]} has shape {p.shape} but the {what[1]} has shape {t.shape}; "
+            "they must be on the same grid (resample the prediction onto the ground truth)"
+        )
+    if isinstance(pred, Image) and isinstance(truth, Image) and not same_grid(pred, truth, atol=1e-3):
+        raise GeometryError(
+            f"the {what[0]} and {what[1]} have the same shape but different geometry (spacing "
+            f"{pred.spacing} vs {truth.spacing}, origin {pred.origin} vs {truth.origin}); "
+            "resample the prediction onto the ground-truth grid"
+        )
+    return p, t
+
+
+def roi_array(roi: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The region of interest as a boolean mask of ``shape`` (nonzero = inside), or None."""
+    if roi is None:
+        return None
+    arr = label_array(roi, "region of interest") if not (isinstance(roi, np.ndarray) and roi.dtype == bool) else roi
+    if arr.shape != tuple(shape):
+        raise GeometryError(f"the region of interest has shape {arr.shape} but the label maps have shape {tuple(shape)}")
+    m = arr.astype(bool, copy=False)
+    if not m.any():
+        raise InputError("the region of interest is empty: no voxel would be evaluated")
+    return m

@@ -1,0 +1,175 @@
+"""Network factory: the :data:`NETS` registry and :func:`create_net`.
+
+Networks are built from MONAI where MONAI has them (``unet``: residual-unit U-Net;
+``dynunet``: the nnU-Net-style network with deep supervision) and from our own small
+module for ``classic-unet``, the tutorial topology (32-64-128-128 feature maps,
+two-convolution blocks, max-pooling, up-sampling + concatenation, softmax head).
+
+Every factory takes the same core keywords: ``spatial_dims`` (2 or 3), ``in_channels``,
+``out_channels`` (number of classes), ``channels`` (feature maps per level, coarsest
+last) and ``norm`` (``"instance"`` or ``"batch"``). Networks return logits of shape
+``(N, out_channels, *spatial)`` in eval mode; ``dynunet`` in train mode with deep
+supervision returns ``(N, n_heads, out_channels, *spatial)`` as MONAI does.
+
+Examples
+--------
+>>> import torch
+>>> net = create_net("unet", spatial_dims=2, in_channels=1, out_channels=2, channels=(8, 16, 32))
+>>> net.eval()(torch.zeros(1, 1, 32, 32)).shape
+torch.Size([1, 2, 32, 32])
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from medseg.errors import ConfigError
+from medseg.registry import Registry
+
+__all__ = ["NETS", "create_net", "net_divisor", "register_net"]
+
+NETS: Registry[Callable[..., nn.Module]] = Registry("network")
+
+
+def register_net(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator adding a network factory to :data:`NETS`."""
+    return NETS.register(name)
+
+
+def _check(spatial_dims: int, in_channels: int, out_channels: int, channels: Sequence[int]) -> None:
+    if spatial_dims not in (2, 3):
+        raise ConfigError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+    if in_channels < 1 or out_channels < 2:
+        raise ConfigError(f"need in_channels >= 1 and out_channels >= 2 (background + classes), "
+                          f"got {in_channels} and {out_channels}")
+    if len(channels) < 2 or any(int(c) < 1 for c in channels):
+        raise ConfigError(f"channels needs at least two positive widths (one per level), got {list(channels)}")
+
+
+def _norm(norm: str) -> Any:
+    norm = norm.lower()
+    if norm == "instance":
+        return ("instance", {"affine": True})
+    if norm == "batch":
+        return "batch"
+    raise ConfigError(f"unknown norm '{norm}'; choose instance or batch")
+
+
+@register_net("unet")
+def _unet(*, spatial_dims: int, in_channels: int, out_channels: int,
+          channels: Sequence[int] = (16, 32, 64, 128), num_res_units: int = 2, norm: str = "instance",
+          dropout: float = 0.0, **_: Any) -> nn.Module:
+    """MONAI ``UNet`` with residual units and stride-2 convolutions."""
+    from monai.networks.nets import UNet
+
+    _check(spatial_dims, in_channels, out_channels, channels)
+    chans = tuple(int(c) for c in channels)
+    return UNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
+                channels=chans, strides=(2,) * (len(chans) - 1), num_res_units=num_res_units,
+                norm=_norm(norm), dropout=dropout)
+
+
+@register_net("dynunet")
+def _dynunet(*, spatial_dims: int, in_channels: int, out_channels: int,
+             channels: Sequence[int] = (32, 64, 128, 256), strides: Sequence[Any] | None = None,
+             kernels: Sequence[Any] | None = None, deep_supervision: bool = True, deep_supr_num: int = 1,
+             norm: str = "instance", **_: Any) -> nn.Module:
+    """MONAI ``DynUNet`` (nnU-Net's network): per-level kernels/strides, deep supervision."""
+    from monai.networks.nets import DynUNet
+
+    _check(spatial_dims, in_channels, out_channels, channels)
+    n = len(channels)
+    strides = list(strides) if strides is not None else [1] + [2] * (n - 1)
+    kernels = list(kernels) if kernels is not None else [3] * n
+    if len(strides) != n or len(kernels) != n:
+        raise ConfigError(f"dynunet needs one stride and one kernel per level ({n}), got {len(strides)} and {len(kernels)}")
+    deep_supr_num = max(1, min(int(deep_supr_num), n - 2)) if n > 2 else 1
+    return DynUNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
+                   kernel_size=kernels, strides=strides, upsample_kernel_size=strides[1:],
+                   filters=[int(c) for c in channels], norm_name=_norm(norm),
+                   deep_supervision=bool(deep_supervision) and n > 2, deep_supr_num=deep_supr_num,
+                   res_block=True)
+
+
+class _DoubleConv(nn.Sequential):
+    def __init__(self, dims: int, cin: int, cout: int, norm: str) -> None:
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        if norm == "batch":
+            nrm: Callable[[int], nn.Module] = nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
+        else:
+            nrm = (lambda c: nn.InstanceNorm2d(c, affine=True)) if dims == 2 else (
+                lambda c: nn.InstanceNorm3d(c, affine=True))
+        super().__init__(conv(cin, cout, 3, padding=1), nrm(cout), nn.ReLU(inplace=True),
+                         conv(cout, cout, 3, padding=1), nrm(cout), nn.ReLU(inplace=True))
+
+
+class ClassicUNet(nn.Module):
+    """The tutorial U-Net: two-conv blocks, max-pool down, upsample + concat up.
+
+    Returns logits in training mode and softmax probabilities in eval mode when
+    ``softmax_head`` is true (the tutorial's head); medseg's trainer and predictor use
+    logits, so they build it with ``softmax_head=False``.
+
+    Parameters
+    ----------
+    spatial_dims : 2 or 3
+    in_channels, out_channels : int
+    channels : widths per level, default (32, 64, 128, 128)
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 channels: Sequence[int] = (32, 64, 128, 128), norm: str = "batch",
+                 softmax_head: bool = False) -> None:
+        super().__init__()
+        _check(spatial_dims, in_channels, out_channels, channels)
+        ch = [int(c) for c in channels]
+        self.softmax_head = softmax_head
+        self.down = nn.ModuleList()
+        cin = in_channels
+        for c in ch:
+            self.down.append(_DoubleConv(spatial_dims, cin, c, norm))
+            cin = c
+        self.pool = nn.MaxPool2d(2) if spatial_dims == 2 else nn.MaxPool3d(2)
+        self.up = nn.ModuleList()
+        mode = "bilinear" if spatial_dims == 2 else "trilinear"
+        self.upsample = nn.Upsample(scale_factor=2, mode=mode, align_corners=False)
+        for i in range(len(ch) - 2, -1, -1):
+            self.up.append(_DoubleConv(spatial_dims, cin + ch[i], ch[i], norm))
+            cin = ch[i]
+        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        self.head = conv(cin, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        for j, block in enumerate(self.up):
+            skip = skips[-2 - j]
+            x = nn.functional.interpolate(x, size=skip.shape[2:], mode=self.upsample.mode, align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        out = self.head(x)
+        if self.softmax_head and not self.training:
+            out = torch.softmax(out, dim=1)
+        return out
+
+
+@register_net("classic-unet")
+def _classic(*, spatial_dims: int, in_channels: int, out_channels: int,
+             channels: Sequence[int] = (32, 64, 128, 128), norm: str = "batch",
+             softmax_head: bool = False, **_: Any) -> nn.Module:
+    return ClassicUNet(spatial_dims, in_channels, out_channels, channels, norm=norm, softmax_head=softmax_head)
+
+
+def create_net(name: str, **kw: Any) -> nn.Module:
+    """Build the registered network ``name`` (see the module docstring for keywords)."""
+    factory = NETS.get(name)
+    return factory(**kw)
+
+
+def net_divisor(name: str, channels: Sequence[int]) -> int:
+    """Patch sizes must be multiples of this for the network's down-sampling to be exact."""
+    return 2 ** (len(channels) - 1)

@@ -1,0 +1,107 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from medseg import __version__
+from medseg.cli.main import main
+from medseg.image import Image
+from medseg.io import read_image, write_image
+from medseg.testing import disc_phantom
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_module_entry_point():
+    r = subprocess.run([sys.executable, "-m", "medseg", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_methods_lists_threshold(capsys):
+    code, out, _ = run(["methods"], capsys)
+    assert code == 0 and "threshold" in out
+    code, out, _ = run(["methods", "--json"], capsys)
+    names = [m["name"] for m in json.loads(out)["methods"]]
+    assert "threshold" in names
+
+
+def test_segment_threshold_keeps_geometry(tmp_path, capsys):
+    img, truth = disc_phantom((40, 50, 60), seed=2, spacing=(2.0, 0.5, 0.7))
+    img = Image(img.array, img.spacing, (1.0, 2.0, 3.0), np.diag([1.0, -1.0, 1.0]))
+    src = tmp_path / "in.nii.gz"
+    write_image(img, src)
+    before = src.read_bytes()
+    code, out, err = run(["segment", str(src), str(tmp_path / "out.nii.gz"), "--method", "threshold", "--value", "0.5"], capsys)
+    assert code == 0, err
+    lab = read_image(tmp_path / "out.nii.gz")
+    assert lab.shape == img.shape and lab.spacing == pytest.approx(img.spacing)
+    assert lab.origin == pytest.approx(img.origin) and np.allclose(lab.direction, img.direction)
+    assert lab.array.dtype == np.uint8
+    dice = 2 * np.sum((lab.array > 0) & (truth.array > 0)) / (np.sum(lab.array > 0) + np.sum(truth.array > 0))
+    assert dice > 0.85
+    assert src.read_bytes() == before  # input untouched
+
+
+def test_segment_folder(tmp_path, capsys):
+    for i in range(3):
+        img, _ = disc_phantom((32, 32), seed=i)
+        write_image(img.with_array((img.array * 100).clip(0, 255).astype(np.uint8)), tmp_path / "in" / f"c{i}.png")
+    code, out, err = run(["segment", str(tmp_path / "in"), str(tmp_path / "out"), "--method", "threshold"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c1.png", "c2.png"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["segment", "missing.nii.gz", "out.nii.gz"], "no such file"),
+    (["segment", "x.png", "y.png", "--method", "thresold"], "did you mean 'threshold'"),
+    (["segment", "x.png", "y.png", "--method", "threshold", "--vaule", "1"], "did you mean 'value'"),
+    (["train", "nowhere", "--method", "threshold", "--out", "m"], "not trainable"),
+    (["predict", "no_model", "a.png", "b.png"], "no such model folder"),
+    (["bogus"], "invalid choice"),
+])
+def test_user_errors_are_one_line_exit_2(argv, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_nan_image_is_refused(tmp_path, capsys):
+    a = np.ones((8, 8), np.float32)
+    a[2, 2] = np.nan
+    write_image(Image(a), tmp_path / "nan.tif")
+    code, _, err = run(["segment", str(tmp_path / "nan.tif"), str(tmp_path / "o.tif")], capsys)
+    assert code == 2 and "NaN" in err
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_corrupt_file_is_refused(tmp_path, capsys):
+    (tmp_path / "bad.nii.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    code, _, err = run(["segment", str(tmp_path / "bad.nii.gz"), str(tmp_path / "o.nii.gz")], capsys)
+    assert code == 2 and "bad.nii.gz" in err and "Traceback" not in err
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_internal_error_exit_1(monkeypatch, capsys):
+    import medseg.cli.cmd_methods as cm
+
+    def boom(args, extra):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(cm, "run", boom)
+    code, _, err = run(["methods"], capsys)
+    assert code == 1 and "internal error" in err and "kaput" in err and "Traceback" not in err
