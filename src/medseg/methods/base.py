@@ -55,6 +55,10 @@ class Segmenter:
     TrainParams: ClassVar[type | None] = None
     trainable: ClassVar[bool] = False
     channels: ClassVar[str] = "any"  # "any" | "single": how multi-channel input is handled
+    # Small, fast settings the registry-wide contract test uses (tests/test_contract.py):
+    # constructor parameters, and keyword arguments for ``fit`` of trainable methods.
+    contract_params: ClassVar[dict[str, Any]] = {}
+    contract_fit: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
         if params is None:
