@@ -91,10 +91,7 @@ def from_counts(tp: int, fp: int, fn: int, tn: int, *, voxel_volume: float = 1.0
         "specificity": _div(tn, tn + fp),
         "accuracy": _div(tp + tn, tp + fp + fn + tn),
     }
-    out["balanced_accuracy"] = float(np.nanmean([out["recall"], out["specificity"]])) \
-        if not (np.isnan(out["recall"]) and np.isnan(out["specificity"])) else float("nan")
-    if np.isnan(out["recall"]) or np.isnan(out["specificity"]):
-        out["balanced_accuracy"] = float("nan")
+    out["balanced_accuracy"] = (out["recall"] + out["specificity"]) / 2  # nan if either is undefined
     out["mcc"] = (float(tp) * tn - float(fp) * fn) / denom if denom else float("nan")
     out["volume_difference"] = _div(npred - ntrue, ntrue)
     out["volume_similarity"] = 1.0 - _div(abs(fn - fp), 2 * tp + fp + fn)
