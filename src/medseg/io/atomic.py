@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_dir"]
+__all__ = ["atomic_path", "atomic_files", "atomic_write_text", "atomic_write_bytes", "atomic_dir"]
 
 
 def _suffixes(path: Path) -> str:
@@ -39,6 +39,32 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+@contextlib.contextmanager
+def atomic_files(path: str | Path) -> Iterator[Path]:
+    """Like :func:`atomic_path` for formats that write companion files (``.mhd`` + ``.zraw``,
+    ``.nhdr`` + ``.raw.gz``) named after the target and referenced from it.
+
+    Yields a path with the target's *final* name inside a temporary folder beside it, so
+    references inside the header name the final companion files. On success the
+    companions are moved into place first and the main file last: a reader never sees a
+    header pointing at a missing or temporary data file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp_dir / target.name
+        main = tmp_dir / target.name
+        if not main.is_file():
+            raise FileNotFoundError(f"the writer did not create {target.name}")
+        for f in sorted(tmp_dir.iterdir()):
+            if f.name != target.name:
+                os.replace(f, target.parent / f.name)
+        os.replace(main, target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -25,9 +25,12 @@ class Format:
     write: Callable[[Image, Path], None] | None
     description: str = ""
     sidecar: Callable[[Image, Path], None] | None = None  # called with the final path after the rename
+    multi_file: bool = False  # the writer makes companion files named after the path (e.g. .mhd + .zraw)
+    options: tuple[str, ...] = ()  # keyword options the reader accepts (e.g. DICOM's ``series``)
 
 
 _FORMATS: dict[str, Format] = {}
+_FORMAT_MODULES = ("npy", "pil", "nifti", "sitk", "dicom")
 
 
 def register_format(fmt: Format) -> Format:
@@ -37,9 +40,17 @@ def register_format(fmt: Format) -> Format:
 
 
 def _ensure_loaded() -> None:
-    if _FORMATS:
-        return
-    from medseg.io import dicom, nifti, npy, pil, sitk  # noqa: F401  (registration side effects)
+    """Import every format module (registration is their import side effect).
+
+    Checked per module, not by "any format registered", so importing one format module
+    directly (e.g. ``medseg.io.sitk``) does not hide the others.
+    """
+    import importlib
+    import sys
+
+    for name in _FORMAT_MODULES:
+        if f"medseg.io.{name}" not in sys.modules:
+            importlib.import_module(f"medseg.io.{name}")
 
 
 def supported_suffixes() -> list[str]:
@@ -87,25 +98,52 @@ def format_for(path: str | Path, *, for_writing: bool = False) -> Format:
             f"supported: {', '.join(sorted(_FORMATS))}"
         )
     if for_writing and fmt.write is None:
-        raise FormatError(f"{p}: medseg cannot write {fmt.name} files; choose another suffix (.nii.gz, .nrrd, .mha, .tif, .png, .npz)")
+        raise FormatError(f"{p}: medseg reads {fmt.name} but cannot write it; choose another suffix "
+                          "(.nii.gz, .nrrd, .mha, .tif, .png, .npz)")
     return fmt
 
 
-def read_image(path: str | Path) -> Image:
+def _name_file(exc: MedsegError, p: Path) -> MedsegError:
+    """The same error, its message prefixed with the file when it does not name it yet."""
+    msg = str(exc)
+    if str(p) in msg:
+        return exc
+    return type(exc)(f"{p}: {msg}")
+
+
+def read_image(path: str | Path, *, series: str | None = None) -> Image:
     """Read any supported image file (or a DICOM series folder) into an :class:`Image`.
+
+    Parameters
+    ----------
+    path : an image file, or a folder holding a DICOM series.
+    series : for a DICOM folder holding several series, the Series Instance UID (or
+        series number, or unique description) to read.
+
+    Returns
+    -------
+    Image
+        Spatial axes in NumPy order (``(y, x)`` or ``(z, y, x)``), channel-first when the
+        file has several channels; ``meta["source"]`` and ``meta["format"]`` are set.
 
     Examples
     --------
     >>> img = read_image("case_01.nii.gz")  # doctest: +SKIP
+    >>> vol = read_image("dicom_study/", series="1.2.826.0.1.3680043.8.498.1")  # doctest: +SKIP
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or folder")
     fmt = format_for(p)
+    kwargs = {}
+    if series is not None:
+        if "series" not in fmt.options:
+            raise InputError(f"{p}: --series/series= applies to DICOM folders only, this is a {fmt.name} file")
+        kwargs["series"] = series
     try:
-        img = fmt.read(p)
-    except MedsegError:
-        raise
+        img = fmt.read(p, **kwargs)
+    except MedsegError as exc:
+        raise _name_file(exc, p) from None
     except MemoryError:
         raise InputError(f"{p}: not enough memory to read this file") from None
     except Exception as exc:  # noqa: BLE001 - every library error becomes one clear message
@@ -113,13 +151,13 @@ def read_image(path: str | Path) -> Image:
     return img.with_meta(source=str(p), format=fmt.name)
 
 
-def read_label(path: str | Path) -> Image:
+def read_label(path: str | Path, *, series: str | None = None) -> Image:
     """Read a label map: integer values, 0 = background.
 
     Binary masks stored as 0/255 (or 0/65535) become 0/1; grey RGB(A) masks become
     single-channel; float files whose values are all integers are cast to integers.
     """
-    img = read_image(path)
+    img = read_image(path, series=series)
     return as_label(img, name=str(path))
 
 
@@ -157,15 +195,26 @@ def write_image(image: Image, path: str | Path) -> Path:
     """Write ``image`` atomically in the format chosen by ``path``'s suffix."""
     from medseg.io.atomic import atomic_path
 
+    from medseg.io.atomic import atomic_files
+
     p = Path(path)
     fmt = format_for(p, for_writing=True)
+    if not isinstance(image, Image):
+        raise InputError(f"{p}: expected a medseg Image to write, got {type(image).__name__}")
     try:
-        with atomic_path(p) as tmp:
-            fmt.write(image, tmp)
+        if fmt.multi_file:
+            with atomic_files(p) as tmp:
+                fmt.write(image, tmp)
+        else:
+            with atomic_path(p) as tmp:
+                fmt.write(image, tmp)
         if fmt.sidecar is not None:
             fmt.sidecar(image, p)
-    except MedsegError:
-        raise
+    except MedsegError as exc:
+        raise _name_file(exc, p) from None
     except OSError as exc:
         raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
+    except (ValueError, TypeError, RuntimeError) as exc:  # library refusals (dtype, shape)
+        raise InputError(f"{p}: cannot write this {image.dtype} image of shape {image.array.shape} as "
+                         f"{fmt.name} ({exc}); choose another suffix (.nii.gz, .nrrd, .npz)") from None
     return p

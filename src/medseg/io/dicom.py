@@ -1,13 +1,455 @@
-"""DICOM (placeholder until the DICOM reader lands): detection only."""
+"""DICOM through pydicom: series folders become volumes, single files 2D images.
+
+Reading rules
+-------------
+* A **folder** is searched (recursively) for DICOM files: files ending in ``.dcm`` and
+  files of any name that carry the ``DICM`` preamble. Files without pixel data (reports,
+  structure sets, DICOMDIR) are skipped. Files are grouped by Series Instance UID.
+  Several series in one folder is an error that lists each series' UID, description,
+  modality and slice count; choose one with ``read_image(path, series=UID)`` (or the
+  series number, or its unique description) — ``--series UID`` on the command line.
+* The slices of a series are ordered by their position along the slice normal
+  (``ImageOrientationPatient`` row x column), never by file name or instance number.
+  The slice spacing comes from those positions, not from ``SliceThickness`` or
+  ``SpacingBetweenSlices``.
+* **Uneven slice spacing** (a gap differing from the median by more than 1 % and
+  0.01 mm, e.g. a missing slice) raises :class:`FormatError` with the gaps found: a
+  volume on a regular grid would misplace every slice after the gap. Pass
+  ``allow_uneven=True`` (Python) to read it anyway with the median spacing and a
+  warning. Slices at the same position (several echoes/phases in one series) and
+  stacks whose slices are offset sideways (gantry tilt) are errors too.
+* ``RescaleSlope``/``RescaleIntercept`` are applied per slice. The result is float32
+  when any slope or intercept is non-integer, otherwise the smallest integer type that
+  holds every value the stored bits (``BitsStored``) can produce after rescaling.
+* A **single file** is a 2D image, spacing from ``PixelSpacing`` (or
+  ``ImagerPixelSpacing``); its 3D pose is kept in ``meta`` (``dicom_position``,
+  ``dicom_orientation``). A **multi-frame** file becomes a 3D volume when it gives a
+  position per frame (enhanced CT/MR), otherwise a ``(frames, H, W)`` stack with unit
+  frame spacing and ``meta["frames"] = "unpositioned"``.
+* Geometry follows medseg's convention (NumPy axis order, LPS world coordinates in the
+  same reversed order), identical to :func:`medseg.io.sitk.image_from_sitk` applied to
+  SimpleITK's reading of the same files.
+* ``meta`` holds modality, window centre/width, series description/UID/number,
+  photometric interpretation and body part — never patient-identifying tags.
+
+DICOM is read-only in medseg: write ``.nii.gz``, ``.nrrd`` or ``.mha`` instead.
+"""
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from medseg.errors import FormatError, InputError
+from medseg.image import Image
+from medseg.io.base import Format, register_format
+from medseg.io.geometry import from_itk
+
+log = logging.getLogger(__name__)
+
+__all__ = ["looks_like_dicom", "read_dicom", "list_series", "SeriesInfo", "dicom_files"]
+
+_SKIP_NAMES = {"dicomdir"}
+_GAP_RTOL = 0.01
+_GAP_ATOL = 0.01  # mm
 
 
 def looks_like_dicom(path: Path) -> bool:
+    """True when ``path`` is a file with the 128-byte preamble followed by ``DICM``."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(132)
         return len(head) == 132 and head[128:132] == b"DICM"
     except OSError:
         return False
+
+
+def dicom_files(folder: Path) -> list[Path]:
+    """DICOM files under ``folder`` (recursively): ``.dcm`` files and files with the preamble."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name.lower() in _SKIP_NAMES:
+                continue
+            p = Path(dirpath) / name
+            if name.lower().endswith(".dcm") or looks_like_dicom(p):
+                out.append(p)
+    return out
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One series found in a folder."""
+
+    uid: str
+    number: str
+    description: str
+    modality: str
+    files: tuple[Path, ...]
+
+    @property
+    def n_files(self) -> int:
+        return len(self.files)
+
+    def describe(self) -> str:
+        desc = self.description or "(no description)"
+        return f"{self.uid} '{desc}' {self.modality or '?'} {self.n_files} file(s)"
+
+
+def _dcmread(path: Path, *, pixels: bool):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(str(path), stop_before_pixels=not pixels,
+                               force=path.name.lower().endswith(".dcm"))
+    except InvalidDicomError as exc:
+        raise FormatError(f"{path}: not a DICOM file ({exc})") from None
+    except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise FormatError(f"{path}: cannot read DICOM ({type(exc).__name__}: {exc}); the file may be truncated or corrupt") from None
+
+
+def list_series(folder: str | Path) -> list[SeriesInfo]:
+    """The image series found under ``folder``, in order of series number then UID.
+
+    Examples
+    --------
+    >>> for s in list_series("study/"):  # doctest: +SKIP
+    ...     print(s.describe())
+    """
+    folder = Path(folder)
+    files = dicom_files(folder)
+    if not files:
+        raise InputError(f"{folder}: no DICOM files found (expected .dcm files or files with the DICM preamble)")
+    groups: dict[str, list] = {}
+    heads: dict[str, object] = {}
+    for f in files:
+        ds = _dcmread(f, pixels=False)
+        if "Rows" not in ds or "Columns" not in ds:
+            log.debug("%s: no image pixels (SOP class %s), skipped", f, ds.get("SOPClassUID", "?"))
+            continue
+        uid = str(ds.get("SeriesInstanceUID", "") or f"(no series UID) {f.parent}")
+        groups.setdefault(uid, []).append(f)
+        heads.setdefault(uid, ds)
+    if not groups:
+        raise InputError(f"{folder}: the DICOM files hold no images (only reports, structure sets or similar)")
+    out = []
+    for uid, fs in groups.items():
+        ds = heads[uid]
+        out.append(SeriesInfo(uid, str(ds.get("SeriesNumber", "") or ""), str(ds.get("SeriesDescription", "") or ""),
+                              str(ds.get("Modality", "") or ""), tuple(fs)))
+
+    def order(s: SeriesInfo):
+        return (int(s.number) if s.number.lstrip("-").isdigit() else 1 << 30, s.uid)
+
+    return sorted(out, key=order)
+
+
+def _choose(series: list[SeriesInfo], want: str | None, folder: Path) -> SeriesInfo:
+    if want is None:
+        if len(series) == 1:
+            return series[0]
+        listing = "; ".join(s.describe() for s in series)
+        raise InputError(f"{folder}: holds {len(series)} DICOM series; choose one with --series UID "
+                         f"(Python: series=UID): {listing}")
+    want_s = str(want).strip()
+    for hits in ([s for s in series if s.uid == want_s],
+                 [s for s in series if s.number == want_s],
+                 [s for s in series if s.description.lower() == want_s.lower()]):
+        if len(hits) == 1:
+            return hits[0]
+    listing = "; ".join(s.describe() for s in series)
+    raise InputError(f"{folder}: no single DICOM series matches '{want_s}' (give a series UID, number or unique "
+                     f"description): {listing}")
+
+
+# ---------------------------------------------------------------------- pixel values
+def _float_list(value, n: int | None = None) -> list[float]:
+    if value is None:
+        return []
+    try:
+        vals = [float(v) for v in value] if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str) else [float(value)]
+    except (TypeError, ValueError):
+        return []
+    return vals if n is None or len(vals) == n else []
+
+
+def _rescale_of(ds) -> tuple[float, float]:
+    slope = ds.get("RescaleSlope", None)
+    inter = ds.get("RescaleIntercept", None)
+    try:
+        s = float(slope) if slope not in (None, "") else 1.0
+        i = float(inter) if inter not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        s, i = 1.0, 0.0
+    return (s if s != 0 else 1.0), i
+
+
+def _int_dtype_for(lo: float, hi: float) -> np.dtype:
+    for dt in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
+def _apply_rescale(raw: list[np.ndarray], rescale: list[tuple[float, float]], ds0) -> np.ndarray:
+    """Stack slices and apply per-slice slope/intercept with a safe output dtype."""
+    stack = np.stack(raw)
+    if all(s == 1.0 and i == 0.0 for s, i in rescale):
+        return stack
+    integral = all(float(s).is_integer() and float(i).is_integer() for s, i in rescale)
+    if not integral:
+        out = stack.astype(np.float32)
+        for k, (s, i) in enumerate(rescale):
+            out[k] = (out[k].astype(np.float64) * s + i).astype(np.float32)
+        return out
+    bits = int(ds0.get("BitsStored", stack.dtype.itemsize * 8) or stack.dtype.itemsize * 8)
+    signed = int(ds0.get("PixelRepresentation", 0) or 0) == 1
+    lo_raw, hi_raw = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
+    lo_raw, hi_raw = min(lo_raw, int(stack.min())), max(hi_raw, int(stack.max()))
+    ends = [v * s + i for s, i in rescale for v in (lo_raw, hi_raw)]
+    dt = _int_dtype_for(min(ends), max(ends))
+    out = np.empty(stack.shape, dtype=dt)
+    for k, (s, i) in enumerate(rescale):
+        out[k] = (stack[k].astype(np.int64) * int(s) + int(i)).astype(dt)
+    return out
+
+
+def _pixels(ds, path: Path) -> np.ndarray:
+    try:
+        arr = ds.pixel_array
+    except (NotImplementedError, RuntimeError) as exc:
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(ts, "name", ts)
+        raise FormatError(f"{path}: cannot decode the pixel data (transfer syntax {name}): {exc}; "
+                          "install a decoder such as 'pip install pylibjpeg pylibjpeg-libjpeg' or 'python-gdcm'") from None
+    except (AttributeError, KeyError) as exc:
+        raise FormatError(f"{path}: no pixel data ({exc})") from None
+    except (ValueError, EOFError, OSError) as exc:
+        raise FormatError(f"{path}: pixel data unreadable ({exc}); the file may be truncated") from None
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    if spp > 1 and photometric.startswith("YBR"):
+        from pydicom.pixels import convert_color_space
+
+        arr = convert_color_space(arr, photometric, "RGB")
+    return np.asarray(arr)
+
+
+def _meta(ds) -> dict:
+    meta: dict = {"modality": str(ds.get("Modality", "") or ""),
+                  "series_uid": str(ds.get("SeriesInstanceUID", "") or ""),
+                  "series_description": str(ds.get("SeriesDescription", "") or ""),
+                  "series_number": str(ds.get("SeriesNumber", "") or ""),
+                  "photometric": str(ds.get("PhotometricInterpretation", "") or "")}
+    wc, ww = _float_list(ds.get("WindowCenter")), _float_list(ds.get("WindowWidth"))
+    if wc and ww:
+        meta["window_center"], meta["window_width"] = wc[0], ww[0]
+    if ds.get("BodyPartExamined"):
+        meta["body_part"] = str(ds.BodyPartExamined)
+    return meta
+
+
+def _pixel_spacing(ds) -> tuple[float, float]:
+    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
+        vals = _float_list(ds.get(tag), 2)
+        if vals and all(v > 0 for v in vals):
+            return vals[0], vals[1]  # (row spacing = along y, column spacing = along x)
+    return 1.0, 1.0
+
+
+def _orientation(ds) -> np.ndarray | None:
+    iop = _float_list(ds.get("ImageOrientationPatient"), 6)
+    if not iop:
+        return None
+    r, c = np.asarray(iop[:3]), np.asarray(iop[3:])
+    if np.linalg.norm(r) == 0 or np.linalg.norm(c) == 0:
+        return None
+    return np.stack([r / np.linalg.norm(r), c / np.linalg.norm(c)])
+
+
+# ---------------------------------------------------------------------- geometry of a stack
+def _stack_geometry(positions: np.ndarray, rc: np.ndarray, pix: tuple[float, float], where: str,
+                    allow_uneven: bool) -> tuple[np.ndarray, float, tuple, np.ndarray]:
+    """Sort positions along the normal; return (order, slice spacing, origin, itk direction)."""
+    r, c = rc
+    n = np.cross(r, c)
+    n /= np.linalg.norm(n)
+    dist = positions @ n
+    order = np.argsort(dist, kind="stable")
+    d = dist[order]
+    gaps = np.diff(d)
+    if len(gaps) and np.min(gaps) <= _GAP_ATOL:
+        k = int(np.argmin(gaps))
+        raise FormatError(f"{where}: {int(np.sum(gaps <= _GAP_ATOL)) + 1} slices share a position (e.g. {d[k]:.3f} mm along the "
+                          "normal): the series holds several volumes (echoes, phases or times); split it first")
+    if len(gaps):
+        step = positions[order][-1] - positions[order][0]
+        lateral = step - (step @ n) * n
+        if np.linalg.norm(lateral) > max(_GAP_ATOL * len(gaps), 0.05 * min(pix)):
+            raise FormatError(f"{where}: slices are offset sideways by {np.linalg.norm(lateral):.3f} mm across the stack "
+                              "(gantry tilt or a sheared stack); resample it to an orthogonal grid first")
+        med = float(np.median(gaps))
+        bad = np.abs(gaps - med) > np.maximum(_GAP_RTOL * med, _GAP_ATOL)
+        if np.any(bad):
+            uniq, counts = np.unique(np.round(gaps, 3), return_counts=True)
+            desc = ", ".join(f"{u:g} mm x{k}" for u, k in zip(uniq, counts))
+            at = ", ".join(f"{d[i]:.2f}->{d[i + 1]:.2f}" for i in np.flatnonzero(bad)[:5])
+            msg = (f"{where}: uneven slice spacing: gaps {desc} (median {med:g} mm; irregular at {at} mm along the "
+                   "normal); a slice may be missing")
+            if not allow_uneven:
+                raise FormatError(msg + "; fix the series, or read it with allow_uneven=True to use the median spacing")
+            log.warning("%s; using the median spacing", msg)
+        spacing = float(np.mean(gaps)) if not np.any(bad) else med
+    else:
+        spacing = 1.0
+    direction = np.column_stack([r, c, n])
+    return order, spacing, tuple(positions[order][0]), direction
+
+
+def _volume(arr_zyx: np.ndarray, rgb: bool, spacing_xyz, origin_xyz, direction_itk, meta) -> Image:
+    sp, org, dirn = from_itk(spacing_xyz, origin_xyz, direction_itk.reshape(-1))
+    if rgb:
+        arr_zyx = np.moveaxis(arr_zyx, -1, 0)
+    return Image(np.ascontiguousarray(arr_zyx), sp, org, dirn, meta={**meta, "rgb": rgb} if rgb else meta)
+
+
+def _read_series(files: Sequence[Path], where: str, allow_uneven: bool) -> Image:
+    dss = [_dcmread(f, pixels=True) for f in files]
+    if len(dss) == 1:
+        return _read_single(dss[0], files[0], allow_uneven)
+    ds0 = dss[0]
+    sizes = {(int(d.Rows), int(d.Columns), int(d.get("SamplesPerPixel", 1) or 1)) for d in dss}
+    if len(sizes) > 1:
+        raise FormatError(f"{where}: slices of one series differ in size {sorted(sizes)}; the series mixes images (e.g. localizers)")
+    rcs = [_orientation(d) for d in dss]
+    pos = [_float_list(d.get("ImagePositionPatient"), 3) for d in dss]
+    if any(o is None for o in rcs) or any(not p for p in pos):
+        missing = [f.name for f, o, p in zip(files, rcs, pos) if o is None or not p][:5]
+        raise FormatError(f"{where}: slices without ImagePositionPatient/ImageOrientationPatient ({', '.join(missing)}); "
+                          "cannot order them in space")
+    if max(np.abs(o - rcs[0]).max() for o in rcs) > 1e-3:
+        raise FormatError(f"{where}: slices of one series have different orientations; the series mixes planes")
+    pix = _pixel_spacing(ds0)
+    order, dz, origin, direction = _stack_geometry(np.asarray(pos), rcs[0], pix, where, allow_uneven)
+    raw = [_pixels(dss[i], files[i]) for i in order]
+    arr = _apply_rescale(raw, [_rescale_of(dss[i]) for i in order], ds0)
+    rgb = arr.ndim == 4
+    meta = {**_meta(ds0), "n_files": len(files)}
+    return _volume(arr, rgb, (pix[1], pix[0], dz), origin, direction, meta)
+
+
+def _frame_positions(ds) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-frame positions and the orientation of an enhanced multi-frame object."""
+    per = ds.get("PerFrameFunctionalGroupsSequence")
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if not per:
+        return None
+    pos, rc = [], None
+    for item in per:
+        pps = item.get("PlanePositionSequence")
+        if not pps:
+            return None
+        p = _float_list(pps[0].get("ImagePositionPatient"), 3)
+        if not p:
+            return None
+        pos.append(p)
+        pos_o = item.get("PlaneOrientationSequence")
+        if rc is None and pos_o:
+            rc = _orientation(pos_o[0])
+    if rc is None and shared and shared[0].get("PlaneOrientationSequence"):
+        rc = _orientation(shared[0].PlaneOrientationSequence[0])
+    if rc is None:
+        return None
+    return np.asarray(pos), rc
+
+
+def _enhanced_pixel_spacing(ds) -> tuple[float, float]:
+    for seq_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        seq = ds.get(seq_name)
+        if seq and seq[0].get("PixelMeasuresSequence"):
+            vals = _float_list(seq[0].PixelMeasuresSequence[0].get("PixelSpacing"), 2)
+            if vals:
+                return vals[0], vals[1]
+    return _pixel_spacing(ds)
+
+
+def _read_single(ds, path: Path, allow_uneven: bool) -> Image:
+    arr = _pixels(ds, path)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    rgb = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+    meta = _meta(ds)
+    if frames > 1:
+        fp = _frame_positions(ds)
+        pix = _enhanced_pixel_spacing(ds)
+        rescale = [_rescale_of(ds)] * frames
+        if fp is not None:
+            order, dz, origin, direction = _stack_geometry(fp[0], fp[1], pix, str(path), allow_uneven)
+            arr = _apply_rescale([arr[i] for i in order], rescale, ds)
+            return _volume(arr, rgb, (pix[1], pix[0], dz), origin, direction, meta)
+        log.warning("%s: %d frames without per-frame positions; read as a stack with unit frame spacing", path, frames)
+        arr = _apply_rescale(list(arr), rescale, ds)
+        arr = np.moveaxis(arr, -1, 0) if rgb else arr
+        return Image(np.ascontiguousarray(arr), (1.0, *pix), meta={**meta, "frames": "unpositioned", "rgb": rgb})
+    arr = _apply_rescale([arr], [_rescale_of(ds)], ds)[0]
+    if rgb:
+        arr = np.moveaxis(arr, -1, 0)
+        meta["rgb"] = True
+    rc = _orientation(ds)
+    pos = _float_list(ds.get("ImagePositionPatient"), 3)
+    if rc is not None:
+        meta["dicom_orientation"] = [float(v) for v in rc.reshape(-1)]
+    if pos:
+        meta["dicom_position"] = [float(v) for v in pos]
+    return Image(np.ascontiguousarray(arr), _pixel_spacing(ds), meta=meta)
+
+
+# ---------------------------------------------------------------------- entry point
+def read_dicom(path: str | Path, *, series: str | None = None, allow_uneven: bool = False) -> Image:
+    """Read a DICOM file (2D) or a series folder (3D).
+
+    Parameters
+    ----------
+    path : a DICOM file, or a folder holding one series (or several, with ``series``).
+    series : Series Instance UID (or series number, or unique description) to read
+        when the folder holds several series.
+    allow_uneven : read a series with uneven slice gaps using the median gap (warns).
+
+    Returns
+    -------
+    Image
+        ``(z, y, x)`` for a series, ``(y, x)`` for a single frame, channel-first for RGB.
+
+    Examples
+    --------
+    >>> vol = read_dicom("study/", series="1.2.840.113619.2.55.3")  # doctest: +SKIP
+    >>> vol.shape, vol.spacing, vol.meta["modality"]  # doctest: +SKIP
+    ((24, 320, 260), (6.5, 0.6875, 0.6875), 'MR')
+    """
+    p = Path(path)
+    if p.is_dir():
+        chosen = _choose(list_series(p), series, p)
+        where = f"{p} (series {chosen.uid})" if series or chosen.description == "" else f"{p} ('{chosen.description}')"
+        return _read_series(chosen.files, where, allow_uneven)
+    if not p.is_file():
+        raise InputError(f"{p}: no such DICOM file or folder")
+    ds = _dcmread(p, pixels=True)
+    if series is not None and str(ds.get("SeriesInstanceUID", "")) != str(series):
+        raise InputError(f"{p}: this file belongs to series {ds.get('SeriesInstanceUID', '?')}, not {series}")
+    if "Rows" not in ds:
+        raise FormatError(f"{p}: this DICOM file holds no image (SOP class {ds.get('SOPClassUID', '?')})")
+    return _read_single(ds, p, allow_uneven)
+
+
+def _read(path: Path, **kwargs) -> Image:
+    return read_dicom(path, **kwargs)
+
+
+register_format(Format("DICOM", (".dcm",), _read, None, "DICOM file or series folder (read-only)",
+                       options=("series",)))

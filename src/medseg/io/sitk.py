@@ -66,5 +66,8 @@ def write_sitk(image: Image, path: Path) -> None:
         raise InputError(f"{path}: SimpleITK cannot write this image ({str(exc).strip().splitlines()[-1][:200]})") from None
 
 
-register_format(Format("NRRD", (".nrrd", ".nhdr"), read_sitk, write_sitk, "NRRD"))
-register_format(Format("MetaImage", (".mha", ".mhd"), read_sitk, write_sitk, "MetaImage"))
+register_format(Format("NRRD", (".nrrd",), read_sitk, write_sitk, "NRRD"))
+register_format(Format("NRRD", (".nhdr",), read_sitk, write_sitk, "NRRD (detached header + data file)", multi_file=True))
+register_format(Format("MetaImage", (".mha",), read_sitk, write_sitk, "MetaImage"))
+register_format(Format("MetaImage", (".mhd",), read_sitk, write_sitk, "MetaImage (header + .raw/.zraw data file)",
+                       multi_file=True))
