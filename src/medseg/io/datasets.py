@@ -139,9 +139,12 @@ class Dataset:
     def _npy_image(self, i: int) -> Image:
         arr = self._arrays["images"][i]
         axes = self.meta["npy_spatial"]
+        meta = {"source": str(self.root), "index": i}
         if arr.ndim > axes:  # channels last -> first
             arr = np.moveaxis(arr, -1, 0)
-        return Image(np.ascontiguousarray(arr), (1.0,) * axes, meta={"source": str(self.root), "index": i})
+            # (N, H, W, 3|4) uint8 stacks are colour photographs (the tutorial layout)
+            meta["rgb"] = axes == 2 and arr.shape[0] in (3, 4) and arr.dtype == np.uint8
+        return Image(np.ascontiguousarray(arr), (1.0,) * axes, meta=meta)
 
     def _npy_label(self, i: int) -> Image:
         if "labels" not in self._arrays:

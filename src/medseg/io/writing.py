@@ -92,11 +92,13 @@ def _write_folders(cases, tmp: Path, suffix: str | None) -> None:
 def _write_msd(cases, tmp: Path, suffix: str, label_names, channel_names) -> None:
     n = 0
     n_ch = None
+    rgb = False
     values: set[int] = set()
     for cid, img, lab, _roi in cases:
         chans = img.channels_first()
         if n_ch is None:
             n_ch = chans.shape[0]
+            rgb = bool(img.meta.get("rgb")) and n_ch == 3
         elif chans.shape[0] != n_ch:
             raise InputError(f"case {cid} has {chans.shape[0]} channels, earlier cases {n_ch}")
         for c in range(chans.shape[0]):
@@ -110,7 +112,7 @@ def _write_msd(cases, tmp: Path, suffix: str, label_names, channel_names) -> Non
         raise InputError("no cases to write")
     names = dict(label_names or {})
     labels = {str(names.get(v, "background" if v == 0 else f"label_{v}")): v for v in sorted(values | set(names))}
-    chn = channel_names or ([f"channel_{i}" for i in range(n_ch)] if n_ch and n_ch > 1 else ["image"])
+    chn = channel_names or (["R", "G", "B"] if rgb else [f"channel_{i}" for i in range(n_ch)] if n_ch and n_ch > 1 else ["image"])
     info = {"channel_names": {str(i): name for i, name in enumerate(chn)}, "labels": labels,
             "numTraining": n, "file_ending": suffix}
     (tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
