@@ -1,0 +1,277 @@
+"""The trainable pixel-classifier segmenter shared by every ML method.
+
+:class:`PixelClassifier` is a :class:`~medseg.methods.base.Segmenter` with a
+scikit-learn-like API: ``fit(images, labels, rois=None)``, ``predict(image)``,
+``predict_proba(image)``, ``save(dir)``/``load(dir)``, and ``train(dataset, out_dir)``
+for ``medseg train``. The concrete methods (``random-forest``, ``svm``, ...) in
+:mod:`medseg.methods.ml` only choose the estimator and its ``Params``.
+
+Training pixels follow the convention of :mod:`medseg.ml.sampling` (dense labels, or
+sparse scribbles with ``ignore_label``). Features are computed block-wise
+(:func:`medseg.features.iter_feature_blocks`), so prediction on a large 3D volume keeps
+a bounded working set; the estimator uses ``n_jobs`` cores.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from medseg.errors import ConfigError, InputError
+from medseg.features.stack import FeatureConfig, feature_names, iter_feature_blocks, sample_features
+from medseg.image import Image
+from medseg.methods.base import Segmenter, check_input, label_like
+from medseg.ml.estimators import ESTIMATORS, FeatureParams, TrainParams, feature_config
+from medseg.ml.sampling import check_classes, draw_samples, training_mask
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PixelClassifier"]
+
+_BATCH = 1 << 18  # rows per predict_proba call (bounds the (rows, F) matrix copy)
+
+
+def _as_label_array(lab: Any, image: Image, what: str) -> np.ndarray:
+    a = lab.array if isinstance(lab, Image) else np.asarray(lab)
+    if isinstance(lab, Image) and lab.has_channels:
+        raise InputError(f"{what} must be a single-channel label map, got shape {lab.array.shape}")
+    if a.shape != image.shape:
+        raise InputError(f"{what} shape {a.shape} does not match the image shape {image.shape}")
+    if a.dtype.kind not in "biu":
+        if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.array_equal(a, np.round(a)):
+            a = a.astype(np.int64)
+        else:
+            raise InputError(f"{what} must hold integer class values, got {a.dtype}")
+    return a
+
+
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    if isinstance(x, (Image, np.ndarray)):
+        return [x]
+    return list(x)
+
+
+class PixelClassifier(Segmenter):
+    """Per-pixel classification on a feature stack (base of the ML methods)."""
+
+    family = "ml"
+    dims = (2, 3)
+    trainable = True
+    Params: ClassVar[type] = FeatureParams
+    TrainParams: ClassVar[type] = TrainParams
+
+    def __init__(self, params: Any = None, *, options: TrainParams | None = None, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self.options = options if options is not None else TrainParams()
+        self.estimator_ = None
+        self.classes_: np.ndarray | None = None
+        self.class_names_: dict[int, str] = {}
+        self.class_weights_: np.ndarray | None = None
+        self.feature_config_: FeatureConfig | None = None
+        self.feature_names_: list[str] = []
+        self.n_channels_: int | None = None
+        self.ndim_: int | None = None
+        self.train_info_: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ training
+    def fit(self, images: Image | Sequence[Image], labels: Any, rois: Any = None, *,
+            options: TrainParams | None = None, class_names: dict[int, str] | None = None) -> PixelClassifier:
+        """Train on images and their (dense or scribble) label maps.
+
+        Parameters
+        ----------
+        images : Image or sequence of Image
+            2D/3D images (optionally multi-channel; all with the same channel count).
+        labels : Image, ndarray or sequence of them
+            Integer label maps on the images' grids (see :mod:`medseg.ml.sampling` for
+            the scribble convention).
+        rois : Image, ndarray or sequence, optional
+            Masks (>0 inside) limiting the training pixels.
+        options : TrainParams, optional
+            Sampling/balancing options (default: ``self.options``).
+        class_names : dict, optional
+            Names of the label values, stored in the model.
+
+        Returns
+        -------
+        self
+        """
+        imgs, labs, rs = _as_list(images), _as_list(labels), _as_list(rois)
+        if not imgs:
+            raise InputError("no training images given")
+        if len(labs) != len(imgs) or (rs and len(rs) != len(imgs)):
+            raise InputError(f"got {len(imgs)} images, {len(labs)} label maps and {len(rs)} ROIs; give one each")
+        triples = zip(imgs, labs, rs or [None] * len(imgs))
+        return self._fit_stream(((i, lab, r) for i, lab, r in triples), len(imgs), options=options,
+                                class_names=class_names)
+
+    def _fit_stream(self, triples: Iterable[tuple[Any, Any, Any]], n: int, *, options: TrainParams | None,
+                    class_names: dict[int, str] | None) -> PixelClassifier:
+        from tqdm.auto import tqdm
+
+        opts = options if options is not None else self.options
+        self.options = opts
+        rng = np.random.default_rng(opts.seed)
+        base_cfg = feature_config(self.params)
+        xs, ys, totals = [], [], {}
+        cfg = None
+        for image, lab, roi in tqdm(triples, total=n, desc="features", unit="img", disable=n < 3):
+            image = check_input(image, type(self))
+            if cfg is None:
+                cfg = base_cfg.resolve(image)
+                self.n_channels_, self.ndim_ = image.n_channels, image.ndim
+                self.feature_names_ = feature_names(image, cfg)
+            self._check_compatible(image, "training image")
+            y = _as_label_array(lab, image, "label map")
+            r = None if roi is None else _as_label_array(roi, image, "ROI")
+            mask = training_mask(y, r, opts.ignore_label)
+            vals, cnt = np.unique(y[mask], return_counts=True)
+            for v, c in zip(vals.tolist(), cnt.tolist()):
+                totals[v] = totals.get(v, 0) + c
+            idx = draw_samples(y, mask, opts.samples_per_image, balanced=opts.balance == "balanced", rng=rng)
+            if idx.size:
+                xs.append(sample_features(image, cfg, idx))
+                ys.append(y.reshape(-1)[idx])
+        classes = np.array(sorted(totals), dtype=np.int64)
+        check_classes(classes, ignore_label=opts.ignore_label, n_pixels=sum(totals.values()))
+        X, yv = np.concatenate(xs), np.concatenate(ys)
+        yi = np.searchsorted(classes, yv)
+        sampled = np.bincount(yi, minlength=len(classes)).astype(float)
+        if len(np.unique(yi)) < 2:
+            raise InputError("the sampled training pixels contain one class only; raise samples_per_image")
+        self.estimator_ = ESTIMATORS[self.name](self.params, X.shape[1], opts.seed)
+        log.info("fitting %s on %d pixels x %d features", self.name, X.shape[0], X.shape[1])
+        self.estimator_.fit(X, yi)
+        self.classes_ = classes
+        true = np.array([totals[c] for c in classes], float)
+        if opts.prior_correction and opts.ignore_label is None:
+            w = (true / true.sum()) / np.maximum(sampled / sampled.sum(), 1e-12)
+            self.class_weights_ = w / w.max()
+        else:
+            self.class_weights_ = np.ones(len(classes))
+        self.feature_config_ = cfg
+        self.class_names_ = {int(c): (class_names or {}).get(int(c), str(int(c))) for c in classes}
+        self.train_info_ = {"n_images": n, "n_pixels": int(X.shape[0]), "class_pixels": {
+            str(int(c)): int(t) for c, t in zip(classes, true)}, "sampled_pixels": {
+            str(int(c)): int(s) for c, s in zip(classes, sampled)}}
+        return self
+
+    def train(self, dataset, out_dir: str | Path, options: TrainParams | None = None) -> PixelClassifier:
+        """Train on a :class:`medseg.io.Dataset` (labels required; ROIs used when present)
+        and write the model folder ``out_dir`` atomically."""
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: exists and is not a folder; choose another --out")
+        cases = [c for c in dataset.cases]
+        if not cases:
+            raise InputError(f"{dataset.root}: the dataset has no cases")
+
+        def stream():
+            for case in cases:
+                img = dataset.load_image(case)
+                lab = dataset.load_label(case, img)
+                if lab is None:
+                    raise InputError(f"case '{case.case_id}' has no label map; every training case needs one")
+                yield img, lab, dataset.load_roi(case, img)
+
+        names = {int(k): str(v) for k, v in (dataset.label_names or {}).items()}
+        self._fit_stream(stream(), len(cases), options=options, class_names=names)
+        self.train_info_["dataset"] = str(dataset.root)
+        self.save(out)
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self) -> None:
+        if self.estimator_ is None:
+            raise ConfigError(f"method '{self.name}' is not trained: call fit(...) or load a model folder first")
+
+    def _check_compatible(self, image: Image, what: str = "image") -> None:
+        if self.n_channels_ is not None and image.n_channels != self.n_channels_:
+            raise InputError(f"the model was trained on {self.n_channels_}-channel images but this {what} has "
+                             f"{image.n_channels} channel(s); convert it the same way as the training images")
+        if self.ndim_ is not None and image.ndim != self.ndim_:
+            raise InputError(f"the model was trained on {self.ndim_}D images but this {what} is {image.ndim}D")
+
+    def _proba_rows(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty((X.shape[0], len(self.classes_)), np.float32)
+        for s in range(0, X.shape[0], _BATCH):
+            p = self.estimator_.predict_proba(X[s:s + _BATCH]) * self.class_weights_
+            p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+            out[s:s + _BATCH] = p
+        return out
+
+    def _proba_array(self, image: Image, roi: Any = None, stack: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        image = check_input(image, type(self))
+        self._check_compatible(image)
+        names = feature_names(image, self.feature_config_)
+        if names != self.feature_names_:
+            raise InputError(f"the image gives features {names[:3]}... but the model expects "
+                             f"{self.feature_names_[:3]}... ({len(self.feature_names_)} features)")
+        r = None if roi is None else _as_label_array(roi, image, "ROI") > 0
+        prob = np.zeros((len(self.classes_), *image.shape), np.float32)
+        bg = np.flatnonzero(self.classes_ == 0)
+        blocks = ([(tuple(slice(0, s) for s in image.shape), stack)] if stack is not None else
+                  iter_feature_blocks(image, self.feature_config_))
+        self._set_jobs()
+        for core, block in blocks:
+            sel = np.ones(block.shape[1:], bool) if r is None else r[core]
+            rows = block[:, sel].T
+            if rows.shape[0]:
+                view = prob[(slice(None), *core)]
+                view[:, sel] = self._proba_rows(rows).T
+            if r is not None and bg.size:
+                prob[(bg[0], *core)][~sel] = 1.0
+        return prob
+
+    def _set_jobs(self) -> None:
+        est = self.estimator_
+        steps = [s for _, s in getattr(est, "steps", [])] or [est]
+        for s in steps:
+            if "n_jobs" in s.get_params():
+                s.set_params(n_jobs=self.params.n_jobs)
+
+    def _labels_from_proba(self, prob: np.ndarray, roi: Any, image: Image) -> np.ndarray:
+        lab = self.classes_[np.argmax(prob, axis=0)]
+        if roi is not None:
+            lab[_as_label_array(roi, image, "ROI") == 0] = 0
+        return lab
+
+    def predict_proba(self, image: Image, roi: Any = None) -> Image:
+        """Class probabilities ``(K, *image.shape)`` float32 (class order: ``classes_``).
+
+        Outside ``roi`` the background class (value 0) has probability 1 (all zeros when
+        no class is 0)."""
+        image = check_input(image, type(self))
+        prob = self._proba_array(image, roi)
+        return Image(prob, image.spacing, image.origin, image.direction,
+                     {**dict(image.meta), "classes": self.classes_.tolist()})
+
+    def predict(self, image: Image, roi: Any = None) -> Image:
+        """Label map on ``image``'s grid (class values; 0 outside ``roi``)."""
+        image = check_input(image, type(self))
+        prob = self._proba_array(image, roi)
+        return label_like(image, self._labels_from_proba(prob, roi, image), method=self.name)
+
+    def __call__(self, image: Image) -> Image:
+        return self.predict(image)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write the model folder (``model.skops`` + ``model.json``) atomically."""
+        from medseg.ml.persist import save_model
+
+        self._check_fitted()
+        return save_model(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PixelClassifier:
+        """Load a model folder written by :meth:`save` (refuses tampered/unsafe files)."""
+        from medseg.ml.persist import load_model_folder
+
+        return load_model_folder(cls, Path(directory))
