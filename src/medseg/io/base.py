@@ -147,7 +147,9 @@ def read_image(path: str | Path, *, series: str | None = None) -> Image:
     except MemoryError:
         raise InputError(f"{p}: not enough memory to read this file") from None
     except Exception as exc:  # noqa: BLE001 - every library error becomes one clear message
-        raise FormatError(f"{p}: cannot read as {fmt.name} ({type(exc).__name__}: {exc}); the file may be truncated or corrupt") from None
+        reason = " ".join(str(exc).split())[:200]
+        raise FormatError(f"{p}: cannot read as {fmt.name} ({type(exc).__name__}: {reason}); "
+                          "the file may be truncated or corrupt") from None
     return img.with_meta(source=str(p), format=fmt.name)
 
 

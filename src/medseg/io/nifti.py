@@ -28,7 +28,8 @@ def read_nifti(path: Path) -> Image:
     except nib.filebasedimages.ImageFileError as exc:
         raise FormatError(f"{path}: not a NIfTI file ({exc})") from None
     except (EOFError, OSError, ValueError, Exception) as exc:  # noqa: BLE001 - gzip/zlib/struct errors
-        raise FormatError(f"{path}: cannot read NIfTI data ({type(exc).__name__}: {exc}); the file may be truncated") from None
+        raise FormatError(f"{path}: cannot read NIfTI data ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                          "the file may be truncated") from None
     hdr = nii.header
     affine = np.asarray(nii.affine, dtype=float)
     slope, inter = hdr.get_slope_inter()

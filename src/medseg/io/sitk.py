@@ -49,10 +49,22 @@ def read_sitk(path: Path) -> Image:
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        msg = next((ln for ln in first if "rror" in ln or "xception" in ln), first[-1] if first else "")
-        raise FormatError(f"{path}: cannot read ({msg.strip()[:200]}); the file may be truncated or corrupt") from None
+        raise FormatError(f"{path}: cannot read ({_itk_reason(str(exc))}); the file may be truncated or corrupt") from None
     return image_from_sitk(img)
+
+
+def _itk_reason(text: str) -> str:
+    """The informative line of an ITK exception text, on one line."""
+    import re
+
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("Exception thrown in SimpleITK")]
+    if not lines:
+        return "unknown ITK error"
+    itk = next((re.sub(r"^ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", ln) for ln in lines if ln.startswith("ITK ERROR")), None)
+    last = re.sub(r"^\[\w+\] ", "", lines[-1])
+    reason = last if (itk is None or (not lines[-1].startswith("ITK ERROR") and not last.startswith("Reason"))) else itk
+    return " ".join(reason.split())[:200]
 
 
 def write_sitk(image: Image, path: Path) -> None:
