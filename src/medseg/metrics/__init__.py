@@ -4,5 +4,8 @@ Every function takes NumPy arrays or :class:`~medseg.image.Image` objects (2D or
 distances are in physical units (the Images' spacing, or an explicit ``spacing``).
 """
 from medseg.metrics.confusion import OVERLAP_METRICS, confusion_counts, confusion_matrix, dice, from_counts, overlap
+from medseg.metrics.distance import (DISTANCE_METRICS, assd, distance_metrics, hausdorff, hd95, nsd,
+                                     surface_distances)
 
-__all__ = ["OVERLAP_METRICS", "confusion_counts", "confusion_matrix", "dice", "from_counts", "overlap"]
+__all__ = ["OVERLAP_METRICS", "DISTANCE_METRICS", "confusion_counts", "confusion_matrix", "dice", "from_counts",
+           "overlap", "assd", "distance_metrics", "hausdorff", "hd95", "nsd", "surface_distances"]
