@@ -2,8 +2,8 @@
 largest components.
 
 Every classical method's ``Params`` inherits :class:`PostParams`, so each method accepts
-``--opening R --closing R --fill-holes --min-size N --keep-largest K`` and the base class
-applies them once, in that order, after the algorithm (see :func:`postprocess`).
+``--clear-border --opening R --closing R --fill-holes --min-size N --keep-largest K`` and
+the base class applies them once, in that order, after the algorithm (see :func:`postprocess`).
 Radii are physical (mm, i.e. pixels when the spacing is 1); the structuring element is
 an ellipsoid that follows anisotropic spacing.
 """
@@ -24,6 +24,8 @@ __all__ = ["PostParams", "postprocess", "ellipsoid_footprint", "keep_largest", "
 class PostParams:
     """Post-processing fields shared by every classical method (all off by default)."""
 
+    clear_border: bool = field(default=False, metadata={
+        "help": "remove objects touching the image border (e.g. the air around a CT body)"})
     opening: float = field(default=0.0, metadata={
         "help": "morphological opening radius in mm (pixels at spacing 1); 0: off"})
     closing: float = field(default=0.0, metadata={
@@ -88,6 +90,10 @@ def remove_small(mask: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def _binary(mask: np.ndarray, p: PostParams, spacing: Sequence[float]) -> np.ndarray:
+    if p.clear_border:
+        from skimage.segmentation import clear_border
+
+        mask = clear_border(mask)
     if p.opening > 0:
         mask = ndi.binary_opening(mask, ellipsoid_footprint(p.opening, spacing))
     if p.closing > 0:
@@ -111,7 +117,8 @@ def postprocess(labels: np.ndarray, params: PostParams, spacing: Sequence[float]
     labels : numpy.ndarray
         Integer or boolean label map, spatial shape ``(y, x)`` or ``(z, y, x)``.
     params : PostParams
-        Which operations to apply (opening, closing, fill holes, min size, keep largest).
+        Which operations to apply, in this order: clear border, opening, closing, fill
+        holes, min size, keep largest.
     spacing : sequence of float
         Physical spacing, one value per axis.
 
@@ -125,11 +132,11 @@ def postprocess(labels: np.ndarray, params: PostParams, spacing: Sequence[float]
     --------
     >>> import numpy as np
     >>> m = np.zeros((5, 7), np.uint8); m[1:4, 1:4] = 1; m[2, 5] = 1
-    >>> postprocess(m, PostParams(min_size=2), (1, 1)).sum()
+    >>> int(postprocess(m, PostParams(min_size=2), (1, 1)).sum())
     9
     """
-    if not (params.opening or params.closing or params.fill_holes or params.min_size > 1
-            or params.keep_largest):
+    if not (params.clear_border or params.opening or params.closing or params.fill_holes
+            or params.min_size > 1 or params.keep_largest):
         return labels
     if labels.dtype == bool or (labels.min() >= 0 and labels.max() <= 1):
         return _binary(labels.astype(bool, copy=False), params, spacing).astype(labels.dtype, copy=False)

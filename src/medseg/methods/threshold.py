@@ -1,26 +1,30 @@
-"""The plain ``threshold`` method: voxels above (or below) a value are foreground."""
+"""The plain ``threshold`` method: voxels above (or below) a value are foreground.
+
+It shares the classical methods' base, so it has ``--channel`` and every post-processing
+flag (``--min-size``, ``--keep-largest``, ``--fill-holes``, ``--opening``, ``--closing``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from medseg.classical.base import ClassicalParams, ClassicalSegmenter
 from medseg.errors import ConfigError
 from medseg.image import Image
-from medseg.methods.base import Segmenter, label_like, register_method, single_channel
+from medseg.methods.base import register_method
 
 
 @dataclass(frozen=True)
-class ThresholdParams:
+class ThresholdParams(ClassicalParams):
     value: float | None = field(default=None, metadata={
         "help": "threshold; default: midway between the 1st and 99th intensity percentiles"})
     above: bool = field(default=True, metadata={"help": "foreground is above the value (false: below)"})
-    channel: int | None = field(default=None, metadata={
-        "help": "channel to threshold; default: luminance of RGB or the channel mean"})
 
 
 @register_method
-class Threshold(Segmenter):
+class Threshold(ClassicalSegmenter):
     """Global threshold at a fixed value.
 
     Examples
@@ -37,9 +41,8 @@ class Threshold(Segmenter):
     summary = "global threshold at a value (default: midway between the 1st and 99th percentiles)"
     Params = ThresholdParams
 
-    def __call__(self, image: Image) -> Image:
-        img = single_channel(self.check(image), self.params.channel)
-        a = img.array
+    def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
+        a = image.array
         t = self.params.value
         if t is None:
             lo, hi = np.percentile(a, [1, 99])
@@ -47,4 +50,4 @@ class Threshold(Segmenter):
         if not np.isfinite(t):
             raise ConfigError(f"threshold value must be finite, got {t}")
         mask = a > t if self.params.above else a < t
-        return label_like(image, mask, threshold=float(t))
+        return mask.view(np.uint8), {"threshold": float(t)}

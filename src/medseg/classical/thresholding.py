@@ -1,0 +1,190 @@
+"""Histogram thresholds (Otsu, multi-Otsu, Li, triangle) and adaptive local thresholding.
+
+Thin adapters over :mod:`skimage.filters`: each picks its threshold from the image's own
+histogram, so the defaults come from the data.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from medseg.classical.base import ClassicalParams, ClassicalSegmenter, is_constant
+from medseg.errors import ConfigError
+from medseg.image import Image
+
+__all__ = ["GlobalParams", "Otsu", "Li", "Triangle", "MultiOtsu", "MultiOtsuParams", "Local", "LocalParams"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GlobalParams(ClassicalParams):
+    above: bool = field(default=True, metadata={"help": "foreground is above the threshold (false: below)"})
+    nbins: int = field(default=256, metadata={"help": "histogram bins"})
+    within: Literal["all", "foreground"] = field(default="all", metadata={
+        "help": "all: threshold from every voxel; foreground: only from voxels above the image's own "
+                "Otsu split (separates tissues inside a body/head from each other instead of from air)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.nbins < 2:
+            raise ConfigError(f"--nbins must be >= 2, got {self.nbins}")
+
+
+class _GlobalThreshold(ClassicalSegmenter):
+    dims = (2, 3)
+    Params = GlobalParams
+
+    def threshold(self, a: np.ndarray) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
+        a = image.array
+        if is_constant(a):
+            log.warning("%s: the image is constant; nothing to segment", self.name)
+            return np.zeros(a.shape, np.uint8), {}
+        if self.params.within == "foreground":
+            from skimage.filters import threshold_otsu
+
+            a_fg = a[a > threshold_otsu(a, nbins=self.params.nbins)]
+            if is_constant(a_fg):
+                raise ConfigError(f"{self.name}: the foreground has a single value; use --within all")
+            t = float(self.threshold(a_fg))
+        else:
+            t = float(self.threshold(a))
+        mask = a > t if self.params.above else a <= t
+        return mask.view(np.uint8), {"threshold": t}
+
+
+class Otsu(_GlobalThreshold):
+    """Otsu's threshold (maximum between-class variance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medseg.image import Image
+    >>> Otsu()(Image(np.array([[0.0, 0.2], [0.8, 1.0]]))).array.tolist()
+    [[0, 0], [1, 1]]
+    """
+
+    name = "otsu"
+    summary = "Otsu's global threshold (maximum between-class variance)"
+
+    def threshold(self, a: np.ndarray) -> float:
+        from skimage.filters import threshold_otsu
+
+        return threshold_otsu(a, nbins=self.params.nbins)
+
+
+class Li(_GlobalThreshold):
+    """Li's minimum cross-entropy threshold."""
+
+    name = "li"
+    summary = "Li's minimum cross-entropy threshold"
+
+    def threshold(self, a: np.ndarray) -> float:
+        from skimage.filters import threshold_li
+
+        return threshold_li(a)
+
+
+class Triangle(_GlobalThreshold):
+    """Triangle threshold (good for a small bright object on a large background peak)."""
+
+    name = "triangle"
+    summary = "triangle threshold (small objects on a dominant background peak)"
+
+    def threshold(self, a: np.ndarray) -> float:
+        from skimage.filters import threshold_triangle
+
+        return threshold_triangle(a, nbins=self.params.nbins)
+
+
+@dataclass(frozen=True)
+class MultiOtsuParams(ClassicalParams):
+    classes: int = field(default=3, metadata={"help": "number of classes (labels 0..classes-1, by intensity)"})
+    nbins: int = field(default=256, metadata={"help": "histogram bins"})
+    foreground_from: int | None = field(default=None, metadata={
+        "help": "output a binary mask of the classes >= K instead of the class map"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 2 <= self.classes <= 8:
+            raise ConfigError(f"--classes must be between 2 and 8, got {self.classes}")
+        if self.foreground_from is not None and not 1 <= self.foreground_from < self.classes:
+            raise ConfigError(f"--foreground-from must be between 1 and {self.classes - 1}, got {self.foreground_from}")
+
+
+class MultiOtsu(ClassicalSegmenter):
+    """Multi-level Otsu: ``classes`` intensity classes, labelled 0 (darkest) upwards."""
+
+    name = "multi-otsu"
+    dims = (2, 3)
+    summary = "multi-level Otsu thresholds: N intensity classes labelled by brightness"
+    Params = MultiOtsuParams
+
+    def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
+        from skimage.filters import threshold_multiotsu
+
+        a = image.array
+        if is_constant(a):
+            log.warning("%s: the image is constant; nothing to segment", self.name)
+            return np.zeros(a.shape, np.uint8), {}
+        if np.unique(a.ravel()[:: max(1, a.size // 200_000)]).size < self.params.classes:
+            raise ConfigError(f"the image has fewer distinct values than --classes {self.params.classes}; "
+                              "lower --classes")
+        ts = threshold_multiotsu(a, classes=self.params.classes, nbins=self.params.nbins)
+        meta = {"thresholds": [float(t) for t in ts]}
+        if self.params.foreground_from is not None:
+            return (a > ts[self.params.foreground_from - 1]).view(np.uint8), meta
+        return np.digitize(a, ts).astype(np.uint8), meta
+
+
+@dataclass(frozen=True)
+class LocalParams(ClassicalParams):
+    block_size: float | None = field(default=None, metadata={
+        "help": "neighbourhood size in mm (pixels at spacing 1); default: 1/4 of the smallest image extent"})
+    method: Literal["gaussian", "mean", "median", "sauvola", "niblack"] = field(default="gaussian", metadata={
+        "help": "local statistic: gaussian, mean, median (skimage threshold_local), sauvola or niblack"})
+    offset: float = field(default=0.0, metadata={
+        "help": "subtracted from the local threshold, in units of the image's intensity std"})
+    above: bool = field(default=True, metadata={"help": "foreground is above the local threshold"})
+
+
+class Local(ClassicalSegmenter):
+    """Adaptive threshold: each pixel against a statistic of its neighbourhood."""
+
+    name = "local"
+    dims = (2, 3)
+    summary = "adaptive local threshold (gaussian/mean/median, Sauvola, Niblack)"
+    Params = LocalParams
+
+    def block_sizes(self, image: Image) -> tuple[int, ...]:
+        sp = np.asarray(image.spacing)
+        size = self.params.block_size
+        if size is None:
+            size = float(np.min(np.asarray(image.shape) * sp)) / 4.0
+        if size <= 0:
+            raise ConfigError(f"--block-size must be positive, got {size}")
+        blocks = np.maximum(3, np.round(size / sp).astype(int))
+        return tuple(int(b) + 1 - int(b) % 2 for b in blocks)  # odd
+
+    def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
+        from skimage import filters
+
+        a = image.array.astype(np.float32, copy=False)
+        if is_constant(a):
+            return np.zeros(a.shape, np.uint8), {}
+        block = self.block_sizes(image)
+        m = self.params.method
+        if m in ("sauvola", "niblack"):
+            fn = filters.threshold_sauvola if m == "sauvola" else filters.threshold_niblack
+            t = fn(a, window_size=block)
+        else:
+            t = filters.threshold_local(a, block_size=block, method=m)
+        t = t - self.params.offset * float(a.std())
+        mask = a > t if self.params.above else a < t
+        return mask.view(np.uint8), {"block_size": list(block)}

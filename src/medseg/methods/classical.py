@@ -1,0 +1,14 @@
+"""Register every classical method (see :mod:`medseg.classical`) in :data:`METHODS`.
+
+The registry loader imports this module; the ``threshold`` method lives in
+:mod:`medseg.methods.threshold`.
+"""
+from __future__ import annotations
+
+from medseg.classical import CLASSICAL_METHODS
+from medseg.methods.base import register_method
+
+for _cls in CLASSICAL_METHODS:
+    register_method(_cls)
+
+__all__: list[str] = []

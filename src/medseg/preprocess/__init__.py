@@ -1,0 +1,18 @@
+"""Preprocessing: ``Image -> Image`` functions (2D/3D, channel-aware) and pipelines.
+
+Intensity: :func:`minmax`, :func:`zscore`, :func:`clip_percentile`, :func:`window` (CT
+presets), :func:`equalize`, :func:`clahe`, :func:`gamma`. Filters: :func:`gaussian`,
+:func:`median`, :func:`bilateral`, :func:`nlmeans`, :func:`anisotropic_diffusion`,
+:func:`n4`. Grid: :func:`resample`, :func:`crop_foreground`, :func:`uncrop`,
+:func:`select_channel`. :class:`Pipeline` chains named steps (:data:`STEPS`) and saves
+them as JSON.
+"""
+from medseg.preprocess.filters import anisotropic_diffusion, bilateral, gaussian, median, n4, nlmeans
+from medseg.preprocess.geometry import crop_foreground, resample, select_channel, uncrop
+from medseg.preprocess.intensity import (WINDOW_PRESETS, clahe, clip_percentile, equalize, gamma, minmax, window,
+                                         zscore)
+from medseg.preprocess.pipeline import STEPS, Pipeline, Step
+
+__all__ = ["minmax", "zscore", "clip_percentile", "window", "WINDOW_PRESETS", "equalize", "clahe", "gamma",
+           "gaussian", "median", "bilateral", "nlmeans", "anisotropic_diffusion", "n4", "resample",
+           "crop_foreground", "uncrop", "select_channel", "Pipeline", "Step", "STEPS"]
