@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from medseg.classical.base import ClassicalParams, ClassicalSegmenter, auto_threshold, read_mask_file
-from medseg.classical.postprocess import keep_largest
+from medseg.classical.postprocess import ellipsoid_footprint, keep_largest
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 
@@ -106,8 +106,10 @@ class VesselnessParams(ClassicalParams):
     fov: bool = field(default=False, metadata={
         "help": "detect the field of view (bright disc on a dark surround, 2D) and segment only inside it"})
     roi: str | None = field(default=None, metadata={"help": "mask file on the image grid: segment only inside"})
+    rule: Literal["otsu", "triangle", "li"] = field(default="otsu", metadata={
+        "help": "histogram rule giving the default high threshold from the response inside the ROI"})
     high: float | None = field(default=None, metadata={
-        "help": "hysteresis high threshold on the response; default: Otsu's threshold inside the ROI"})
+        "help": "hysteresis high threshold on the response; default: from --rule"})
     low: float | None = field(default=None, metadata={
         "help": "hysteresis low threshold; default: half of the high threshold"})
 
@@ -150,15 +152,28 @@ class Vesselness(ClassicalSegmenter):
             else:
                 diameter = float(np.min(np.asarray(image.shape) * sp))
             sigmas = default_sigmas(diameter, sp)
+        core = region
         if region is not None:
-            # the FOV border is a strong edge: fill the outside with nearby inside values first
-            idx = ndi.distance_transform_edt(~region, return_distances=False, return_indices=True)
+            # the FOV border is a strong edge with a blurred dark rim: fill everything outside the
+            # FOV shrunk by the filter's reach (2 x the largest scale) with the nearest inside values
+            fp = ellipsoid_footprint(2.0 * max(sigmas), sp)
+            core = ndi.binary_erosion(region, fp)
+            if not core.any():
+                core = region
+            idx = ndi.distance_transform_edt(~core, return_distances=False, return_indices=True)
             a = a[tuple(idx)]
         r = vesselness(a, sp, sigmas, filter=p.filter, dark=p.ridges == "dark")
-        inside = r[region] if region is not None else r
+        inside = r[core] if core is not None else r
         if inside.max() <= inside.min():
             return np.zeros(a.shape, np.uint8), {"sigmas": list(sigmas)}
-        high = p.high if p.high is not None else auto_threshold(inside)
+        if p.high is not None:
+            high = p.high
+        elif p.rule == "otsu":
+            high = auto_threshold(inside)
+        else:
+            from skimage import filters
+
+            high = float(filters.threshold_triangle(inside) if p.rule == "triangle" else filters.threshold_li(inside))
         low = p.low if p.low is not None else 0.5 * high
         if low > high:
             raise ConfigError(f"--low {low} is above --high {high}")

@@ -111,10 +111,12 @@ class RecipeSegmenter:
         if pre.shape != image.shape:
             raise ConfigError(f"recipe '{self.name}': its preprocessing changed the grid {image.shape} -> {pre.shape}; "
                               "recipes must keep the input grid")
-        labels = np.asarray(self.method(pre).array)
+        out = self.method(pre)
+        labels = np.asarray(out.array)
         for p in self.post:
             labels = postprocess(labels, p, image.spacing)
-        return label_like(image, labels, recipe=self.name)
+        extra = {k: v for k, v in out.meta.items() if k not in image.meta and k not in pre.meta}
+        return label_like(image, labels, **extra, recipe=self.name)
 
 
 def load_recipe(path: str | Path) -> Recipe:
