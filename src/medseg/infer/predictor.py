@@ -1,0 +1,135 @@
+"""The predictor behind ``medseg predict`` for deep-learning models.
+
+Windows of the training patch size are run in batches under ``torch.inference_mode``
+through MONAI's :func:`~monai.inferers.sliding_window_inference` with Gaussian
+weighting. Mirroring test-time augmentation averages the
+softmax over flips; several fold networks are averaged likewise. Probabilities are
+resampled back to the input grid when the plan resampled the image.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage as ndi
+
+from medseg.image import Image
+from medseg.train.data import preprocess
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Predictor", "keep_largest_component", "postprocess"]
+
+
+def keep_largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected component of a boolean ``mask`` (any dimensionality)."""
+    lab, n = ndi.label(mask)
+    if n <= 1:
+        return mask.astype(bool)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    return lab == int(np.argmax(sizes))
+
+
+def postprocess(labels: np.ndarray, rules: Mapping[str, str] | None) -> np.ndarray:
+    """Apply per-class rules ``{"1": "largest"}`` to a label map (others left unchanged)."""
+    if not rules:
+        return labels
+    out = labels.copy()
+    for cls, rule in rules.items():
+        if rule == "largest":
+            c = int(cls)
+            m = labels == c
+            if m.any():
+                out[m & ~keep_largest_component(m)] = 0
+    return out
+
+
+class Predictor:
+    """Class probabilities from one or more trained networks of one plan.
+
+    Parameters
+    ----------
+    nets : networks (eval mode is set here), one per fold.
+    plan : the model's :class:`~medseg.train.plan.Plan`.
+    tta : average over mirrored inputs along the plan's mirror axes.
+    overlap : window overlap fraction (0 <= overlap < 1).
+    sw_batch_size : windows per forward pass; default from the patch size.
+    device : "cpu", "cuda" or "auto".
+    """
+
+    def __init__(self, nets: Sequence[torch.nn.Module], plan, *, tta: bool = True, overlap: float = 0.5,
+                 sw_batch_size: int | None = None, device: str = "auto") -> None:
+        from medseg.errors import ConfigError
+
+        if not 0 <= overlap < 1:
+            raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+        self.device = torch.device(resolve_device(device))
+        self.nets = [n.to(self.device).eval() for n in nets]
+        self.plan = plan
+        self.tta = tta
+        self.overlap = overlap
+        vox = float(np.prod(plan.patch_size))
+        self.sw_batch_size = sw_batch_size or max(1, int(2 ** 18 // vox) if plan.dims == 2 else int(2 ** 19 // vox))
+
+    def _mirrors(self) -> list[tuple[int, ...]]:
+        if not self.tta:
+            return [()]
+        axes = [a + 2 for a in self.plan.mirror_axes]
+        return [c for r in range(len(axes) + 1) for c in itertools.combinations(axes, r)]
+
+    @torch.inference_mode()
+    def probabilities(self, array: np.ndarray) -> np.ndarray:
+        """Softmax ``(K, *spatial)`` for a preprocessed ``(C, *spatial)`` array."""
+        from monai.inferers import sliding_window_inference
+
+        x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None].to(self.device)
+        patch = [min(p, s) if s >= p else p for p, s in zip(self.plan.patch_size, x.shape[2:])]
+        acc = None
+        n = 0
+        use_amp = self.device.type == "cuda"
+        for net in self.nets:
+            for flip in self._mirrors():
+                xi = torch.flip(x, flip) if flip else x
+                with torch.autocast(self.device.type, enabled=use_amp):
+                    logits = sliding_window_inference(xi, patch, self.sw_batch_size, net, overlap=self.overlap,
+                                                      mode="gaussian", sigma_scale=0.125, padding_mode="constant")
+                p = torch.softmax(logits.float(), dim=1)
+                if flip:
+                    p = torch.flip(p, flip)
+                acc = p if acc is None else acc + p
+                n += 1
+        return (acc / n)[0].cpu().numpy()
+
+    def predict_proba(self, image: Image) -> Image:
+        """Channel-first class probabilities ``(K, *image.shape)`` on ``image``'s grid."""
+        a, f = preprocess(image, self.plan)
+        p = self.probabilities(a)
+        if f is not None:
+            t = torch.from_numpy(p)[None]
+            mode = "bilinear" if self.plan.dims == 2 else "trilinear"
+            p = F.interpolate(t, size=tuple(image.shape), mode=mode, align_corners=False)[0].numpy()
+            p = p / np.clip(p.sum(0, keepdims=True), 1e-6, None)
+        return Image(p.astype(np.float32), image.spacing, image.origin, image.direction, dict(image.meta))
+
+    def predict(self, image: Image, postprocessing: Mapping[str, str] | None = None) -> np.ndarray:
+        """Label map ``(*image.shape)`` (uint8) for ``image``."""
+        p = self.predict_proba(image).array
+        lab = np.argmax(p, axis=0).astype(np.uint8)
+        return postprocess(lab, postprocessing)
+
+
+def resolve_device(device: str) -> str:
+    from medseg.errors import ConfigError
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' requested but no CUDA GPU is available; use --device cpu")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ConfigError(f"unknown device '{device}'; choose auto, cpu or cuda")
+    return device

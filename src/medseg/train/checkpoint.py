@@ -1,0 +1,37 @@
+"""Checkpoints: written atomically, loadable with ``torch.load(weights_only=True)``."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medseg.errors import ModelError
+from medseg.io.atomic import atomic_path
+
+__all__ = ["save_checkpoint", "load_checkpoint"]
+
+
+def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
+    """Save a dict of tensors / plain values to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without unpickling arbitrary objects; corrupt files -> ModelError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found; the model folder is incomplete (train it again)")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise ModelError(f"{path}: corrupt or unreadable checkpoint ({str(exc).splitlines()[0]}); "
+                         "retrain, or resume from another checkpoint") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: not a medseg checkpoint")
+    return data

@@ -1,0 +1,37 @@
+"""Training options of the deep-learning method (``medseg train ... --method unet``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training options; each field is a ``medseg train`` flag (``--time-budget 20``)."""
+
+    epochs: int | None = field(default=None, metadata={
+        "help": "epochs of --iters-per-epoch steps (default 50 unless --time-budget is given)"})
+    time_budget: float | None = field(default=None, metadata={
+        "help": "minutes of training for the whole command; the LR schedule and the network "
+                "size follow it"})
+    fold: str = field(default="0", metadata={"help": "cross-validation fold K to train, or 'all' for every fold"})
+    folds: int = field(default=5, metadata={"help": "number of cross-validation folds (1: no validation split)"})
+    resume: bool = field(default=False, metadata={"help": "continue an interrupted run in --out"})
+    seed: int = field(default=0, metadata={"help": "random seed (sampling, augmentation, initialisation, folds)"})
+    iters_per_epoch: int = field(default=250, metadata={"help": "training steps per epoch"})
+    val_every: int = field(default=1, metadata={"help": "validate every N epochs"})
+    patience: int = field(default=0, metadata={"help": "early stopping after N validations without "
+                                                        "improvement (0: off)"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    workers: int = field(default=2, metadata={"help": "background augmentation threads"})
+    grad_clip: float = field(default=12.0, metadata={"help": "gradient norm clipping (0: off)"})
+    net: str | None = field(default=None, metadata={"help": "override the plan: unet, dynunet or classic-unet"})
+    patch_size: tuple[int, ...] | None = field(default=None, metadata={"help": "override the plan's patch size, e.g. 128,128"})
+    batch_size: int | None = field(default=None, metadata={"help": "override the plan's batch size"})
+    channels: tuple[int, ...] | None = field(default=None, metadata={"help": "override the widths, e.g. 16,32,64,128"})
+    lr: float | None = field(default=None, metadata={"help": "override the initial learning rate"})
+    optimizer: str | None = field(default=None, metadata={"help": "override the optimiser: adamw or sgd"})
+    loss: str | None = field(default=None, metadata={"help": "override the loss: dice_ce, dice or ce"})
+    plan: str | None = field(default=None, metadata={"help": "JSON file of plan fields that override the derived plan"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})

@@ -1,0 +1,288 @@
+"""Preprocessing, patch sampling and augmentation for training.
+
+Everything random here is drawn from a generator seeded by ``(seed, step)``, so the
+batch of a given step is the same whether it was produced in a background thread, after
+a resume, or in an uninterrupted run: the sampler's whole state is the step counter.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from medseg.errors import InputError
+from medseg.image import Image
+
+log = logging.getLogger(__name__)
+
+__all__ = ["normalise", "preprocess", "PreparedCase", "prepare_case", "PatchSampler", "Prefetcher"]
+
+
+# ---------------------------------------------------------------------------- preprocessing
+def normalise(array: np.ndarray, kinds: Sequence[str], ct_stats: Sequence[Sequence[float]]) -> np.ndarray:
+    """Per-channel intensity normalisation of a channel-first float array ``(C, *spatial)``."""
+    out = np.empty(array.shape, np.float32)
+    for c in range(array.shape[0]):
+        a = array[c].astype(np.float32)
+        if kinds[c] == "ct" and ct_stats[c]:
+            lo, hi, mean, std = ct_stats[c]
+            out[c] = (np.clip(a, lo, hi) - mean) / max(std, 1e-6)
+        else:
+            out[c] = (a - a.mean()) / max(float(a.std()), 1e-6)
+    return out
+
+
+def _zoom_factors(spacing: Sequence[float], target: Sequence[float]) -> tuple[float, ...] | None:
+    f = tuple(float(s) / float(t) for s, t in zip(spacing, target))
+    return None if np.allclose(f, 1.0, rtol=0.01) else f
+
+
+def preprocess(image: Image, plan) -> tuple[np.ndarray, tuple[float, ...] | None]:
+    """Image -> normalised float32 ``(C, *spatial)`` at the plan's target spacing.
+
+    Returns the array and the zoom factors applied (``None`` when no resampling).
+    """
+    if image.ndim != plan.dims:
+        raise InputError(f"the model was trained on {plan.dims}D images; this image is {image.ndim}D {image.shape}")
+    if image.n_channels != plan.in_channels:
+        raise InputError(f"the model expects {plan.in_channels} channel(s); this image has {image.n_channels}")
+    a = image.array if image.has_channels else image.array[None]
+    a = normalise(a, plan.normalisation, plan.ct_stats)
+    f = _zoom_factors(image.spacing, plan.target_spacing) if plan.target_spacing else None
+    if f is not None:
+        a = np.stack([ndi.zoom(ch, f, order=3, mode="nearest", grid_mode=True) for ch in a]).astype(np.float32)
+    return a, f
+
+
+@dataclass
+class PreparedCase:
+    """A training case in the plan's space: image ``(C,*sp)``, labels ``(*sp)``, roi or None."""
+
+    case_id: str
+    image: np.ndarray
+    label: np.ndarray
+    roi: np.ndarray | None
+    fg_index: dict[int, np.ndarray]   # class -> (k, ndim) voxel coordinates (subsampled)
+    roi_index: np.ndarray | None
+
+
+def prepare_case(dataset, case, plan, *, max_index: int = 20000, seed: int = 0) -> PreparedCase:
+    img = dataset.load_image(case)
+    lab = dataset.load_label(case, img)
+    if lab is None:
+        raise InputError(f"case {case.case_id} has no label map; every training case needs one")
+    roi = dataset.load_roi(case, img) if plan.use_roi else None
+    a, f = preprocess(img, plan)
+    la = np.asarray(lab.array)
+    if la.max() >= plan.n_classes:
+        raise InputError(f"case {case.case_id} has label {int(la.max())} but the plan has {plan.n_classes} classes")
+    la = la.astype(np.uint8 if plan.n_classes < 256 else np.int64)
+    r = None if roi is None else np.asarray(roi.array).astype(np.uint8)
+    if f is not None:
+        la = ndi.zoom(la, f, order=0, mode="nearest", grid_mode=True)
+        if r is not None:
+            r = ndi.zoom(r, f, order=0, mode="nearest", grid_mode=True)
+    rng = np.random.default_rng([seed, len(case.case_id)])
+    fg = {}
+    for c in range(1, plan.n_classes):
+        idx = np.argwhere(la == c)
+        if len(idx) > max_index:
+            idx = idx[rng.choice(len(idx), max_index, replace=False)]
+        if len(idx):
+            fg[c] = idx.astype(np.int32)
+    ri = None
+    if r is not None:
+        ri = np.argwhere(r > 0)
+        if len(ri) > max_index:
+            ri = ri[rng.choice(len(ri), max_index, replace=False)]
+        ri = ri.astype(np.int32) if len(ri) else None
+    return PreparedCase(case.case_id, a, la, r, fg, ri)
+
+
+# ---------------------------------------------------------------------------- augmentation
+def _rotation(rng: np.random.Generator, dims: int, max_angle: float) -> np.ndarray:
+    if dims == 2:
+        t = rng.uniform(-max_angle, max_angle)
+        return np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    r = np.eye(3)
+    for ax in range(3):
+        t = rng.uniform(-max_angle, max_angle)
+        c, s = math.cos(t), math.sin(t)
+        i, j = [k for k in range(3) if k != ax]
+        m = np.eye(3)
+        m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
+        r = r @ m
+    return r
+
+
+class PatchSampler:
+    """Draws augmented training batches; batch ``step`` depends only on ``(seed, step)``.
+
+    Parameters
+    ----------
+    cases : prepared training cases.
+    plan : the :class:`~medseg.train.plan.Plan` (patch size, batch size, oversampling,
+        mirror axes, ROI use).
+    seed : int
+    augment : apply spatial and intensity augmentation.
+    """
+
+    def __init__(self, cases: Sequence[PreparedCase], plan, *, seed: int = 0, augment: bool = True) -> None:
+        if not cases:
+            raise InputError("no training cases")
+        self.cases = list(cases)
+        self.plan = plan
+        self.seed = int(seed)
+        self.augment = augment
+        self.patch = np.array(plan.patch_size, dtype=int)
+        self.dims = plan.dims
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(images (B,C,*P) float32, labels (B,*P) int64, mask (B,*P) float32)``."""
+        rng = np.random.default_rng([self.seed, int(step)])
+        b = self.plan.batch_size
+        n_fg = max(1, int(round(b * self.plan.fg_oversample))) if self.plan.fg_oversample > 0 else 0
+        xs, ys, ms = [], [], []
+        for i in range(b):
+            case = self.cases[int(rng.integers(len(self.cases)))]
+            x, y, m = self._sample(case, rng, force_fg=i >= b - n_fg)
+            xs.append(x)
+            ys.append(y)
+            ms.append(m)
+        return np.stack(xs), np.stack(ys).astype(np.int64), np.stack(ms)
+
+    def _center(self, case: PreparedCase, rng: np.random.Generator, force_fg: bool) -> np.ndarray:
+        shape = np.array(case.label.shape)
+        if force_fg and case.fg_index:
+            classes = sorted(case.fg_index)
+            idx = case.fg_index[classes[int(rng.integers(len(classes)))]]
+            return idx[int(rng.integers(len(idx)))].astype(float)
+        if case.roi_index is not None:
+            return case.roi_index[int(rng.integers(len(case.roi_index)))].astype(float)
+        half = self.patch / 2.0
+        lo = np.minimum(half, shape / 2.0)
+        hi = np.maximum(shape - half, shape / 2.0)
+        return rng.uniform(lo, hi)
+
+    def _sample(self, case: PreparedCase, rng: np.random.Generator, force_fg: bool):
+        plan, d = self.plan, self.dims
+        center = self._center(case, rng, force_fg)
+        aug = self.augment
+        rot = aug and rng.random() < 0.2
+        scl = aug and rng.random() < 0.2
+        ela = aug and rng.random() < 0.2
+        if rot or scl or ela:
+            grid = np.stack(np.meshgrid(*[np.arange(p, dtype=np.float32) - (p - 1) / 2 for p in self.patch],
+                                        indexing="ij"))
+            mat = np.eye(d)
+            if rot:
+                mat = _rotation(rng, d, math.pi if d == 2 else math.pi / 6)
+            if scl:
+                mat = mat * rng.uniform(0.7, 1.4)
+            coords = np.tensordot(mat, grid.reshape(d, -1), axes=1).reshape(grid.shape)
+            if ela:
+                sigma = rng.uniform(9, 13)
+                alpha = rng.uniform(0, 200 if d == 2 else 100) / sigma
+                for k in range(d):
+                    coords[k] += ndi.gaussian_filter(rng.uniform(-1, 1, tuple(self.patch)), sigma) * alpha * sigma
+            coords += center.reshape((d,) + (1,) * d)
+            x = np.stack([ndi.map_coordinates(ch, coords, order=1, mode="constant", cval=float(ch.min()))
+                          for ch in case.image]).astype(np.float32)
+            y = ndi.map_coordinates(case.label, coords, order=0, mode="constant", cval=0)
+            inside = np.all([(coords[k] > -0.5) & (coords[k] < case.label.shape[k] - 0.5) for k in range(d)], axis=0)
+            m = inside.astype(np.float32)
+            if case.roi is not None:
+                m *= ndi.map_coordinates(case.roi, coords, order=0, mode="constant", cval=0)
+        else:
+            start = np.round(center - self.patch / 2.0).astype(int)
+            x, y, m = self._crop(case, start)
+        if aug:
+            for ax in plan.mirror_axes:
+                if rng.random() < 0.5:
+                    x, y, m = np.flip(x, ax + 1), np.flip(y, ax), np.flip(m, ax)
+            if plan.rot90 and self.patch[-1] == self.patch[-2]:
+                k = int(rng.integers(4))
+                if k:
+                    x, y, m = (np.rot90(x, k, axes=(-2, -1)), np.rot90(y, k, axes=(-2, -1)),
+                               np.rot90(m, k, axes=(-2, -1)))
+            x = self._intensity(np.ascontiguousarray(x), rng)
+        return (np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y),
+                np.ascontiguousarray(m, dtype=np.float32))
+
+    def _crop(self, case: PreparedCase, start: np.ndarray):
+        shape = np.array(case.label.shape)
+        end = start + self.patch
+        src = tuple(slice(max(0, s), min(e, n)) for s, e, n in zip(start, end, shape))
+        dst = tuple(slice(max(0, -s), max(0, -s) + (sl.stop - sl.start)) for s, sl in zip(start, src))
+        c = case.image.shape[0]
+        x = np.empty((c,) + tuple(self.patch), np.float32)
+        for k in range(c):
+            x[k] = case.image[k].min()
+        x[(slice(None),) + dst] = case.image[(slice(None),) + src]
+        y = np.zeros(tuple(self.patch), case.label.dtype)
+        y[dst] = case.label[src]
+        m = np.zeros(tuple(self.patch), np.float32)
+        m[dst] = 1.0 if case.roi is None else case.roi[src]
+        return x, y, m
+
+    @staticmethod
+    def _intensity(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < 0.1:
+            x = x + rng.normal(0, math.sqrt(rng.uniform(0, 0.1)), x.shape).astype(np.float32)
+        if rng.random() < 0.2:
+            s = rng.uniform(0.5, 1.0)
+            x = np.stack([ndi.gaussian_filter(ch, s) for ch in x])
+        if rng.random() < 0.15:
+            x = x * rng.uniform(0.75, 1.25)
+        if rng.random() < 0.15:
+            f = rng.uniform(0.75, 1.25)
+            mean = x.mean(axis=tuple(range(1, x.ndim)), keepdims=True)
+            x = (x - mean) * f + mean
+        if rng.random() < 0.3:
+            g = rng.uniform(0.7, 1.5)
+            lo = x.min(axis=tuple(range(1, x.ndim)), keepdims=True)
+            rngs = x.max(axis=tuple(range(1, x.ndim)), keepdims=True) - lo + 1e-7
+            x = np.power((x - lo) / rngs, g) * rngs + lo
+        return x.astype(np.float32, copy=False)
+
+
+class Prefetcher:
+    """Produce ``sampler.batch(step)`` for ``step`` in ``[start, stop)`` in background threads.
+
+    The order and content are those of a sequential loop (each batch depends only on its
+    step), so prefetching never changes results.
+    """
+
+    def __init__(self, sampler: PatchSampler, start: int, stop: int, *, workers: int = 2, depth: int = 4) -> None:
+        self.sampler = sampler
+        self.next = start
+        self.stop = stop
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="medseg-aug")
+        self.queue: list[Future] = []
+        self.depth = depth
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self.queue) < self.depth and self.next < self.stop:
+            self.queue.append(self.pool.submit(self.sampler.batch, self.next))
+            self.next += 1
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        try:
+            while self.queue:
+                fut = self.queue.pop(0)
+                self._fill()
+                yield fut.result()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for f in self.queue:
+            f.cancel()
+        self.queue.clear()
+        self.pool.shutdown(wait=True, cancel_futures=True)

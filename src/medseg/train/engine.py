@@ -1,0 +1,166 @@
+"""k-fold orchestration: plan, split, prepare, train each fold, choose post-processing,
+write the model folder (``model.json`` last, so a folder without it is incomplete)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medseg.config import save_json
+from medseg.errors import ConfigError, InputError
+from medseg.train.config import TrainConfig
+from medseg.train.plan import Plan, fingerprint, make_plan, plan_from_dict
+
+log = logging.getLogger(__name__)
+
+__all__ = ["train_model", "make_splits", "parse_folds"]
+
+_PLAN_OVERRIDES = ("net", "patch_size", "batch_size", "channels", "lr", "optimizer", "loss")
+
+
+def make_splits(case_ids: list[str], n_folds: int, seed: int) -> list[dict[str, list[str]]]:
+    """``n_folds`` train/val splits of ``case_ids`` (shuffled with ``seed``)."""
+    if n_folds < 1:
+        raise ConfigError(f"--folds must be at least 1, got {n_folds}")
+    if n_folds == 1:
+        return [{"train": list(case_ids), "val": []}]
+    if len(case_ids) < n_folds:
+        raise InputError(f"the dataset has {len(case_ids)} cases, too few for {n_folds}-fold cross-validation; "
+                         f"use --folds {max(1, len(case_ids))} or fewer (or --folds 1 to train without validation)")
+    from sklearn.model_selection import KFold
+
+    ids = sorted(case_ids)
+    kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [{"train": [ids[i] for i in tr], "val": [ids[i] for i in va]} for tr, va in kf.split(ids)]
+
+
+def parse_folds(fold: str, n_folds: int) -> list[int]:
+    text = str(fold).strip().lower()
+    if text == "all":
+        return list(range(n_folds))
+    try:
+        ks = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(f"--fold must be a fold number or 'all', got '{fold}'") from None
+    bad = [k for k in ks if not 0 <= k < n_folds]
+    if bad or not ks:
+        raise ConfigError(f"--fold {fold}: folds are numbered 0..{n_folds - 1} (--folds {n_folds})")
+    return ks
+
+
+def _overrides(cfg: TrainConfig) -> dict[str, Any]:
+    ov: dict[str, Any] = {}
+    if cfg.plan:
+        p = Path(cfg.plan)
+        if not p.is_file():
+            raise ConfigError(f"--plan {p}: no such file")
+        try:
+            ov.update(json.loads(p.read_text()))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--plan {p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    for k in _PLAN_OVERRIDES:
+        v = getattr(cfg, k)
+        if v is not None:
+            ov[k] = v
+    return ov
+
+
+def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
+                step_callback: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train the self-configured U-Net on ``dataset`` into the model folder ``out_dir``.
+
+    Returns the model description written to ``model.json``.
+    """
+    from medseg.infer.predictor import resolve_device
+    from medseg.methods.base import write_model_info
+    from medseg.train.data import prepare_case
+    from medseg.train.loop import train_fold
+
+    cfg = cfg or TrainConfig()
+    out = Path(out_dir)
+    if cfg.time_budget is not None and cfg.time_budget <= 0:
+        raise ConfigError(f"--time-budget must be positive minutes, got {cfg.time_budget}")
+    if cfg.epochs is not None and cfg.epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {cfg.epochs}")
+    if cfg.epochs is not None and cfg.time_budget is not None:
+        raise ConfigError("give --epochs or --time-budget, not both")
+    if out.exists() and any(out.iterdir()) and not cfg.resume:
+        raise InputError(f"{out}: the folder exists and is not empty; use --resume to continue a run "
+                         "or choose a new --out")
+    if not dataset.has_labels:
+        raise InputError(f"{dataset.root}: the dataset has no labels; training needs label maps")
+    missing = [c.case_id for c in dataset.cases if c.label is None and dataset.layout != "npy"]
+    if missing:
+        raise InputError(f"{len(missing)} case(s) have no label map (e.g. {', '.join(missing[:3])}); "
+                         "add their labels or remove them from the dataset")
+    t0 = time.perf_counter()
+    splits = make_splits([c.case_id for c in dataset.cases], cfg.folds, cfg.seed)
+    folds = parse_folds(cfg.fold, cfg.folds)
+    device = resolve_device(cfg.device)
+    out.mkdir(parents=True, exist_ok=True)
+    plan_file = out / "plan.json"
+    if cfg.resume and plan_file.is_file():
+        plan = plan_from_dict(json.loads(plan_file.read_text()))
+        fp = None
+    else:
+        fp = fingerprint(dataset, seed=cfg.seed)
+        save_json(fp, out / "fingerprint.json")
+        budget = cfg.time_budget * 60 / len(folds) if cfg.time_budget else None
+        plan = make_plan(fp, overrides=_overrides(cfg), time_budget_s=budget, device=device)
+        save_json(plan.to_json(), plan_file)
+    log.info("plan: %s", json.dumps(plan.to_json()))
+    save_json({"folds": splits}, out / "splits.json")
+    by_id = {c.case_id: c for c in dataset.cases}
+    cache: dict[str, Any] = {}
+
+    def prep(cid: str):
+        if cid not in cache:
+            cache[cid] = prepare_case(dataset, by_id[cid], plan, seed=cfg.seed)
+        return cache[cid]
+
+    fold_info = {}
+    for k in folds:
+        remaining = None
+        if cfg.time_budget:
+            used = time.perf_counter() - t0 if not cfg.resume else 0.0
+            remaining = max(1.0, (cfg.time_budget * 60 - used) / (len(folds) - folds.index(k)))
+        tr = [prep(c) for c in splits[k]["train"]]
+        va = [prep(c) for c in splits[k]["val"]]
+        fold_cfg = cfg if cfg.epochs is not None or cfg.time_budget else dataclasses.replace(cfg, epochs=50)
+        summary = train_fold(tr, va, plan, out / f"fold_{k}", fold_cfg, time_budget_s=remaining,
+                             step_callback=step_callback)
+        fold_info[str(k)] = {"best_val_dice": summary["best_val_dice"], "steps": summary["steps"],
+                             "elapsed_s": summary["elapsed_s"]}
+    post = _choose_postprocessing(out, folds, splits, plan, prep, device)
+    info = {"plan": plan.to_json(), "folds": folds, "n_folds": cfg.folds, "fold_results": fold_info,
+            "postprocessing": post, "checkpoint": "checkpoint_best.pt",
+            "train_options": dataclasses.asdict(cfg)}
+    write_model_info(out, "unet", info)
+    return info
+
+
+def _choose_postprocessing(out: Path, folds: list[int], splits, plan: Plan, prep, device: str) -> dict[str, str]:
+    """Keep-largest-component per class where it raises the validation Dice."""
+    from medseg.infer.postselect import select_postprocessing
+
+    pairs = []
+    for k in folds:
+        if not splits[k]["val"]:
+            continue
+        from medseg.infer.loading import load_fold_net
+
+        net = load_fold_net(out / f"fold_{k}", plan, device)
+        from medseg.infer.predictor import Predictor
+
+        pred = Predictor([net], plan, tta=False, overlap=0.25, device=device)
+        for cid in splits[k]["val"]:
+            c = prep(cid)
+            lab = pred.probabilities(c.image).argmax(0).astype(np.uint8)
+            pairs.append((lab, c.label, None if c.roi is None else c.roi.astype(bool)))
+    return select_postprocessing(pairs, plan.n_classes) if pairs else {}

@@ -1,0 +1,253 @@
+"""The training loop of one fold: poly LR, Dice+CE, clipping, validation, checkpoints, resume.
+
+Layout of a fold folder::
+
+    fold_K/checkpoint_last.pt   weights (state_dict), after every epoch
+    fold_K/checkpoint_best.pt   weights of the best validation Dice
+    fold_K/train_state.pt       optimiser, step, RNG, history: what --resume needs
+    fold_K/log.json             per-epoch loss, learning rate, validation Dice, time
+    fold_K/tb/                  TensorBoard logs
+
+All files are written atomically; ``train_state.pt`` is written after the weights, so
+the newest state always refers to weights that exist.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medseg.config import save_json
+from medseg.errors import ConfigError
+from medseg.nets import create_net
+from medseg.train.checkpoint import load_checkpoint, save_checkpoint
+from medseg.train.data import PatchSampler, PreparedCase, Prefetcher
+from medseg.train.losses import make_loss
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_net", "train_fold", "validate", "StopTraining"]
+
+
+class StopTraining(Exception):
+    """Raised by a step callback to simulate an interruption (used in tests)."""
+
+
+def build_net(plan, *, deep_supervision: bool = True) -> torch.nn.Module:
+    return create_net(plan.net, spatial_dims=plan.dims, in_channels=plan.in_channels,
+                      out_channels=plan.n_classes, channels=plan.channels,
+                      num_res_units=plan.num_res_units, norm=plan.norm, deep_supervision=deep_supervision)
+
+
+def _optimizer(plan, net: torch.nn.Module) -> torch.optim.Optimizer:
+    if plan.optimizer == "adamw":
+        return torch.optim.AdamW(net.parameters(), lr=plan.lr, weight_decay=plan.weight_decay)
+    if plan.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=plan.lr, momentum=0.99, nesterov=True,
+                               weight_decay=plan.weight_decay)
+    raise ConfigError(f"unknown optimizer '{plan.optimizer}'; choose adamw or sgd")
+
+
+def _poly(lr0: float, frac: float) -> float:
+    return lr0 * (1.0 - min(max(frac, 0.0), 1.0)) ** 0.9
+
+
+def _dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int, roi: np.ndarray | None) -> list[float]:
+    out = []
+    for c in range(1, n_classes):
+        p, t = pred == c, truth == c
+        if roi is not None:
+            p, t = p & roi, t & roi
+        denom = p.sum() + t.sum()
+        out.append(1.0 if denom == 0 else float(2 * (p & t).sum() / denom))
+    return out
+
+
+def validate(net: torch.nn.Module, cases: Sequence[PreparedCase], plan, device: torch.device,
+             *, overlap: float = 0.25) -> tuple[float, list[np.ndarray]]:
+    """Mean foreground Dice over ``cases`` (inside ROIs) and the softmax maps."""
+    from medseg.infer.predictor import Predictor
+
+    pred = Predictor([net], plan, tta=False, overlap=overlap, device=str(device))
+    scores, probs = [], []
+    for c in cases:
+        p = pred.probabilities(c.image)
+        probs.append(p)
+        roi = None if c.roi is None else c.roi.astype(bool)
+        scores.append(float(np.mean(_dice_per_class(p.argmax(0), c.label, plan.n_classes, roi))))
+    net.train()
+    return float(np.mean(scores)) if scores else float("nan"), probs
+
+
+def _loss_value(loss_fn, out: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    if out.ndim == y.ndim + 2:  # deep supervision: (N, heads, C, ...), heads upsampled by MONAI
+        heads = out.shape[1]
+        w = torch.tensor([0.5 ** i for i in range(heads)], device=out.device)
+        w = w / w.sum()
+        return sum(w[i] * loss_fn(out[:, i], y, m) for i in range(heads))
+    return loss_fn(out, y, m)
+
+
+def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[PreparedCase], plan, fold_dir: Path,
+               cfg, *, time_budget_s: float | None = None, step_callback: Callable[[int], None] | None = None,
+               ) -> dict[str, Any]:
+    """Train one fold into ``fold_dir`` and return a summary (best Dice, steps, time).
+
+    ``cfg`` is a :class:`~medseg.train.config.TrainConfig`. With ``time_budget_s`` the run
+    stops when that much wall time (including earlier, resumed sessions) has passed and
+    the LR decays with elapsed time; otherwise it runs ``cfg.epochs`` epochs.
+    ``step_callback(step)`` is called after each optimisation step.
+    """
+    from tqdm.auto import tqdm
+
+    from medseg.infer.predictor import resolve_device
+
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(resolve_device(cfg.device))
+    torch.manual_seed(cfg.seed)
+    net = build_net(plan).to(device)
+    opt = _optimizer(plan, net)
+    loss_fn = make_loss(plan.loss, plan.n_classes, plan.class_weights or None)
+    ipe = max(1, int(cfg.iters_per_epoch))
+    epochs = cfg.epochs if cfg.epochs is not None else (None if time_budget_s else 50)
+    total_steps = epochs * ipe if epochs is not None else None
+    state_path = fold_dir / "train_state.pt"
+    step, elapsed, best, bad, history = 0, 0.0, -1.0, 0, []
+    if cfg.resume and state_path.is_file():
+        st = load_checkpoint(state_path)
+        w = load_checkpoint(fold_dir / "checkpoint_last.pt")
+        net.load_state_dict(w["model"])
+        opt.load_state_dict(st["optimizer"])
+        torch.set_rng_state(st["torch_rng"])
+        step, elapsed, best, bad = int(st["step"]), float(st["elapsed"]), float(st["best"]), int(st["bad"])
+        history = list(st["history"])
+        log.info("resuming %s at step %d (%.0f s done)", fold_dir, step, elapsed)
+    if st_done := (total_steps is not None and step >= total_steps) or (
+            time_budget_s is not None and elapsed >= time_budget_s):
+        log.info("%s: already complete", fold_dir)
+    sampler = PatchSampler(train_cases, plan, seed=cfg.seed)
+    writer = _tb_writer(fold_dir / "tb")
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    stop = total_steps if total_steps is not None else 1 << 40
+    bar = tqdm(total=total_steps if total_steps is not None else round(time_budget_s or 0),
+               initial=step if total_steps is not None else round(elapsed), disable=not cfg.progress,
+               unit="step" if total_steps is not None else "s", desc=fold_dir.name, dynamic_ncols=True)
+    t_last = time.perf_counter()
+    net.train()
+    ep_losses: list[float] = []
+    stopped_early = False
+    prefetch = Prefetcher(sampler, step, stop, workers=cfg.workers) if not st_done else None
+    try:
+        for x, y, m in (prefetch or []):
+            frac = step / total_steps if total_steps is not None else elapsed / time_budget_s
+            lr = _poly(plan.lr, frac)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            xt = torch.from_numpy(x).to(device)
+            yt = torch.from_numpy(y).to(device)
+            mt = torch.from_numpy(m).to(device)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, enabled=use_amp):
+                out = net(xt)
+            loss = _loss_value(loss_fn, out.float(), yt, mt)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            ep_losses.append(float(loss.detach()))
+            now = time.perf_counter()
+            elapsed += now - t_last
+            t_last = now
+            bar.update(1) if total_steps is not None else bar.update(max(0, round(elapsed) - bar.n))
+            if step_callback is not None:
+                step_callback(step)
+            out_of_time = time_budget_s is not None and elapsed >= time_budget_s
+            if step % ipe == 0 or out_of_time or step == stop:
+                epoch = (step + ipe - 1) // ipe
+                rec = {"epoch": epoch, "step": step, "loss": float(np.mean(ep_losses)), "lr": lr,
+                       "elapsed_s": round(elapsed, 2)}
+                ep_losses = []
+                if val_cases and (epoch % max(1, cfg.val_every) == 0 or out_of_time or step == stop):
+                    score, probs = validate(net, val_cases, plan, device)
+                    rec["val_dice"] = score
+                    _tb_images(writer, val_cases[0], probs[0], step)
+                    if score > best:
+                        best, bad = score, 0
+                        save_checkpoint({"model": net.state_dict(), "step": step, "val_dice": score},
+                                        fold_dir / "checkpoint_best.pt")
+                    else:
+                        bad += 1
+                    bar.set_postfix(loss=f"{rec['loss']:.3f}", dice=f"{score:.3f}")
+                history.append(rec)
+                _tb_scalars(writer, rec)
+                now = time.perf_counter()
+                elapsed += now - t_last  # validation time counts against the budget
+                t_last = now
+                rec["elapsed_s"] = round(elapsed, 2)
+                _save_state(fold_dir, net, opt, step, elapsed, best, bad, history)
+                if cfg.patience and bad >= cfg.patience:
+                    log.info("early stopping after %d validations without improvement", bad)
+                    stopped_early = True
+                    break
+                if time_budget_s is not None and elapsed >= time_budget_s:
+                    break
+    finally:
+        if prefetch is not None:
+            prefetch.close()
+        bar.close()
+        if writer is not None:
+            writer.close()
+    if not (fold_dir / "checkpoint_best.pt").is_file():
+        save_checkpoint({"model": net.state_dict(), "step": step, "val_dice": float("nan")},
+                        fold_dir / "checkpoint_best.pt")
+    summary = {"steps": step, "elapsed_s": round(elapsed, 1), "best_val_dice": best if best >= 0 else None,
+               "early_stopped": stopped_early, "history": history}
+    save_json(summary, fold_dir / "log.json")
+    return summary
+
+
+def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history) -> None:
+    save_checkpoint({"model": net.state_dict(), "step": step}, fold_dir / "checkpoint_last.pt")
+    save_checkpoint({"optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "best": best, "bad": bad,
+                     "history": history, "torch_rng": torch.get_rng_state()}, fold_dir / "train_state.pt")
+
+
+def _tb_writer(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(path))
+
+
+def _tb_scalars(writer, rec: dict[str, Any]) -> None:
+    if writer is None:
+        return
+    for k in ("loss", "lr", "val_dice"):
+        if k in rec:
+            writer.add_scalar(f"train/{k}" if k != "val_dice" else "val/dice", rec[k], rec["step"])
+
+
+def _tb_images(writer, case: PreparedCase, prob: np.ndarray, step: int) -> None:
+    """An overlay (image, truth in green, prediction in red) of the middle slice."""
+    if writer is None:
+        return
+    img = case.image[0]
+    lab, pred = case.label, prob.argmax(0)
+    if img.ndim == 3:
+        z = img.shape[0] // 2
+        img, lab, pred = img[z], lab[z], pred[z]
+    g = (img - img.min()) / max(float(np.ptp(img)), 1e-6)
+    rgb = np.stack([g, g, g])
+    rgb[0] = np.where(pred > 0, 1.0, rgb[0])
+    rgb[1] = np.where(lab > 0, np.maximum(rgb[1], 0.7), rgb[1])
+    writer.add_image("val/overlay", rgb.astype(np.float32), step)

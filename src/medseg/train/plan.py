@@ -1,0 +1,294 @@
+"""Self-configuration: dataset fingerprint -> :class:`Plan` (``plan.json``).
+
+The fingerprint summarises what the plan needs: spatial dimensionality, shapes,
+spacings, channels, modality, foreground intensity statistics and class frequencies.
+The plan derives from it the target spacing (median), per-channel normalisation (CT:
+clip to the foreground 0.5-99.5 percentiles and z-score with dataset statistics;
+otherwise per-image z-score inside the ROI), the patch size (median shape, capped by a
+memory budget), the network width and the batch size (timed on this machine so that the
+requested time budget allows enough optimisation steps) and class weights. Every field
+can be overridden with ``overrides``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medseg.config import from_dict, to_dict
+from medseg.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Plan", "fingerprint", "make_plan", "plan_from_dict"]
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything training and inference need to agree on (saved as ``plan.json``)."""
+
+    dims: int = 2
+    in_channels: int = 1
+    n_classes: int = 2
+    class_names: dict = field(default_factory=dict)
+    target_spacing: tuple = ()
+    normalisation: tuple = ()          # per channel: "zscore" | "ct"
+    ct_stats: tuple = ()               # per channel: (lo, hi, mean, std) when "ct"
+    patch_size: tuple = ()
+    batch_size: int = 2
+    net: str = "unet"
+    channels: tuple = (16, 32, 64, 128)
+    num_res_units: int = 2
+    norm: str = "instance"
+    class_weights: tuple = ()
+    loss: str = "dice_ce"
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    fg_oversample: float = 0.33
+    use_roi: bool = False
+    mirror_axes: tuple = ()
+    rot90: bool = True
+    step_seconds: float = 0.0          # measured time of one training step when planned
+    version: int = PLAN_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """A Plan from JSON data (unknown keys rejected with a suggestion)."""
+    d = dict(data)
+    d["class_names"] = {str(k): str(v) for k, v in (d.get("class_names") or {}).items()}
+    for k in ("target_spacing", "normalisation", "patch_size", "channels", "class_weights", "mirror_axes"):
+        if k in d and d[k] is not None:
+            d[k] = tuple(d[k])
+    if "ct_stats" in d:
+        d["ct_stats"] = tuple(tuple(float(x) for x in s) if s else () for s in d["ct_stats"])
+    return from_dict(Plan, d, what="plan")
+
+
+# ---------------------------------------------------------------------------- fingerprint
+def fingerprint(dataset: Any, *, max_cases: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Summarise a labelled dataset for planning.
+
+    Returns a dict with ``dims``, ``n_cases``, ``shapes`` (list), ``spacings`` (list),
+    ``n_channels``, ``modality`` (list per channel), ``fg_stats`` (per channel: p0.5,
+    p99.5, mean, std of intensities inside labels), ``class_counts`` (voxels per label
+    value), ``has_roi``.
+    """
+    cases = list(dataset.cases)
+    if not cases:
+        raise InputError(f"{dataset.root}: the dataset has no cases")
+    rng = np.random.default_rng(seed)
+    shapes, spacings, nch = [], [], set()
+    counts: dict[int, int] = {}
+    fg_samples: list[list[np.ndarray]] | None = None
+    dims = None
+    idx = set(rng.permutation(len(cases))[:max_cases].tolist())
+    for i, case in enumerate(cases):
+        img = dataset.load_image(case)
+        lab = dataset.load_label(case, img)
+        if lab is None:
+            raise InputError(f"case {case.case_id} has no label map; every training case needs one "
+                             "(remove it from the dataset or add its label)")
+        if dims is None:
+            dims = img.ndim
+        elif img.ndim != dims:
+            raise InputError(f"case {case.case_id} is {img.ndim}D but earlier cases are {dims}D; "
+                             "a dataset must be all 2D or all 3D")
+        shapes.append(list(img.shape))
+        spacings.append(list(img.spacing))
+        nch.add(img.n_channels)
+        if len(nch) > 1:
+            raise InputError(f"case {case.case_id} has {img.n_channels} channels but other cases have "
+                             f"{sorted(nch - {img.n_channels})}; all cases need the same channels")
+        la = np.asarray(lab.array)
+        if la.dtype.kind == "f" or (la.size and la.min() < 0):
+            raise InputError(f"case {case.case_id}: label map must hold non-negative integers")
+        vals, cnt = np.unique(la, return_counts=True)
+        for v, c in zip(vals.tolist(), cnt.tolist()):
+            counts[int(v)] = counts.get(int(v), 0) + int(c)
+        if i in idx:
+            arr = img.array.astype(np.float32)
+            arr = arr[None] if not img.has_channels else arr
+            fg = la > 0
+            if fg_samples is None:
+                fg_samples = [[] for _ in range(arr.shape[0])]
+            if fg.any():
+                for c in range(arr.shape[0]):
+                    v = arr[c][fg]
+                    if v.size > 10000:
+                        v = rng.choice(v, 10000, replace=False)
+                    fg_samples[c].append(v)
+    fg_stats = []
+    for c, samples in enumerate(fg_samples or []):
+        v = np.concatenate(samples) if samples else np.zeros(1, np.float32)
+        fg_stats.append([float(np.percentile(v, 0.5)), float(np.percentile(v, 99.5)),
+                         float(v.mean()), float(v.std())])
+    names = getattr(dataset, "label_names", None) or {}
+    modality = list(dataset.meta.get("channel_names", [])) if hasattr(dataset, "meta") else []
+    return {"dims": int(dims), "n_cases": len(cases), "shapes": shapes, "spacings": spacings,
+            "n_channels": int(next(iter(nch))), "modality": modality, "fg_stats": fg_stats,
+            "class_counts": {str(k): v for k, v in sorted(counts.items())},
+            "label_names": {str(k): str(v) for k, v in names.items()},
+            "has_roi": bool(getattr(dataset, "has_roi", False))}
+
+
+# ---------------------------------------------------------------------------- planning
+def _round_patch(shape: list[float], div: int, cap_vox: float) -> list[int]:
+    s = np.array(shape, dtype=float)
+    while np.prod(s) > cap_vox:
+        s[np.argmax(s)] *= 0.9
+    return [max(div, int(math.ceil(x / div) * div)) for x in s]
+
+
+def _widths(level: int, dims: int, depth: int) -> tuple[int, ...]:
+    base = (8, 16, 24, 32)[level]
+    cap = 320 if dims == 3 else 512
+    return tuple(min(cap, base * 2 ** i) for i in range(depth))
+
+
+def _time_step(plan: Plan, device: str, n: int = 3) -> float:
+    """Seconds per training step (forward+backward+update) of ``plan`` on ``device``."""
+    import torch
+
+    from medseg.nets import create_net
+    from medseg.train.losses import make_loss
+
+    torch.manual_seed(0)
+    net = create_net(plan.net, spatial_dims=plan.dims, in_channels=plan.in_channels,
+                     out_channels=plan.n_classes, channels=plan.channels,
+                     num_res_units=plan.num_res_units, norm=plan.norm).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    loss = make_loss(plan.loss, plan.n_classes, None)
+    x = torch.randn((plan.batch_size, plan.in_channels) + tuple(plan.patch_size), device=device)
+    y = torch.randint(0, plan.n_classes, (plan.batch_size,) + tuple(plan.patch_size), device=device)
+    times = []
+    for i in range(n + 1):
+        t = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        out = net(x)
+        loss(out, y, None).backward()
+        opt.step()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def _memory_budget(device: str) -> float:
+    """Bytes available for activations during training."""
+    if device.startswith("cuda"):
+        import torch
+
+        return 0.6 * torch.cuda.get_device_properties(0).total_memory
+    try:
+        import os
+
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        avail = 8e9
+    return min(0.25 * avail, 6e9)
+
+
+def _act_bytes(patch: list[int], channels: tuple, batch: int) -> float:
+    vox = float(np.prod(patch))
+    total = sum(c * vox / (2 ** len(patch)) ** i for i, c in enumerate(channels))
+    return batch * total * 4 * 24  # ~24 stored tensors per feature map (convs, norms, residuals, grads)
+
+
+def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
+              time_budget_s: float | None = None,
+              device: str = "cpu", min_steps: int = 2500, measure: bool = True) -> Plan:
+    """Derive a :class:`Plan` from a fingerprint.
+
+    Parameters
+    ----------
+    fp : dict from :func:`fingerprint`.
+    overrides : plan fields given by the user (win over everything derived).
+    time_budget_s : training time budget; the network width and batch size are chosen so
+        that at least ``min_steps`` steps fit in it (timed on ``device``).
+    """
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Plan)}
+    if unknown:
+        from medseg.errors import suggest
+
+        k = sorted(unknown)[0]
+        raise ConfigError(f"unknown plan field '{k}'{suggest(k, [f.name for f in dataclasses.fields(Plan)])}")
+    dims = fp["dims"]
+    spacings = np.array(fp["spacings"], dtype=float)
+    target = tuple(float(x) for x in np.median(spacings, axis=0))
+    shapes = np.array(fp["shapes"], dtype=float) * spacings / np.array(target)
+    median_shape = np.median(shapes, axis=0)
+    values = sorted(int(k) for k in fp["class_counts"])
+    n_classes = max(values) + 1
+    if n_classes < 2:
+        raise InputError("the labels contain only background (0); nothing to learn — check the label maps")
+    counts = np.array([fp["class_counts"].get(str(c), 0) for c in range(n_classes)], dtype=float)
+    freq = counts / counts.sum()
+    weights = np.clip((freq.max() / np.maximum(freq, 1e-6)) ** 0.25, 1.0, 4.0)
+    modality = [str(m).upper() for m in fp.get("modality") or []]
+    norm_kind, ct_stats = [], []
+    for c in range(fp["n_channels"]):
+        is_ct = c < len(modality) and modality[c] == "CT"
+        norm_kind.append("ct" if is_ct else "zscore")
+        ct_stats.append(tuple(fp["fg_stats"][c]) if is_ct and c < len(fp["fg_stats"]) else ())
+    depth = overrides.get("channels") and len(overrides["channels"]) or 4
+    div = 2 ** (depth - 1)
+    cap = 256 ** 2 if dims == 2 else 96 ** 3
+    patch = list(overrides.get("patch_size") or _round_patch(list(median_shape), div, cap))
+    if dims == 2:  # small 2D patches train much faster per voxel on CPU; cap at 128 when time-bound
+        if device == "cpu" and "patch_size" not in overrides:
+            patch = [min(p, 128) for p in patch]
+    names = fp.get("label_names") or {}
+    base = dict(dims=dims, in_channels=fp["n_channels"], n_classes=n_classes,
+                class_names={str(c): names.get(str(c), "background" if c == 0 else f"class{c}")
+                             for c in range(n_classes)},
+                target_spacing=target, normalisation=tuple(norm_kind), ct_stats=tuple(ct_stats),
+                patch_size=tuple(patch), class_weights=tuple(round(float(w), 4) for w in weights),
+                use_roi=bool(fp.get("has_roi")), mirror_axes=tuple(range(dims)),
+                rot90=bool(dims == 2 or np.allclose(target[1], target[2], rtol=0.1)))
+    mem = _memory_budget(device)
+    # candidate (width level, batch): widest first; keep the first that fits memory and time
+    candidates = []
+    for level in (3, 2, 1):
+        for batch in ((16, 12, 8) if dims == 2 else (8, 4, 2)):
+            candidates.append((level, batch))
+    chosen = None
+    fixed = {k: v for k, v in overrides.items() if k not in ("channels", "batch_size", "patch_size")}
+    if time_budget_s is None or not measure:
+        # by epochs: the moderate default (16-32-64-128 widths), no timing needed
+        chans = tuple(overrides.get("channels") or _widths(1, dims, depth))
+        b = int(overrides.get("batch_size") or (8 if dims == 2 else 2))
+        if _act_bytes(patch, chans, b) <= mem or "batch_size" in overrides:
+            chosen = Plan(**{**base, "channels": chans, "batch_size": b, **fixed})
+        candidates = [] if chosen else candidates
+    for level, batch in candidates:
+        chans = tuple(overrides.get("channels") or _widths(level, dims, depth))
+        b = int(overrides.get("batch_size") or batch)
+        if _act_bytes(patch, chans, b) > mem:
+            continue
+        plan = Plan(**{**base, "channels": chans, "batch_size": b, **fixed})
+        if time_budget_s is None or not measure:
+            chosen = plan
+            break
+        sec = _time_step(plan, device)
+        steps = time_budget_s / max(sec, 1e-6)
+        log.info("plan candidate channels=%s batch=%d: %.3f s/step -> %d steps in budget", chans, b, sec, steps)
+        chosen = dataclasses.replace(plan, step_seconds=round(sec, 4))
+        if steps >= min_steps or ("channels" in overrides and "batch_size" in overrides):
+            break
+    if chosen is None:
+        raise ConfigError(f"no network fits the memory budget ({mem / 1e9:.1f} GB) with patch {patch}; "
+                          "give a smaller --patch-size")
+    return chosen

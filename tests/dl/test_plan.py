@@ -1,0 +1,80 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from medseg.errors import ConfigError, InputError
+from medseg.io import load_dataset
+from medseg.testing import make_dataset
+from medseg.train.plan import Plan, fingerprint, make_plan, plan_from_dict
+
+
+@pytest.fixture(scope="module")
+def fundus(tmp_path_factory):
+    return load_dataset(make_dataset(tmp_path_factory.mktemp("f") / "d", kind="fundus", n=3, shape=(80, 72)))
+
+
+def test_fingerprint_and_plan_2d_rgb_roi(fundus):
+    fp = fingerprint(fundus)
+    assert fp["dims"] == 2 and fp["n_channels"] == 3 and fp["has_roi"]
+    assert set(fp["class_counts"]) == {"0", "1"}
+    plan = make_plan(fp, measure=False)
+    assert plan.dims == 2 and plan.in_channels == 3 and plan.n_classes == 2
+    assert plan.use_roi and plan.normalisation == ("zscore",) * 3
+    # patch covers the median image, rounded up to the network's divisor
+    div = 2 ** (len(plan.channels) - 1)
+    assert all(p % div == 0 and p >= s for p, s in zip(plan.patch_size, (80, 72)))
+    # rarer class gets the larger weight
+    assert plan.class_weights[1] > plan.class_weights[0] == 1.0
+    # JSON round trip
+    assert plan_from_dict(plan.to_json()) == plan
+
+
+def test_plan_overrides_and_unknown_key(fundus):
+    fp = fingerprint(fundus)
+    plan = make_plan(fp, overrides={"patch_size": (32, 32), "batch_size": 3, "net": "dynunet", "lr": 0.01},
+                     measure=False)
+    assert plan.patch_size == (32, 32) and plan.batch_size == 3 and plan.net == "dynunet" and plan.lr == 0.01
+    with pytest.raises(ConfigError, match="did you mean"):
+        make_plan(fp, overrides={"patch_sise": (32, 32)}, measure=False)
+
+
+def _fp3d(spacings, modality=("CT",)):
+    return {"dims": 3, "n_cases": len(spacings), "shapes": [[40, 100, 100]] * len(spacings),
+            "spacings": spacings, "n_channels": 1, "modality": list(modality),
+            "fg_stats": [[-100.0, 300.0, 50.0, 80.0]], "class_counts": {"0": 1000, "1": 10, "2": 40},
+            "label_names": {"1": "liver"}, "has_roi": False}
+
+
+def test_plan_3d_ct_spacing_and_classes():
+    fp = _fp3d([[2.5, 0.8, 0.8], [3.0, 0.7, 0.7], [2.0, 0.9, 0.9]])
+    plan = make_plan(fp, measure=False)
+    assert plan.dims == 3 and plan.n_classes == 3
+    assert plan.target_spacing == (2.5, 0.8, 0.8)          # median per axis
+    assert plan.normalisation == ("ct",) and plan.ct_stats[0] == (-100.0, 300.0, 50.0, 80.0)
+    assert plan.class_names["1"] == "liver"
+    # the patch follows the physical median shape: fewer voxels along the coarse axis
+    assert plan.patch_size[0] < plan.patch_size[1]
+    mr = make_plan(_fp3d([[1.0, 1.0, 1.0]], modality=("MRI",)), measure=False)
+    assert mr.normalisation == ("zscore",)
+
+
+def test_plan_time_budget_picks_smaller_net_for_smaller_budget(fundus):
+    fp = fingerprint(fundus)
+    big = make_plan(fp, time_budget_s=1e6, min_steps=1)
+    small = make_plan(fp, time_budget_s=1e-3, min_steps=10 ** 9)
+    assert big.step_seconds > 0 and small.step_seconds > 0
+    assert sum(big.channels) * big.batch_size > sum(small.channels) * small.batch_size
+
+
+def test_plan_background_only_is_an_error():
+    fp = _fp3d([[1, 1, 1]])
+    fp["class_counts"] = {"0": 100}
+    with pytest.raises(InputError, match="only background"):
+        make_plan(fp, measure=False)
+
+
+def test_plan_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Plan().dims = 3  # type: ignore[misc]
+    assert np.isfinite(Plan().lr)

@@ -1,0 +1,144 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from medseg.errors import InputError, ModelError
+from medseg.io import load_dataset
+from medseg.methods.base import load_model
+from medseg.testing import disc_phantom, head_phantom, make_dataset
+from medseg.train import TrainConfig, train_model
+from medseg.train.loop import StopTraining
+
+FAST = dict(progress=False, workers=1, channels=(8, 16, 32), iters_per_epoch=10)
+
+
+def _dice(a, b):
+    return 2 * np.logical_and(a, b).sum() / max(1, a.sum() + b.sum())
+
+
+@pytest.fixture(scope="module")
+def disc2d(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("d2") / "data", kind="disc", n=4, shape=(64, 64))
+
+
+@pytest.fixture(scope="module")
+def model2d(disc2d, tmp_path_factory):
+    out = tmp_path_factory.mktemp("m2") / "model"
+    cfg = TrainConfig(epochs=6, folds=2, fold="all", batch_size=4, **FAST)
+    info = train_model(load_dataset(disc2d), out, cfg)
+    return out, info
+
+
+def test_smoke_2d_train_predict(model2d):
+    out, info = model2d
+    assert (out / "model.json").is_file() and (out / "plan.json").is_file()
+    assert info["folds"] == [0, 1]
+    for k in (0, 1):
+        for f in ("checkpoint_best.pt", "checkpoint_last.pt", "train_state.pt", "log.json"):
+            assert (out / f"fold_{k}" / f).is_file()
+        # weights load without unpickling arbitrary objects
+        torch.load(out / f"fold_{k}" / "checkpoint_best.pt", weights_only=True)
+    assert any((out / "fold_0" / "tb").iterdir())
+    seg = load_model(out)
+    img, truth = disc_phantom((64, 64), seed=99)
+    lab = seg(img)
+    assert lab.shape == img.shape and lab.array.dtype == np.uint8 and lab.spacing == img.spacing
+    fg = truth.array > 0
+    chance = fg.mean()
+    assert _dice(lab.array > 0, fg) > max(0.5, 2 * chance)
+    prob = seg.predict_proba(img)
+    assert prob.array.shape == (2, 64, 64)
+    np.testing.assert_allclose(prob.array.sum(0), 1.0, atol=1e-4)
+
+
+def test_smoke_3d_train_predict(tmp_path):
+    root = make_dataset(tmp_path / "data", kind="head", n=3, shape=(16, 24, 24))
+    cfg = TrainConfig(epochs=4, folds=3, batch_size=2, patch_size=(16, 24, 24), **FAST)
+    train_model(load_dataset(root), tmp_path / "m", cfg)
+    seg = load_model(tmp_path / "m")
+    seg = type(seg).load(tmp_path / "m", seg.params.__class__(tta=False))
+    img, truth = head_phantom((16, 24, 24), seed=7)
+    lab = seg(img)
+    assert lab.shape == img.shape
+    fg = truth.array > 0
+    assert _dice(lab.array > 0, fg) > 2 * fg.mean() * (1 - fg.mean()) + 0.1
+
+
+def test_resume_is_bit_identical(disc2d, tmp_path):
+    ds = load_dataset(disc2d)
+    cfg = TrainConfig(epochs=3, folds=2, batch_size=2, **FAST)
+    train_model(ds, tmp_path / "full", cfg)
+
+    def kill(step):
+        if step == 17:  # mid-epoch: the run dies between checkpoints
+            raise StopTraining
+
+    with pytest.raises(StopTraining):
+        train_model(ds, tmp_path / "cut", cfg, step_callback=kill)
+    assert not (tmp_path / "cut" / "model.json").exists()
+    state = torch.load(tmp_path / "cut" / "fold_0" / "train_state.pt", weights_only=True)
+    assert state["step"] == 10
+    train_model(ds, tmp_path / "cut", TrainConfig(resume=True, epochs=3, folds=2, batch_size=2, **FAST))
+    a = torch.load(tmp_path / "full" / "fold_0" / "checkpoint_last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "fold_0" / "checkpoint_last.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    sa = torch.load(tmp_path / "full" / "fold_0" / "train_state.pt", weights_only=True)
+    sb = torch.load(tmp_path / "cut" / "fold_0" / "train_state.pt", weights_only=True)
+    assert [h["loss"] for h in sa["history"]] == [h["loss"] for h in sb["history"]]
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_too_few_cases_for_folds(disc2d, tmp_path):
+    with pytest.raises(InputError, match="too few for 5-fold"):
+        train_model(load_dataset(disc2d), tmp_path / "m", TrainConfig(epochs=1, **FAST))
+
+
+def test_missing_labels(tmp_path):
+    root = make_dataset(tmp_path / "d", kind="disc", n=3, shape=(32, 32))
+    (root / "labels" / "case_001.tif").unlink()
+    with pytest.raises(InputError):
+        ds = load_dataset(root)
+        train_model(ds, tmp_path / "m", TrainConfig(epochs=1, folds=2, **FAST))
+
+
+def test_existing_output_needs_resume(disc2d, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "x").write_text("x")
+    with pytest.raises(InputError, match="--resume"):
+        train_model(load_dataset(disc2d), tmp_path / "m", TrainConfig(epochs=1, folds=2, **FAST))
+
+
+def test_model_rejects_wrong_channels_and_dims(model2d):
+    seg = load_model(model2d[0])
+    from medseg.image import Image
+
+    with pytest.raises(InputError, match="channel"):
+        seg(Image(np.zeros((3, 64, 64), np.float32), spacing=(1.0, 1.0)))
+    with pytest.raises(InputError, match="3D"):
+        seg(Image(np.zeros((8, 64, 64), np.float32)))
+
+
+def test_corrupt_checkpoint_and_incomplete_model(model2d, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(model2d[0], out)
+    ck = out / "fold_1" / "checkpoint_best.pt"
+    ck.write_bytes(ck.read_bytes()[: len(ck.read_bytes()) // 2])
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(out)(disc_phantom((64, 64), seed=1)[0])
+    (out / "model.json").unlink()
+    with pytest.raises(ModelError, match="model.json"):
+        load_model(out)
+    bad = tmp_path / "bad"
+    shutil.copytree(model2d[0], bad)
+    plan = json.loads((bad / "plan.json").read_text())
+    info = json.loads((bad / "model.json").read_text())
+    info["plan"]["channels"] = [4, 8, 16]
+    (bad / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match="do not match"):
+        load_model(bad)(disc_phantom((64, 64), seed=1)[0])
+    assert plan["channels"] == [8, 16, 32]
