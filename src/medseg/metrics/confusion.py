@@ -92,7 +92,7 @@ def from_counts(tp: int, fp: int, fn: int, tn: int, *, voxel_volume: float = 1.0
         "accuracy": _div(tp + tn, tp + fp + fn + tn),
     }
     out["balanced_accuracy"] = (out["recall"] + out["specificity"]) / 2  # nan if either is undefined
-    out["mcc"] = (float(tp) * tn - float(fp) * fn) / denom if denom else float("nan")
+    out["mcc"] = float((float(tp) * tn - float(fp) * fn) / denom) if denom else float("nan")
     out["volume_difference"] = _div(npred - ntrue, ntrue)
     out["volume_similarity"] = 1.0 - _div(abs(fn - fp), 2 * tp + fp + fn)
     out["volume_pred"] = npred * voxel_volume

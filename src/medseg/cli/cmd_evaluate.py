@@ -1,0 +1,75 @@
+"""``medseg evaluate PRED GT [--roi DIR] [--images DIR] [--labels 1,2] [--tolerance MM] --out DIR``."""
+from __future__ import annotations
+
+HELP = "score predictions against ground truth: metrics.csv, summary.json, report.html"
+DESCRIPTION = """Score predictions against ground truth.
+
+PRED and GT are files or folders; folders are paired by case like datasets (same name,
+leading id, or first number). GT may also be a dataset folder (images/ + labels/ [+ roi/],
+or MSD/nnU-Net), which then supplies ROIs, images and label names. NAME_prob.* files in
+PRED (from `medseg predict --probabilities`) add ROC-AUC, PR-AUC and ECE.
+
+Writes into --out: metrics.csv (one row per case and label), summary.json (mean, std,
+median, IQR per label) and report.html (tables, plots, the five worst cases, confusion
+matrix for several labels).
+
+examples:
+  medseg evaluate preds/ data/labels --roi data/roi --out eval/otsu
+  medseg evaluate preds/ data/ --labels 1,2 --tolerance 2 --out eval/unet
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("pred", metavar="PRED", help="prediction file or folder")
+    p.add_argument("truth", metavar="GT", help="ground-truth file or folder (or a dataset folder)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; only these files are written)")
+    p.add_argument("--roi", metavar="PATH", help="region-of-interest file/folder: every metric is restricted to it")
+    p.add_argument("--images", metavar="PATH", help="image file/folder shown under the overlays in the report")
+    p.add_argument("--probabilities", metavar="PATH", help="probability maps (default: NAME_prob files in PRED)")
+    p.add_argument("--labels", metavar="L1,L2", help="labels to score (default: every nonzero label found)")
+    p.add_argument("--tolerance", type=float, default=1.0, metavar="MM", help="NSD tolerance in mm (default 1)")
+    p.add_argument("--pooled", action="store_true",
+                   help="aggregate overlap metrics from counts pooled over cases (default: average over cases)")
+    p.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics (faster)")
+    p.add_argument("--no-html", action="store_true", help="do not write report.html")
+    p.add_argument("--title", default=None, help="report title (default: the prediction folder name)")
+
+
+def parse_labels(text: str | None) -> list[int] | None:
+    from medseg.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        labels = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError as exc:
+        raise ConfigError(f"--labels must be comma-separated integers like 1,2; got '{text}'") from exc
+    if not labels or any(x <= 0 for x in labels):
+        raise ConfigError(f"--labels must list positive labels (0 is background); got '{text}'")
+    return sorted(set(labels))
+
+
+def run(args, extra) -> int:
+    from pathlib import Path
+
+    from medseg.metrics.evaluate import evaluate
+    from medseg.metrics.report import write_evaluation
+
+    table = evaluate(args.pred, args.truth, roi=args.roi, labels=parse_labels(args.labels), tolerance=args.tolerance,
+                     probabilities=args.probabilities, images=args.images, distances=not args.no_distances,
+                     progress=True)
+    inputs = {"prediction": args.pred, "ground truth": args.truth, "roi": args.roi, "images": args.images,
+              "probabilities": args.probabilities}
+    title = args.title or f"Evaluation of {Path(args.pred).resolve().name}"
+    written = write_evaluation(table, args.out, pooled=args.pooled, inputs=inputs, title=title, html=not args.no_html)
+    summ = table.summary(pooled=args.pooled)
+    for lab in table.labels:
+        s = summ[str(lab)]
+        d = s["dice"].get("value", s["dice"].get("mean"))
+        h = s["hd95"]["median"] if "median" in s["hd95"] else float("nan")
+        name = table.label_names.get(lab, "")
+        print(f"label {lab}{' ' + name if name else ''}: Dice {d:.4f} ({'pooled' if args.pooled else 'mean'}), "
+              f"HD95 median {h:.3g} mm, {len(table.cases)} cases")
+    for w in written:
+        print(w)
+    return 0

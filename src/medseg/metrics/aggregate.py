@@ -1,0 +1,96 @@
+"""Aggregation of per-case metrics: mean, std, median, IQR per class, case-averaged or pooled.
+
+* **case-averaged** (default): each statistic is over the per-case values of one class;
+  ``nan`` values (undefined, e.g. Dice when both masks are empty) are left out and counted
+  in ``n_undefined``; ``inf`` distances (one mask empty) are kept — the mean becomes
+  ``inf``, honestly — and counted in ``n_infinite``, and the median/IQR stay informative.
+* **pooled**: overlap metrics are recomputed from the TP/FP/FN/TN summed over all cases
+  (every voxel weighs the same, so big cases dominate). Distance and probability metrics
+  have no pooled form and stay case-averaged; the summary marks each metric's ``mode``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from medseg.metrics.confusion import OVERLAP_METRICS, from_counts
+
+__all__ = ["describe", "summarize"]
+
+
+def describe(values: Sequence[float]) -> dict[str, Any]:
+    """Statistics of one metric over cases.
+
+    Returns
+    -------
+    dict
+        ``n`` (finite values used), ``n_undefined`` (nan), ``n_infinite``, ``mean``, ``std``
+        (sample, ddof=1; ``nan`` for one value), ``median``, ``q1``, ``q3``, ``iqr``,
+        ``min``, ``max``. With no defined value every statistic is ``nan``.
+    """
+    v = np.asarray([float(x) for x in values], dtype=np.float64)
+    nan = np.isnan(v)
+    inf = np.isinf(v)
+    d = v[~nan]
+    out: dict[str, Any] = {"n": int((~nan & ~inf).sum()), "n_undefined": int(nan.sum()), "n_infinite": int(inf.sum())}
+    if d.size == 0:
+        out.update({k: float("nan") for k in ("mean", "std", "median", "q1", "q3", "iqr", "min", "max")})
+        return out
+    q1, med, q3 = (float(x) for x in np.percentile(d, [25, 50, 75]))
+    with np.errstate(invalid="ignore"):
+        out.update({
+            "mean": float(d.mean()),
+            "std": float(d.std(ddof=1)) if d.size > 1 and not inf.any() else (float("nan") if d.size <= 1 else float("inf")),
+            "median": med, "q1": q1, "q3": q3,
+            "iqr": q3 - q1 if np.isfinite(q3 - q1) else float("inf"),
+            "min": float(d.min()), "max": float(d.max()),
+        })
+    return out
+
+
+def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str], *, pooled: bool = False) -> dict[str, Any]:
+    """Per-label statistics of ``metrics`` over the rows (one row per case and label).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows with at least ``label`` and the metric columns (``tp, fp, fn, tn`` for pooling).
+    metrics : metric column names to summarise.
+    pooled : recompute overlap metrics from summed counts (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``{label: {metric: {"mode": "case-averaged"|"pooled", "n", "mean", ...}}}`` with
+        labels as strings (JSON keys), plus ``"all"`` — the mean over labels of each
+        label's case-averaged mean (macro average) — when there are several labels.
+    """
+    labels = sorted({int(r["label"]) for r in rows})
+    out: dict[str, Any] = {}
+    for lab in labels:
+        sub = [r for r in rows if int(r["label"]) == lab]
+        res: dict[str, Any] = {}
+        pooled_vals = None
+        if pooled:
+            tp, fp, fn, tn = (sum(int(r[k]) for r in sub) for k in ("tp", "fp", "fn", "tn"))
+            pooled_vals = from_counts(tp, fp, fn, tn)
+        for m in metrics:
+            stats = describe([r.get(m, float("nan")) for r in sub])
+            if pooled_vals is not None and m in OVERLAP_METRICS:
+                stats = {"mode": "pooled", "value": pooled_vals[m], "n_cases": len(sub),
+                         "case_mean": stats["mean"], "case_median": stats["median"]}
+            else:
+                stats = {"mode": "case-averaged", **stats}
+            res[m] = stats
+        out[str(lab)] = res
+    if len(labels) > 1:
+        allres = {}
+        for m in metrics:
+            vals = [out[str(lab)][m].get("value", out[str(lab)][m].get("mean")) for lab in labels]
+            v = np.asarray(vals, dtype=float)
+            allres[m] = {"mode": "macro average over labels",
+                         "mean": float(np.nanmean(v)) if np.any(~np.isnan(v)) else float("nan")}
+        out["all"] = allres
+    return out

@@ -1,0 +1,105 @@
+"""Pair prediction files with ground-truth files (and ROIs, images, probability maps) by case."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from medseg.errors import InputError
+
+__all__ = ["pair_paths"]
+
+log = logging.getLogger(__name__)
+PROB_TAG = "_prob"
+
+
+def _files(path: Path, what: str) -> list[Path]:
+    from medseg.io.base import is_image_file
+    from medseg.io.datasets import list_images
+
+    if not path.exists():
+        raise InputError(f"{path}: the {what} does not exist")
+    if path.is_file():
+        if not is_image_file(path):
+            raise InputError(f"{path}: the {what} is not an image file medseg can read")
+        return [path]
+    files = list_images(path)
+    if not files:
+        raise InputError(f"{path}: the {what} folder holds no image files")
+    return files
+
+
+def _split_prob(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    from medseg.io.base import strip_suffix
+
+    probs = [f for f in files if strip_suffix(f).endswith(PROB_TAG)]
+    return [f for f in files if f not in probs], probs
+
+
+def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = None,
+               images: Any = None) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """Match prediction files to ground-truth files case by case.
+
+    ``truth`` may be a file, a folder of label maps, or a dataset root (``images/`` +
+    ``labels/`` [+ ``roi/``], or MSD/nnU-Net), which then also supplies ROIs, images and
+    label names. ``NAME_prob.*`` files in the prediction folder (as written by ``medseg
+    predict --probabilities``) are used as probability maps unless ``probabilities`` is given.
+
+    Returns
+    -------
+    cases : list of dict
+        ``{"case", "prediction", "truth", "roi", "image", "probabilities"}`` (paths or None).
+    label_names : dict
+        ``{label: name}`` from a dataset root, else empty.
+    """
+    from medseg.io.datasets import LABEL_DIRS, load_dataset, pair_files
+
+    pred_p, truth_p = Path(pred), Path(truth)
+    label_names: dict[int, str] = {}
+    ds_roi: dict[Path, Path] = {}
+    ds_img: dict[Path, Path] = {}
+    is_root = truth_p.is_dir() and (any((truth_p / d).is_dir() for d in LABEL_DIRS) or (truth_p / "labelsTr").is_dir()
+                                    or (truth_p / "dataset.json").is_file())
+    if is_root:
+        ds = load_dataset(truth_p, require_labels=True)
+        label_names = {int(k): str(v) for k, v in ds.label_names.items() if int(k) != 0}
+        truth_files = []
+        for c in ds.cases:
+            if c.label is None:
+                continue
+            truth_files.append(c.label)
+            if c.roi is not None:
+                ds_roi[c.label] = c.roi
+            if len(c.images) == 1:
+                ds_img[c.label] = c.images[0]
+        if not truth_files:
+            raise InputError(f"{truth_p}: the dataset has no label files to evaluate against")
+    else:
+        truth_files = _files(truth_p, "ground truth")
+    pred_files, auto_probs = _split_prob(_files(pred_p, "prediction"))
+    if not pred_files:
+        raise InputError(f"{pred_p}: only probability maps (*{PROB_TAG}) found; give the label-map predictions")
+    groups: dict[str, list[Path]] = {"prediction": pred_files}
+    for name, arg in (("roi", roi), ("image", images), ("probabilities", probabilities)):
+        if arg is not None:
+            groups[name] = _files(Path(arg), {"roi": "ROI", "image": "image", "probabilities": "probability map"}[name])
+    if probabilities is None and auto_probs:
+        groups["probabilities"] = auto_probs
+    if len(truth_files) == 1 and all(len(v) == 1 for v in groups.values()):
+        from medseg.io.base import strip_suffix
+
+        paired = [(strip_suffix(truth_files[0]), truth_files[0], {k: v[0] for k, v in groups.items()})]
+    else:
+        try:
+            paired = pair_files(truth_files, groups)
+        except InputError as exc:
+            msg = str(exc).replace("images without", "ground-truth files without").replace(
+                "without an image", "without a ground-truth file")
+            raise InputError(f"cannot pair predictions with ground truth: {msg}") from exc
+    cases = []
+    for cid, t, other in paired:
+        cases.append({"case": cid, "truth": t, "prediction": other["prediction"],
+                      "roi": other.get("roi", ds_roi.get(t)), "image": other.get("image", ds_img.get(t)),
+                      "probabilities": other.get("probabilities")})
+    log.debug("paired %d cases", len(cases))
+    return cases, label_names

@@ -1,0 +1,85 @@
+"""Overlays of label maps on images: outlines and error maps as RGB arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+from medseg.errors import InputError
+
+__all__ = ["to_display", "pick_slice", "error_overlay", "outline_overlay", "LABEL_COLOURS"]
+
+#: RGB colours (0..1) for labels 1, 2, ... (cycled), chosen to stay distinct on grey images.
+LABEL_COLOURS = np.array([[1.0, 0.85, 0.1], [0.2, 0.8, 1.0], [1.0, 0.35, 0.8], [0.5, 1.0, 0.3],
+                          [1.0, 0.55, 0.1], [0.7, 0.5, 1.0]])
+TP_COLOUR, FP_COLOUR, FN_COLOUR = np.array([0.15, 0.8, 0.25]), np.array([1.0, 0.2, 0.15]), np.array([0.2, 0.45, 1.0])
+WRONG_COLOUR = np.array([1.0, 0.6, 0.0])
+
+
+def to_display(image: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """A 2D image (or channel-first/last RGB) as float RGB ``(y, x, 3)`` in [0, 1], robustly windowed.
+
+    ``None`` gives a mid-grey background of ``shape``.
+    """
+    if image is None:
+        return np.full((*shape, 3), 0.5)
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim == 3 and a.shape[0] in (3, 4) and a.shape[1:] == tuple(shape):
+        a = np.moveaxis(a[:3], 0, -1)
+    elif a.ndim == 3 and a.shape[-1] in (3, 4) and a.shape[:2] == tuple(shape):
+        a = a[..., :3]
+    elif a.ndim == 3 and a.shape[1:] == tuple(shape):
+        a = a[0]  # first channel of a multi-channel image
+    if a.shape[:2] != tuple(shape):
+        raise InputError(f"the image slice has shape {a.shape[:2]} but the label slice has shape {tuple(shape)}")
+    finite = a[np.isfinite(a)]
+    lo, hi = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    a = np.clip((a - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    return a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=-1)
+
+
+def pick_slice(truth: np.ndarray, pred: np.ndarray, *, axis: int = 0) -> int:
+    """The index along ``axis`` of a 3D pair with the most disagreeing voxels (else most foreground)."""
+    other = tuple(a for a in range(truth.ndim) if a != axis)
+    err = (truth != pred).sum(axis=other)
+    if err.max() > 0:
+        return int(np.argmax(err))
+    return int(np.argmax(((truth > 0) | (pred > 0)).sum(axis=other)))
+
+
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    from skimage.segmentation import find_boundaries
+
+    return find_boundaries(mask, mode="inner")
+
+
+def outline_overlay(base: np.ndarray, labels: np.ndarray, *, alpha: float = 0.35) -> np.ndarray:
+    """Tint each label with its colour and draw its outline on the RGB ``base`` ``(y, x, 3)``."""
+    out = base.copy()
+    for lab in np.unique(labels):
+        if lab == 0:
+            continue
+        col = LABEL_COLOURS[(int(lab) - 1) % len(LABEL_COLOURS)]
+        m = labels == lab
+        out[m] = (1 - alpha) * out[m] + alpha * col
+        out[_boundary(m)] = col
+    return out
+
+
+def error_overlay(base: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, label: int | None = None,
+                  alpha: float = 0.55) -> np.ndarray:
+    """Colour agreement on ``base``: correct green, false positive red, false negative blue, wrong class orange.
+
+    Parameters
+    ----------
+    base : numpy.ndarray, ``(y, x, 3)`` float RGB in [0, 1]
+    truth, pred : numpy.ndarray, ``(y, x)`` label maps
+    label : show only this class (binary view); ``None`` shows every class, with
+        foreground voxels given the wrong class in orange.
+    """
+    if label is not None:
+        truth, pred = (truth == label).astype(np.uint8), (pred == label).astype(np.uint8)
+    t, p = truth > 0, pred > 0
+    out = base.copy()
+    for m, col in ((t & p & (truth == pred), TP_COLOUR), (p & ~t, FP_COLOUR), (t & ~p, FN_COLOUR),
+                   (t & p & (truth != pred), WRONG_COLOUR)):
+        out[m] = (1 - alpha) * out[m] + alpha * col
+    return out
