@@ -75,6 +75,8 @@ def keep_largest(mask: np.ndarray, k: int = 1) -> np.ndarray:
     lab, sizes = _components(mask)
     if len(sizes) <= k + 1:
         return mask.astype(bool, copy=True)
+    if k == 1:  # a comparison is ~10x faster than a gather on large volumes
+        return lab == int(np.argmax(sizes))
     keep = np.zeros(len(sizes), bool)
     keep[np.argsort(sizes)[::-1][:k]] = True
     keep[0] = False

@@ -45,8 +45,9 @@ class RegionGrowingParams(ClassicalParams):
         "help": "seed voxel indices \"y,x;y,x\" (3D: \"z,y,x;...\"); default: automatic"})
     seed_mask: str | None = field(default=None, metadata={
         "help": "a mask file on the image grid whose non-zero voxels are seeds"})
-    mode: Literal["confidence", "connected"] = field(default="confidence", metadata={
-        "help": "confidence: grow within mean +- multiplier*std of the region; connected: within [lower, upper]"})
+    mode: Literal["auto", "confidence", "connected"] = field(default="auto", metadata={
+        "help": "confidence: grow within mean +- multiplier*std of the region; connected: within [lower, upper]; "
+                "auto: confidence from given seeds, connected (Otsu bounds) from automatic seeds"})
     lower: float | None = field(default=None, metadata={
         "help": "connected mode: lower intensity bound; default: Otsu's threshold or the image minimum"})
     upper: float | None = field(default=None, metadata={
@@ -91,17 +92,17 @@ class RegionGrowing(ClassicalSegmenter):
 
         p = self.params
         a = image.array.astype(np.float32)
-        if is_constant(a) and not (p.seeds or p.seed_mask):
+        if not (p.seeds or p.seed_mask) and is_constant(a):
             log.warning("region-growing: the image is constant; no automatic seeds")
             return np.zeros(a.shape, np.uint8), {}
-        seeds = self.seed_points(image)
-        if is_constant(a):  # one flat region holds every seed
-            return np.ones(a.shape, np.uint8), {"seeds": seeds.tolist()[:50]}
+        seeds = self.seed_points(image)  # (a constant image with given seeds is one flat region)
         img = sitk.GetImageFromArray(a)
         img.SetSpacing(tuple(float(s) for s in image.spacing[::-1]))
         seed_list = [tuple(int(v) for v in s[::-1]) for s in seeds]
         meta: dict[str, Any] = {"seeds": seeds.tolist()[:50]}
-        if p.mode == "confidence":
+        mode = p.mode if p.mode != "auto" else ("confidence" if (p.seeds or p.seed_mask) else "connected")
+        meta["mode"] = mode
+        if mode == "confidence":
             out = sitk.ConfidenceConnected(img, seedList=seed_list, numberOfIterations=p.iterations,
                                            multiplier=p.multiplier, initialNeighborhoodRadius=p.radius,
                                            replaceValue=1)
@@ -117,7 +118,7 @@ class RegionGrowing(ClassicalSegmenter):
             out = sitk.ConnectedThreshold(img, seedList=seed_list, lower=float(lower), upper=float(upper),
                                           replaceValue=1)
             meta.update(lower=float(lower), upper=float(upper))
-        return sitk.GetArrayFromImage(out).astype(np.uint8), meta
+        return sitk.GetArrayFromImage(out).astype(np.uint8, copy=False), meta
 
 
 @dataclass(frozen=True)

@@ -43,19 +43,21 @@ class _GlobalThreshold(ClassicalSegmenter):
 
     def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
         a = image.array
-        if is_constant(a):
-            log.warning("%s: the image is constant; nothing to segment", self.name)
-            return np.zeros(a.shape, np.uint8), {}
         if self.params.within == "foreground":
             from skimage.filters import threshold_otsu
 
             a_fg = a[a > threshold_otsu(a, nbins=self.params.nbins)]
-            if is_constant(a_fg):
+            if a_fg.size == 0 or is_constant(a_fg):
                 raise ConfigError(f"{self.name}: the foreground has a single value; use --within all")
             t = float(self.threshold(a_fg))
         else:
             t = float(self.threshold(a))
         mask = a > t if self.params.above else a <= t
+        # a constant image has nothing to segment (checked only when the result is degenerate,
+        # which keeps the common path free of extra passes over the data)
+        if a.size and mask.flat[0] == mask.flat[-1] and (mask.all() or not mask.any()) and is_constant(a):
+            log.warning("%s: the image is constant; nothing to segment", self.name)
+            return np.zeros(a.shape, np.uint8), {}
         return mask.view(np.uint8), {"threshold": t}
 
 
@@ -147,10 +149,11 @@ class MultiOtsu(ClassicalSegmenter):
 class LocalParams(ClassicalParams):
     block_size: float | None = field(default=None, metadata={
         "help": "neighbourhood size in mm (pixels at spacing 1); default: 1/4 of the smallest image extent"})
-    method: Literal["gaussian", "mean", "median", "sauvola", "niblack"] = field(default="gaussian", metadata={
+    statistic: Literal["gaussian", "mean", "median", "sauvola", "niblack"] = field(default="gaussian", metadata={
         "help": "local statistic: gaussian, mean, median (skimage threshold_local), sauvola or niblack"})
-    offset: float = field(default=0.0, metadata={
-        "help": "subtracted from the local threshold, in units of the image's intensity std"})
+    offset: float = field(default=1.0, metadata={
+        "help": "a pixel must exceed its local threshold by this many noise standard deviations "
+                "(estimated from the image)"})
     above: bool = field(default=True, metadata={"help": "foreground is above the local threshold"})
 
 
@@ -179,12 +182,14 @@ class Local(ClassicalSegmenter):
         if is_constant(a):
             return np.zeros(a.shape, np.uint8), {}
         block = self.block_sizes(image)
-        m = self.params.method
+        m = self.params.statistic
         if m in ("sauvola", "niblack"):
             fn = filters.threshold_sauvola if m == "sauvola" else filters.threshold_niblack
             t = fn(a, window_size=block)
         else:
             t = filters.threshold_local(a, block_size=block, method=m)
-        t = t - self.params.offset * float(a.std())
-        mask = a > t if self.params.above else a < t
-        return mask.view(np.uint8), {"block_size": list(block)}
+        from medseg.preprocess._util import noise_std
+
+        margin = self.params.offset * noise_std(a) if self.params.offset else 0.0
+        mask = a > t + margin if self.params.above else a < t - margin
+        return mask.view(np.uint8), {"block_size": list(block), "noise_margin": margin}

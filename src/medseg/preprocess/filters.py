@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 from medseg.classical.postprocess import ellipsoid_footprint
 from medseg.errors import ConfigError
 from medseg.image import Image
-from medseg.preprocess._util import as_image, float_array, per_channel
+from medseg.preprocess._util import as_image, float_array, noise_std, per_channel
 
 __all__ = ["gaussian", "median", "bilateral", "nlmeans", "anisotropic_diffusion", "n4"]
 
@@ -62,18 +62,17 @@ def bilateral(image: Image, *, sigma_spatial: float = 2.0, sigma_color: float | 
     sigma_spatial : float
         Spatial scale in mm.
     sigma_color : float, optional
-        Intensity scale; default: twice the median absolute deviation of the Laplacian-free
-        noise estimate (skimage's ``estimate_sigma``), so it follows the data's noise.
+        Intensity scale; default: twice the estimated noise standard deviation
+        (:func:`~medseg.preprocess._util.noise_std`), so it follows the data's noise.
     """
     import SimpleITK as sitk
-    from skimage.restoration import estimate_sigma
 
     if sigma_spatial <= 0:
         raise ConfigError(f"bilateral sigma_spatial must be positive, got {sigma_spatial}")
     image = as_image(image)
 
     def f(a):
-        sc = sigma_color if sigma_color is not None else 2.0 * max(float(estimate_sigma(float_array(a))), 1e-6)
+        sc = sigma_color if sigma_color is not None else 2.0 * max(noise_std(a), 1e-6)
         out = sitk.Bilateral(_sitk(a, image.spacing), domainSigma=float(sigma_spatial), rangeSigma=float(sc))
         return sitk.GetArrayFromImage(out)
 
@@ -85,13 +84,13 @@ def nlmeans(image: Image, *, h: float | None = None, patch_size: int = 5, patch_
 
     ``h`` defaults to 0.8 x the estimated noise standard deviation.
     """
-    from skimage.restoration import denoise_nl_means, estimate_sigma
+    from skimage.restoration import denoise_nl_means
 
     image = as_image(image)
 
     def f(a):
         a = float_array(a)
-        s = float(estimate_sigma(a))
+        s = noise_std(a)
         hh = h if h is not None else 0.8 * max(s, 1e-6)
         return denoise_nl_means(a, h=hh, sigma=s, patch_size=patch_size, patch_distance=patch_distance,
                                 fast_mode=True).astype(np.float32)
