@@ -13,11 +13,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import math
+
 import numpy as np
 
 from medseg.metrics.confusion import OVERLAP_METRICS, from_counts
 
 __all__ = ["describe", "summarize"]
+
+
+def _percentile(sorted_v: np.ndarray, q: float) -> float:
+    """Linear-interpolation percentile (NumPy's default) that keeps ``inf`` instead of producing ``nan``."""
+    pos = q / 100.0 * (sorted_v.size - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    frac = pos - lo
+    a, b = float(sorted_v[lo]), float(sorted_v[hi])
+    if frac == 0 or a == b:
+        return a
+    if math.isinf(b):
+        return math.inf
+    return a + frac * (b - a)
 
 
 def describe(values: Sequence[float]) -> dict[str, Any]:
@@ -38,13 +53,14 @@ def describe(values: Sequence[float]) -> dict[str, Any]:
     if d.size == 0:
         out.update({k: float("nan") for k in ("mean", "std", "median", "q1", "q3", "iqr", "min", "max")})
         return out
-    q1, med, q3 = (float(x) for x in np.percentile(d, [25, 50, 75]))
+    ds = np.sort(d)
+    q1, med, q3 = (_percentile(ds, q) for q in (25, 50, 75))
     with np.errstate(invalid="ignore"):
         out.update({
             "mean": float(d.mean()),
             "std": float(d.std(ddof=1)) if d.size > 1 and not inf.any() else (float("nan") if d.size <= 1 else float("inf")),
             "median": med, "q1": q1, "q3": q3,
-            "iqr": q3 - q1 if np.isfinite(q3 - q1) else float("inf"),
+            "iqr": q3 - q1 if math.isfinite(q3) else float("inf"),
             "min": float(d.min()), "max": float(d.max()),
         })
     return out
