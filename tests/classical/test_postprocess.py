@@ -40,6 +40,14 @@ def test_fill_holes_clear_border_opening_closing():
     assert closed[0, 29] == 1
 
 
+def test_clear_border_ignores_first_and_last_slices_in_3d():
+    m = np.zeros((4, 8, 8), np.uint8)
+    m[:, 3:5, 3:5] = 1   # runs through every slice: kept
+    m[1:3, 0:2, 0:2] = 1  # touches the in-plane border: removed
+    out = postprocess(m, PostParams(clear_border=True), (1, 1, 1))
+    assert out[:, 3:5, 3:5].all() and out[:, :2, :2].sum() == 0
+
+
 def test_multilabel_maps_are_processed_label_by_label():
     lab = np.zeros((10, 20), np.uint8)
     lab[1:5, 1:5] = 1

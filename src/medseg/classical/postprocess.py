@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 
 from medseg.errors import ConfigError
 
-__all__ = ["PostParams", "postprocess", "ellipsoid_footprint", "keep_largest", "remove_small"]
+__all__ = ["PostParams", "postprocess", "ellipsoid_footprint", "keep_largest", "remove_small", "clear_inplane_border"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class PostParams:
     """Post-processing fields shared by every classical method (all off by default)."""
 
     clear_border: bool = field(default=False, metadata={
-        "help": "remove objects touching the image border (e.g. the air around a CT body)"})
+        "help": "remove objects touching the in-plane image border (e.g. the air around a CT body); "
+                "in 3D the first/last slices do not count, since scans often cut through anatomy there"})
     opening: float = field(default=0.0, metadata={
         "help": "morphological opening radius in mm (pixels at spacing 1); 0: off"})
     closing: float = field(default=0.0, metadata={
@@ -83,6 +84,22 @@ def keep_largest(mask: np.ndarray, k: int = 1) -> np.ndarray:
     return keep[lab]
 
 
+def clear_inplane_border(mask: np.ndarray) -> np.ndarray:
+    """Remove components touching the border of the last two axes (all borders in 2D)."""
+    lab, n = ndi.label(mask)
+    edge = np.zeros(mask.shape, bool)
+    for ax in range(mask.ndim - 2, mask.ndim):
+        idx = [slice(None)] * mask.ndim
+        for end in (0, -1):
+            idx[ax] = end
+            edge[tuple(idx)] = True
+    touching = np.unique(lab[edge & (lab > 0)])
+    keep = np.ones(n + 1, bool)
+    keep[touching] = False
+    keep[0] = False
+    return keep[lab]
+
+
 def remove_small(mask: np.ndarray, min_size: int) -> np.ndarray:
     """Drop connected components with fewer than ``min_size`` elements."""
     lab, sizes = _components(mask)
@@ -93,9 +110,7 @@ def remove_small(mask: np.ndarray, min_size: int) -> np.ndarray:
 
 def _binary(mask: np.ndarray, p: PostParams, spacing: Sequence[float]) -> np.ndarray:
     if p.clear_border:
-        from skimage.segmentation import clear_border
-
-        mask = clear_border(mask)
+        mask = clear_inplane_border(mask)
     if p.opening > 0:
         mask = ndi.binary_opening(mask, ellipsoid_footprint(p.opening, spacing))
     if p.closing > 0:
