@@ -36,6 +36,31 @@ def _split_prob(files: list[Path]) -> tuple[list[Path], list[Path]]:
     return [f for f in files if f not in probs], probs
 
 
+def _match_aux(truth_files: list[Path], files: list[Path], what: str) -> dict[Path, Path]:
+    """Match each ground-truth file to one file of an auxiliary group (ROI, image, probabilities).
+
+    Extra auxiliary files are allowed (e.g. a full ``mask/`` folder when only some cases are
+    evaluated); every ground-truth file must find exactly one match.
+    """
+    from medseg.io.datasets import _short, case_key
+
+    if len(truth_files) == 1 and len(files) == 1:
+        return {truth_files[0]: files[0]}
+    missing: list[str] = []
+    for rule in ("stem", "lead", "number"):
+        keys = [case_key(t, rule) for t in truth_files]
+        if len(set(keys)) != len(keys):
+            continue
+        groups: dict[str, list[Path]] = {}
+        for f in files:
+            groups.setdefault(case_key(f, rule), []).append(f)
+        missing = [t.name for t, k in zip(truth_files, keys) if len(groups.get(k, [])) != 1]
+        if not missing:
+            return {t: groups[k][0] for t, k in zip(truth_files, keys)}
+    raise InputError(f"cannot find exactly one {what} file for the ground truth "
+                     f"{_short(missing or [t.name for t in truth_files])}; name them after the cases")
+
+
 def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = None,
                images: Any = None) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """Match prediction files to ground-truth files case by case.
@@ -80,11 +105,13 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
     if not pred_files:
         raise InputError(f"{pred_p}: only probability maps (*{PROB_TAG}) found; give the label-map predictions")
     groups: dict[str, list[Path]] = {"prediction": pred_files}
+    aux: dict[str, dict[Path, Path]] = {}
     for name, arg in (("roi", roi), ("image", images), ("probabilities", probabilities)):
         if arg is not None:
-            groups[name] = _files(Path(arg), {"roi": "ROI", "image": "image", "probabilities": "probability map"}[name])
+            what = {"roi": "ROI", "image": "image", "probabilities": "probability map"}[name]
+            aux[name] = _match_aux(truth_files, _files(Path(arg), what), what)
     if probabilities is None and auto_probs:
-        groups["probabilities"] = auto_probs
+        aux["probabilities"] = _match_aux(truth_files, auto_probs, "probability map")
     if len(truth_files) == 1 and all(len(v) == 1 for v in groups.values()):
         from medseg.io.base import strip_suffix
 
@@ -99,7 +126,7 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
     cases = []
     for cid, t, other in paired:
         cases.append({"case": cid, "truth": t, "prediction": other["prediction"],
-                      "roi": other.get("roi", ds_roi.get(t)), "image": other.get("image", ds_img.get(t)),
-                      "probabilities": other.get("probabilities")})
+                      "roi": aux.get("roi", ds_roi).get(t), "image": aux.get("image", ds_img).get(t),
+                      "probabilities": aux.get("probabilities", {}).get(t)})
     log.debug("paired %d cases", len(cases))
     return cases, label_names
