@@ -45,7 +45,7 @@ VOLUME_SUFFIXES = [".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npz", 
 
 
 @pytest.mark.parametrize("suffix", VOLUME_SUFFIXES)
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32, np.int64, np.float32, np.float64])
 def test_volume_round_trip(tmp_path, suffix, dtype):
     img = Image(vol(dtype), **geom3())
     out = write_image(img, tmp_path / f"v{suffix}")
@@ -182,8 +182,9 @@ def test_failed_write_leaves_nothing(tmp_path):
     from medseg.errors import InputError
 
     img = Image(vol(np.float64, (4, 4)))
-    with pytest.raises(InputError, match="bad.png"):
+    with pytest.raises(InputError, match="bad.png") as e:
         write_image(img, tmp_path / "bad.png")  # PNG cannot store float64
+    assert ".tmp" not in str(e.value)  # the message names the real file, not the temporary one
     assert list(tmp_path.iterdir()) == []
 
 

@@ -194,29 +194,43 @@ def as_label(img: Image, *, name: str = "label map") -> Image:
 
 
 def write_image(image: Image, path: str | Path) -> Path:
-    """Write ``image`` atomically in the format chosen by ``path``'s suffix."""
-    from medseg.io.atomic import atomic_path
+    """Write ``image`` atomically in the format chosen by ``path``'s suffix.
 
-    from medseg.io.atomic import atomic_files
+    The image goes to a temporary name beside ``path`` and is renamed into place when
+    complete; formats made of several files (``.mhd`` + ``.zraw``, ``.nhdr`` + data) are
+    written in a temporary folder and moved data-first, header-last. On any error
+    nothing is left at ``path``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> write_image(Image(np.zeros((4, 5), np.uint8)), "mask.png")  # doctest: +SKIP
+    """
+    from medseg.io.atomic import atomic_files, atomic_path
 
     p = Path(path)
     fmt = format_for(p, for_writing=True)
     if not isinstance(image, Image):
         raise InputError(f"{p}: expected a medseg Image to write, got {type(image).__name__}")
+    tmp_names: list[str] = []
     try:
-        if fmt.multi_file:
-            with atomic_files(p) as tmp:
-                fmt.write(image, tmp)
-        else:
-            with atomic_path(p) as tmp:
-                fmt.write(image, tmp)
+        with (atomic_files(p) if fmt.multi_file else atomic_path(p)) as tmp:
+            tmp_names.append(str(tmp))
+            fmt.write(image, tmp)
         if fmt.sidecar is not None:
             fmt.sidecar(image, p)
     except MedsegError as exc:
-        raise _name_file(exc, p) from None
+        msg = str(exc)
+        for t in tmp_names:  # the writer saw the temporary name: report the real one
+            msg = msg.replace(f"{t}: ", "").replace(t, str(p))
+        raise _name_file(type(exc)(msg), p) from None
     except OSError as exc:
         raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
     except (ValueError, TypeError, RuntimeError) as exc:  # library refusals (dtype, shape)
         raise InputError(f"{p}: cannot write this {image.dtype} image of shape {image.array.shape} as "
-                         f"{fmt.name} ({exc}); choose another suffix (.nii.gz, .nrrd, .npz)") from None
+                         f"{fmt.name} ({' '.join(str(exc).split())[:200]}); choose another suffix (.nrrd, .npz)") from None
     return p

@@ -95,7 +95,9 @@ def write_nifti(image: Image, path: Path) -> None:
     data = np.transpose(arr, tuple(range(arr.ndim))[::-1])  # (x, y, z[, c])
     if data.ndim == 4:
         data = data.reshape(data.shape[:3] + (1, data.shape[3]))  # NIfTI puts components in dim 5
-    nii = nib.Nifti1Image(np.asarray(data), affine)
+    # nibabel refuses 64-bit integers unless asked explicitly; NIfTI stores them exactly
+    dtype = data.dtype if data.dtype in (np.int64, np.uint64) else None
+    nii = nib.Nifti1Image(np.asarray(data), affine, dtype=dtype)
     hdr = nii.header
     qcode = int(image.meta.get("nifti_qform_code", 1))
     scode = int(image.meta.get("nifti_sform_code", 1))
