@@ -91,6 +91,8 @@ def test_files_without_suffix_found_by_preamble(tmp_path):
     np.testing.assert_array_equal(img.array, raw)
     single = read_image(next(p for p in (tmp_path / "nosuf").iterdir() if p.name.startswith("img")))
     assert single.ndim == 2
+    uid_named = write_dicom_series(tmp_path / "uid", raw[:1], suffix=".1.2.840.99")[0]  # unknown "suffix"
+    np.testing.assert_array_equal(read_image(uid_named).array, raw[0])
 
 
 def test_several_series_listed_and_selectable(tmp_path):

@@ -88,7 +88,7 @@ def format_for(path: str | Path, *, for_writing: bool = False) -> Format:
     suf = image_suffix(p)
     fmt = _FORMATS.get(suf)
     if fmt is None:
-        if not for_writing and p.is_file() and suf == "":
+        if not for_writing and p.is_file():  # DICOM files are often named IM0001 or by their UID
             from medseg.io.dicom import looks_like_dicom
 
             if looks_like_dicom(p):
