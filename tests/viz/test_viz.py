@@ -46,3 +46,14 @@ def test_html_helpers_escape():
     t = table(["a"], [["<b>"]])
     assert "&lt;b&gt;" in t
     assert page("x<y", t).startswith("<!DOCTYPE html>")
+
+
+def test_error_window_finds_the_dense_error_region():
+    from medseg.viz.overlay import error_window
+
+    t = np.zeros((200, 200), np.uint8)
+    p = t.copy()
+    p[150:170, 20:40] = 1
+    win = error_window(t, p)
+    assert win is not None and win[0].start <= 150 and win[0].stop >= 170 and win[1].start <= 20 and win[1].stop >= 40
+    assert error_window(t[:30, :30], p[:30, :30]) is None

@@ -28,7 +28,8 @@ CONVENTIONS = (
     "(kept: a mean becomes ∞, the median stays informative) and NSD is 0. Surfaces are the mask voxels with a "
     "face neighbour outside the mask; distances are Euclidean in mm between voxel centres; HD95 is the larger "
     "of the two directed 95th percentiles (linear interpolation); ASSD is the mean of both directed distance sets; "
-    "NSD counts surface voxels within the tolerance."
+    "NSD counts surface voxels within the tolerance. Distances use the files' voxel spacing; formats without one "
+    "(PNG, JPEG, most TIFF) count 1 pixel as 1 mm."
 )
 
 

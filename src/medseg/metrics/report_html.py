@@ -70,7 +70,8 @@ def _load_pair(src: dict[str, Any]):
 
 def case_panels(table: MetricsTable, case: str, score: float, metric: str = "dice") -> bytes | None:
     """PNG of one case: image, ground truth, prediction and the error map (middle slice of most errors in 3D)."""
-    from medseg.viz.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, WRONG_COLOUR, error_overlay, outline_overlay, pick_slice, to_display
+    from medseg.viz.overlay import (FN_COLOUR, FP_COLOUR, TP_COLOUR, WRONG_COLOUR, error_overlay, error_window,
+                                    outline_overlay, pick_slice, to_display)
     from medseg.viz.plots import case_panel_figure, png_bytes
 
     src = table.sources.get(case)
@@ -93,13 +94,18 @@ def case_panels(table: MetricsTable, case: str, score: float, metric: str = "dic
     except MedsegError as exc:
         log.warning("case %s: %s; showing the overlays without the image", case, exc)
         base = to_display(None, truth.shape)
+    errors = error_overlay(base, truth, pred)
     panels = [("image" if image is not None else "(no image given)", base), ("ground truth", outline_overlay(base, truth)),
-              ("prediction", outline_overlay(base, pred)), ("errors", error_overlay(base, truth, pred))]
+              ("prediction", outline_overlay(base, pred)), ("errors", errors)]
+    win = error_window(truth, pred)
+    if win is not None:
+        panels.append((f"errors, zoom (y {win[0].start}-{win[0].stop}, x {win[1].start}-{win[1].stop})",
+                       error_overlay(base[win], truth[win], pred[win])))
     fig = case_panel_figure(panels, title=f"{case}: mean {metric} {H.num(score)}{where}",
                             legend=[("true positive", TP_COLOUR), ("false positive", FP_COLOUR),
                                     ("false negative", FN_COLOUR)]
                             + ([("wrong class", WRONG_COLOUR)] if len(table.labels) > 1 else []))
-    return png_bytes(fig, dpi=80)
+    return png_bytes(fig, dpi=90)
 
 
 def evaluation_html(table: MetricsTable, doc: dict[str, Any], *, title: str, n_worst: int = 5) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 
 from medseg.errors import InputError
 
-__all__ = ["to_display", "pick_slice", "error_overlay", "outline_overlay", "LABEL_COLOURS"]
+__all__ = ["to_display", "pick_slice", "error_overlay", "outline_overlay", "error_window", "LABEL_COLOURS"]
 
 #: RGB colours (0..1) for labels 1, 2, ... (cycled), chosen to stay distinct on grey images.
 LABEL_COLOURS = np.array([[1.0, 0.85, 0.1], [0.2, 0.8, 1.0], [1.0, 0.35, 0.8], [0.5, 1.0, 0.3],
@@ -83,3 +83,24 @@ def error_overlay(base: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, labe
                    (t & p & (truth != pred), WRONG_COLOUR)):
         out[m] = (1 - alpha) * out[m] + alpha * col
     return out
+
+
+def error_window(truth: np.ndarray, pred: np.ndarray, *, fraction: float = 0.3, min_size: int = 24) -> tuple[slice, slice] | None:
+    """The square window (``fraction`` of the larger side) holding the most disagreeing pixels, for a zoomed view.
+
+    Returns ``None`` when the image is already small (no zoom needed) or nothing disagrees.
+    """
+    from scipy.ndimage import uniform_filter
+
+    h, w = truth.shape
+    size = max(min_size, int(round(max(h, w) * fraction)))
+    if size >= min(h, w) * 0.8:
+        return None
+    err = (truth != pred).astype(np.float32)
+    if not err.any():
+        return None
+    dens = uniform_filter(err, size=size, mode="constant")
+    cy, cx = np.unravel_index(int(np.argmax(dens)), dens.shape)
+    y0 = int(np.clip(cy - size // 2, 0, h - size))
+    x0 = int(np.clip(cx - size // 2, 0, w - size))
+    return slice(y0, y0 + size), slice(x0, x0 + size)

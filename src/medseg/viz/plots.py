@@ -118,11 +118,11 @@ def case_panel_figure(panels: Sequence[tuple[str, np.ndarray]], *, title: str, l
     from matplotlib.patches import Patch
 
     h, w = panels[0][1].shape[:2]
-    width = 3.0 * len(panels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width, width / len(panels) * h / w + 0.6), squeeze=False)
+    width = 2.4 * len(panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 2.4 * h / w + 0.5), squeeze=False)
     for ax, (name, rgb) in zip(axes[0], panels):
         ax.imshow(np.clip(rgb, 0, 1), interpolation="nearest")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=7.5)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     if legend:
