@@ -102,11 +102,13 @@ class SeriesInfo:
 
 
 def _dcmread(path: Path, *, pixels: bool):
+    """Parse a file; with ``pixels=False`` large elements (the pixel data) are deferred:
+    read from the file only when accessed, so headers are parsed once per file."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=not pixels,
+        return pydicom.dcmread(str(path), defer_size=None if pixels else 4096,
                                force=path.name.lower().endswith(".dcm"))
     except InvalidDicomError as exc:
         raise FormatError(f"{path}: not a DICOM file ({exc})") from None
@@ -122,14 +124,20 @@ def list_series(folder: str | Path) -> list[SeriesInfo]:
     >>> for s in list_series("study/"):  # doctest: +SKIP
     ...     print(s.describe())
     """
-    folder = Path(folder)
+    return _scan(Path(folder))[0]
+
+
+def _scan(folder: Path) -> tuple[list[SeriesInfo], dict[Path, object]]:
+    """Series under ``folder`` and the parsed header of every image file (pixels deferred)."""
     files = dicom_files(folder)
     if not files:
         raise InputError(f"{folder}: no DICOM files found (expected .dcm files or files with the DICM preamble)")
     groups: dict[str, list] = {}
     heads: dict[str, object] = {}
+    parsed: dict[Path, object] = {}
     for f in files:
         ds = _dcmread(f, pixels=False)
+        parsed[f] = ds
         if "Rows" not in ds or "Columns" not in ds:
             log.debug("%s: no image pixels (SOP class %s), skipped", f, ds.get("SOPClassUID", "?"))
             continue
@@ -147,7 +155,7 @@ def list_series(folder: str | Path) -> list[SeriesInfo]:
     def order(s: SeriesInfo):
         return (int(s.number) if s.number.lstrip("-").isdigit() else 1 << 30, s.uid)
 
-    return sorted(out, key=order)
+    return sorted(out, key=order), parsed
 
 
 def _choose(series: list[SeriesInfo], want: str | None, folder: Path) -> SeriesInfo:
@@ -320,8 +328,8 @@ def _volume(arr_zyx: np.ndarray, rgb: bool, spacing_xyz, origin_xyz, direction_i
     return Image(np.ascontiguousarray(arr_zyx), sp, org, dirn, meta={**meta, "rgb": rgb} if rgb else meta)
 
 
-def _read_series(files: Sequence[Path], where: str, allow_uneven: bool) -> Image:
-    dss = [_dcmread(f, pixels=True) for f in files]
+def _read_series(files: Sequence[Path], where: str, allow_uneven: bool, parsed: dict | None = None) -> Image:
+    dss = [(parsed or {}).get(f) or _dcmread(f, pixels=True) for f in files]
     if len(dss) == 1:
         return _read_single(dss[0], files[0], allow_uneven)
     ds0 = dss[0]
@@ -434,9 +442,10 @@ def read_dicom(path: str | Path, *, series: str | None = None, allow_uneven: boo
     """
     p = Path(path)
     if p.is_dir():
-        chosen = _choose(list_series(p), series, p)
+        found, parsed = _scan(p)
+        chosen = _choose(found, series, p)
         where = f"{p} (series {chosen.uid})" if series or chosen.description == "" else f"{p} ('{chosen.description}')"
-        return _read_series(chosen.files, where, allow_uneven)
+        return _read_series(chosen.files, where, allow_uneven, parsed)
     if not p.is_file():
         raise InputError(f"{p}: no such DICOM file or folder")
     ds = _dcmread(p, pixels=True)
