@@ -17,6 +17,15 @@ __all__ = ["Run", "load_runs", "align", "rank_runs", "paired_tests", "write_comp
 
 log = logging.getLogger(__name__)
 LOWER_IS_BETTER = {"hd95", "assd", "hausdorff", "ece"}
+ABS_LOWER_IS_BETTER = {"volume_difference"}  # signed: closer to 0 is better
+
+
+def cost(metric: str, values: np.ndarray) -> np.ndarray:
+    """Values oriented so that lower is better (``nan`` kept)."""
+    v = np.asarray(values, dtype=float)
+    if metric in ABS_LOWER_IS_BETTER:
+        return np.abs(v)
+    return v.copy() if metric in LOWER_IS_BETTER else -v
 
 
 @dataclass
@@ -93,7 +102,7 @@ def rank_runs(runs: list[Run], metrics: tuple[str, ...] = ("dice", "hd95", "nsd"
             if not all(m in r.table.columns for r in runs):
                 continue
             _, v = align(runs, m, lab)
-            v = -v if m not in LOWER_IS_BETTER else v.copy()
+            v = cost(m, v)
             v[np.isnan(v)] = np.inf
             for c in range(v.shape[1]):
                 total += rankdata(v[:, c], method="average")
@@ -120,15 +129,15 @@ def paired_tests(runs: list[Run], metric: str, label: int) -> list[dict[str, Any
     for i in range(len(runs)):
         for j in range(i + 1, len(runs)):
             a, b = v[i], v[j]
-            ok = np.isfinite(a) & np.isfinite(b)
+            ok = ~np.isnan(a) & ~np.isnan(b) & ~(np.isinf(a) & np.isinf(b))
             diff = a[ok] - b[ok]
+            cdiff = cost(metric, a[ok]) - cost(metric, b[ok])  # < 0: a is better
             p = math.nan
-            if ok.sum() >= 2 and np.any(diff != 0):
-                p = float(wilcoxon(a[ok], b[ok]).pvalue)
+            if ok.sum() >= 2 and np.any(cdiff != 0) and np.all(np.isfinite(cdiff)):
+                p = float(wilcoxon(cost(metric, a[ok]), cost(metric, b[ok])).pvalue)
             out.append({"a": runs[i].name, "b": runs[j].name, "metric": metric, "label": label, "n": int(ok.sum()),
-                        "median_difference": float(np.median(diff)) if diff.size else math.nan,
-                        "a_better": int(np.sum(diff < 0) if metric in LOWER_IS_BETTER else np.sum(diff > 0)),
-                        "b_better": int(np.sum(diff > 0) if metric in LOWER_IS_BETTER else np.sum(diff < 0)),
+                        "median_difference": float(np.median(diff)) if diff.size and np.all(np.isfinite(diff)) else math.nan,
+                        "a_better": int(np.sum(cdiff < 0)), "b_better": int(np.sum(cdiff > 0)),
                         "p_value": p})
     return out
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from medseg.errors import InputError
-from medseg.image import Image
 from medseg.metrics._inputs import pair_arrays
 from medseg.metrics.aggregate import summarize
 from medseg.metrics.confusion import confusion_matrix, from_counts

@@ -102,7 +102,6 @@ def ece(prob: Any, truth: Any, *, label: int | None = 1, roi: Any = None, bins: 
         raise InputError(f"ece needs at least 1 bin, got {bins}")
     p, y = _prepare(prob, truth, label, roi)
     idx = np.minimum((p * bins).astype(np.int64), bins - 1)
-    n = np.bincount(idx, minlength=bins).astype(np.float64)
     conf = np.bincount(idx, weights=p, minlength=bins)
     acc = np.bincount(idx, weights=y.astype(np.float64), minlength=bins)
     return float(np.abs(acc - conf).sum() / max(p.size, 1))

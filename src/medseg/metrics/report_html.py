@@ -110,7 +110,7 @@ def case_panels(table: MetricsTable, case: str, score: float, metric: str = "dic
 
 def evaluation_html(table: MetricsTable, doc: dict[str, Any], *, title: str, n_worst: int = 5) -> str:
     """The complete report page for one evaluation."""
-    from medseg.metrics.report import CONVENTIONS, LOWER_IS_BETTER, METRIC_TITLES, worst_cases
+    from medseg.metrics.report import CONVENTIONS, METRIC_TITLES, worst_cases
     from medseg.viz.plots import confusion_figure, metric_box_figure, png_bytes
 
     metrics = [m for m in MAIN_METRICS if m in table.columns]

@@ -1,0 +1,37 @@
+import math
+
+import pytest
+
+from medseg.errors import InputError
+from medseg.metrics.compare import load_runs, paired_tests, rank_runs
+from medseg.metrics.evaluate import MetricsTable
+
+
+def _run(tmp_path, name, dice, hd95, vd=None):
+    rows = [{"case": f"c{i}", "label": 1, "label_name": "", "dice": d, "hd95": h, "nsd": d,
+             "volume_difference": (vd or [0.0] * len(dice))[i], "tp": 1, "fp": 0, "fn": 0, "tn": 1, "empty": ""}
+            for i, (d, h) in enumerate(zip(dice, hd95))]
+    (tmp_path / name).mkdir()
+    MetricsTable(rows, [1]).to_csv(tmp_path / name / "metrics.csv")
+    return tmp_path / name
+
+
+def test_ranking_and_paired_tests(tmp_path):
+    a = _run(tmp_path, "a", [0.9, 0.8, 0.85, 0.7], [1, 2, 1.5, 3], vd=[0.1, -0.2, 0.0, 0.1])
+    b = _run(tmp_path, "b", [0.6, 0.5, 0.55, float("nan")], [5, math.inf, 4, 6], vd=[-0.5, 0.5, 0.3, -0.4])
+    runs = load_runs([a, b])
+    ranking = rank_runs(runs, ("dice", "hd95"))
+    assert [r["run"] for r in ranking] == ["a", "b"] and ranking[0]["mean_rank"] == 1.0
+    assert rank_runs(runs, ("volume_difference",))[0]["run"] == "a"  # |vd| closer to 0 wins
+    t = paired_tests(runs, "hd95", 1)[0]
+    assert t["a_better"] == 4 and t["b_better"] == 0 and t["n"] == 4
+    d = paired_tests(runs, "dice", 1)[0]
+    assert d["n"] == 3 and d["median_difference"] == pytest.approx(0.3)
+
+
+def test_compare_needs_two_evaluation_folders(tmp_path):
+    a = _run(tmp_path, "a", [0.9], [1])
+    with pytest.raises(InputError, match="at least two"):
+        load_runs([a])
+    with pytest.raises(InputError, match="no metrics.csv"):
+        load_runs([a, tmp_path])
