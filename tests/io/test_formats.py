@@ -202,3 +202,14 @@ def test_inputs_are_not_modified(tmp_path):
     before = (tmp_path / "x.nii.gz").read_bytes()
     read_image(tmp_path / "x.nii.gz")
     assert (tmp_path / "x.nii.gz").read_bytes() == before
+
+
+def test_npy_sidecar_written_with_array_and_dropped_when_default(tmp_path):
+    img = Image(vol(np.int16), **geom3())
+    write_image(img, tmp_path / "a.npy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "a.npy.json"]
+    check(img, read_image(tmp_path / "a.npy"))
+    plain = Image(vol(np.int16))
+    write_image(plain, tmp_path / "a.npy")  # default geometry: the old sidecar must go
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+    check(plain, read_image(tmp_path / "a.npy"))

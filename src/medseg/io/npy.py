@@ -47,9 +47,23 @@ def read_npy(path: Path) -> Image:
     return Image(arr, spacing, geom.get("origin"), geom.get("direction"))
 
 
+def _default_geometry(image: Image) -> bool:
+    return (all(s == 1.0 for s in image.spacing) and not any(image.origin)
+            and bool(np.allclose(image.direction, np.eye(image.ndim))) and not image.has_channels)
+
+
 def write_npy(image: Image, path: Path) -> None:
+    """Write the array, and its geometry to ``<path>.json`` unless it is the default.
+
+    Called with the final file name inside a temporary folder (a multi-file format), so
+    the array and its sidecar are moved into place together, sidecar first.
+    """
     with open(path, "wb") as fh:
         np.save(fh, image.array, allow_pickle=False)
+    if not _default_geometry(image):
+        geom = {"spacing": list(image.spacing), "origin": list(image.origin),
+                "direction": np.asarray(image.direction).tolist()}
+        _sidecar(path).write_text(json.dumps(geom, indent=1) + "\n")
 
 
 def read_npz(path: Path) -> Image:
@@ -76,20 +90,13 @@ def write_npz(image: Image, path: Path) -> None:
                             origin=np.asarray(image.origin), direction=np.asarray(image.direction))
 
 
-def _write_sidecar(image: Image, path: Path) -> None:
-    from medseg.io.atomic import atomic_write_text
-
+def _drop_stale_sidecar(image: Image, path: Path) -> None:
+    """After the rename: a sidecar left from an earlier write must not outlive its array."""
     side = _sidecar(path)
-    default = (all(s == 1.0 for s in image.spacing) and not any(image.origin)
-               and np.allclose(image.direction, np.eye(image.ndim)))
-    if default and not image.has_channels:
-        if side.exists():
-            side.unlink()
-        return
-    geom = {"spacing": list(image.spacing), "origin": list(image.origin),
-            "direction": np.asarray(image.direction).tolist()}
-    atomic_write_text(side, json.dumps(geom, indent=1) + "\n")
+    if _default_geometry(image) and side.exists():
+        side.unlink()
 
 
-register_format(Format("NumPy", (".npy",), read_npy, write_npy, "NumPy array (geometry in a .npy.json sidecar)", _write_sidecar))
+register_format(Format("NumPy", (".npy",), read_npy, write_npy, "NumPy array (geometry in a .npy.json sidecar)",
+                       _drop_stale_sidecar, multi_file=True))
 register_format(Format("NumPy-zip", (".npz",), read_npz, write_npz, "NumPy archive with geometry"))
