@@ -4,7 +4,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _threads():
     """Keep the shared CPU calm and results reproducible."""
     n = torch.get_num_threads()

@@ -61,8 +61,9 @@ def test_plan_3d_ct_spacing_and_classes():
 
 def test_plan_time_budget_picks_smaller_net_for_smaller_budget(fundus):
     fp = fingerprint(fundus)
-    big = make_plan(fp, time_budget_s=1e6, min_steps=1)
-    small = make_plan(fp, time_budget_s=1e-3, min_steps=10 ** 9)
+    ov = {"patch_size": (32, 32)}
+    big = make_plan(fp, overrides=ov, time_budget_s=1e6, min_steps=1)
+    small = make_plan(fp, overrides=ov, time_budget_s=1e-3, min_steps=10 ** 9)
     assert big.step_seconds > 0 and small.step_seconds > 0
     assert sum(big.channels) * big.batch_size > sum(small.channels) * small.batch_size
 

@@ -126,7 +126,7 @@ def test_model_rejects_wrong_channels_and_dims(model2d):
 def test_corrupt_checkpoint_and_incomplete_model(model2d, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(model2d[0], out)
-    ck = out / "fold_1" / "checkpoint_best.pt"
+    ck = out / "fold_1" / "checkpoint_last.pt"
     ck.write_bytes(ck.read_bytes()[: len(ck.read_bytes()) // 2])
     with pytest.raises(ModelError, match="corrupt"):
         load_model(out)(disc_phantom((64, 64), seed=1)[0])

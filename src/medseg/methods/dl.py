@@ -33,6 +33,8 @@ class UNetParams:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda (inference)"})
     use_folds: str = field(default="all", metadata={"help": "folds to ensemble: 'all' or e.g. 0,2"})
     postprocess: bool = field(default=True, metadata={"help": "apply the post-processing chosen on validation"})
+    checkpoint: str = field(default="last", metadata={
+        "help": "weights to use: 'last' (end of training, as nnU-Net) or 'best' (best validation Dice)"})
 
 
 @register_method
@@ -137,7 +139,11 @@ class UNetMethod(Segmenter):
                 if missing:
                     raise ModelError(f"fold(s) {missing} were not trained in {self._dir}; trained: {folds}")
                 folds = want
-            ck = self._info.get("checkpoint", "checkpoint_best.pt")
+            if self.params.checkpoint not in ("last", "best"):
+                from medseg.errors import ConfigError
+
+                raise ConfigError(f"--checkpoint must be 'last' or 'best', got '{self.params.checkpoint}'")
+            ck = f"checkpoint_{self.params.checkpoint}.pt"
             nets = [load_fold_net(self._dir / f"fold_{k}", plan, device, ck) for k in folds]
             self._predictor = Predictor(nets, plan, tta=self.params.tta, overlap=self.params.overlap, device=device)
         return self._predictor

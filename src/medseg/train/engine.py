@@ -139,7 +139,7 @@ def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
                              "elapsed_s": summary["elapsed_s"]}
     post = _choose_postprocessing(out, folds, splits, plan, prep, device)
     info = {"plan": plan.to_json(), "folds": folds, "n_folds": cfg.folds, "fold_results": fold_info,
-            "postprocessing": post, "checkpoint": "checkpoint_best.pt",
+            "postprocessing": post,
             "train_options": dataclasses.asdict(cfg)}
     write_model_info(out, "unet", info)
     return info
@@ -155,7 +155,7 @@ def _choose_postprocessing(out: Path, folds: list[int], splits, plan: Plan, prep
             continue
         from medseg.infer.loading import load_fold_net
 
-        net = load_fold_net(out / f"fold_{k}", plan, device)
+        net = load_fold_net(out / f"fold_{k}", plan, device, "checkpoint_last.pt")
         from medseg.infer.predictor import Predictor
 
         pred = Predictor([net], plan, tta=False, overlap=0.25, device=device)

@@ -73,7 +73,8 @@ def validate(net: torch.nn.Module, cases: Sequence[PreparedCase], plan, device: 
     """Mean foreground Dice over ``cases`` (inside ROIs) and the softmax maps."""
     from medseg.infer.predictor import Predictor
 
-    pred = Predictor([net], plan, tta=False, overlap=overlap, device=str(device))
+    # channels_last=False: the training network's layout must not change (exact resume)
+    pred = Predictor([net], plan, tta=False, overlap=overlap, device=str(device), channels_last=False)
     scores, probs = [], []
     for c in cases:
         p = pred.probabilities(c.image)
