@@ -5,7 +5,6 @@ holding several series lists them).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 HELP = "print a dataset's fingerprint and problems (or describe one image / DICOM folder)"

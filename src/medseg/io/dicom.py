@@ -178,10 +178,12 @@ def _choose(series: list[SeriesInfo], want: str | None, folder: Path) -> SeriesI
 
 # ---------------------------------------------------------------------- pixel values
 def _float_list(value, n: int | None = None) -> list[float]:
-    if value is None:
+    """A DICOM value (single or multi-valued) as floats; ``[]`` when absent, malformed or not ``n`` long."""
+    if value is None or value == "":
         return []
     try:
-        vals = [float(v) for v in value] if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str) else [float(value)]
+        items = value if hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) else [value]
+        vals = [float(v) for v in items]
     except (TypeError, ValueError):
         return []
     return vals if n is None or len(vals) == n else []
