@@ -225,3 +225,26 @@ def test_empty_folder_is_an_input_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no DICOM files"):
         read_image(tmp_path / "empty")
+
+
+def test_single_rgb_file(tmp_path):
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    rgb = np.random.default_rng(5).integers(0, 255, (6, 7, 3)).astype(np.uint8)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.4"  # VL photographic image
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    p = tmp_path / "photo.dcm"
+    ds = FileDataset(str(p), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.SeriesInstanceUID = meta.MediaStorageSOPClassUID, generate_uid(), generate_uid()
+    ds.Modality, ds.Rows, ds.Columns = "XC", 6, 7
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = rgb.tobytes()
+    pydicom.dcmwrite(str(p), ds, enforce_file_format=True)
+    img = read_image(p)
+    assert img.ndim == 2 and img.n_channels == 3 and img.meta["rgb"] is True
+    np.testing.assert_array_equal(np.moveaxis(img.array, 0, -1), rgb)
