@@ -34,8 +34,11 @@ def _pairs(n: int, seed: int = 0):
     pred = np.roll(r < n * 0.3 + 4 * bump + 2.5 * noise, 2, axis=2)
     yield "organ (r~0.3n, perturbed)", pred, truth
     f = ndi.gaussian_filter(rng.standard_normal((n // 2,) * 3).astype(np.float32), 2)
-    vessels = ndi.zoom(np.abs(f) < 0.02, 2, order=0)
-    yield "thin structures", np.roll(vessels, 1, axis=0) | ndi.binary_dilation(vessels[::-1, ::-1]) & (f.repeat(2, 0).repeat(2, 1).repeat(2, 2) > 0.05), vessels
+    vessels = ndi.zoom(np.abs(f) < 0.004, 2, order=0)  # ~6% of the volume, tube-like
+    dropped = ndi.zoom(rng.random((16, 16, 16)) < 0.15, n / 16, order=0)  # missed branches
+    g = ndi.gaussian_filter(rng.standard_normal((n // 2,) * 3).astype(np.float32), 2)
+    spurious = ndi.zoom(np.abs(g) < 0.0007, 2, order=0)  # false-positive fragments
+    yield "thin structures (~6% vessels)", (np.roll(vessels, 1, axis=2) & ~dropped) | spurious, vessels
     c = np.zeros((n, n, n), bool)
     c[n // 3:n // 3 + 12, n // 2:n // 2 + 15, n // 2:n // 2 + 10] = True
     yield "small lesion", np.roll(c, 3, axis=1), c
