@@ -4,7 +4,7 @@ import pytest
 
 from medseg.errors import InputError
 from medseg.metrics.compare import load_runs, paired_tests, rank_runs
-from medseg.metrics.evaluate import MetricsTable
+from medseg.metrics.evaluation import MetricsTable
 
 
 def _run(tmp_path, name, dice, hd95, vd=None):

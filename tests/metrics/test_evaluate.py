@@ -10,7 +10,7 @@ from medseg.errors import InputError
 from medseg.image import Image
 from medseg.io import write_image
 from medseg.metrics.aggregate import describe, summarize
-from medseg.metrics.evaluate import MetricsTable, evaluate
+from medseg.metrics.evaluation import MetricsTable, evaluate
 
 
 def _cases(n=4, seed=0):

@@ -4,7 +4,7 @@ import pytest
 
 from medseg.io import read_label, write_image
 from medseg.metrics import overlap
-from medseg.metrics.evaluate import evaluate
+from medseg.metrics.evaluation import evaluate
 
 
 def test_drive_pairing_and_fov(real_data, tmp_path):

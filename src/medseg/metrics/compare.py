@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from medseg.errors import InputError
-from medseg.metrics.evaluate import MAIN_METRICS, MetricsTable
+from medseg.metrics.evaluation import MAIN_METRICS, MetricsTable
 
 __all__ = ["Run", "load_runs", "align", "rank_runs", "paired_tests", "write_comparison"]
 

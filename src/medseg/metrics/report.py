@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from medseg.metrics.evaluate import MetricsTable
+from medseg.metrics.evaluation import MetricsTable
 
 __all__ = ["write_evaluation", "summary_document", "json_safe", "worst_cases", "LOWER_IS_BETTER", "METRIC_TITLES"]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medseg.metrics.evaluate import MAIN_METRICS
+from medseg.metrics.evaluation import MAIN_METRICS
 from medseg.viz import html as H
 
 __all__ = ["comparison_html"]

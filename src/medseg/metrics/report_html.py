@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from medseg.errors import MedsegError
-from medseg.metrics.evaluate import MAIN_METRICS, MetricsTable
+from medseg.metrics.evaluation import MAIN_METRICS, MetricsTable
 from medseg.viz import html as H
 
 __all__ = ["evaluation_html", "summary_rows", "case_panels"]

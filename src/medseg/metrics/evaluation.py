@@ -254,6 +254,8 @@ def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | 
     (1.0, 0.0)
     """
     if isinstance(pred, (str, Path)) or isinstance(truth, (str, Path)):
+        if not (isinstance(pred, (str, Path)) and isinstance(truth, (str, Path))):
+            raise InputError("give both the prediction and the ground truth as paths, or both as arrays/Images")
         from medseg.metrics.pairing import pair_paths
 
         cases, names = pair_paths(pred, truth, roi=roi, probabilities=probabilities, images=images)
