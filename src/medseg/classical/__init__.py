@@ -8,7 +8,7 @@ from medseg.classical.base import ClassicalParams, ClassicalSegmenter
 from medseg.classical.clustering import GMM, KMeans, RandomWalker
 from medseg.classical.contours import ChanVese, GeodesicActiveContour
 from medseg.classical.edges import Edges
-from medseg.classical.postprocess import PostParams, postprocess
+from medseg.classical.postprocess import PostParams
 from medseg.classical.region import RegionGrowing, Watershed
 from medseg.classical.thresholding import Li, Local, MultiOtsu, Otsu, Triangle
 from medseg.classical.vessels import Vesselness, fov_mask, vesselness
@@ -17,6 +17,6 @@ from medseg.classical.vessels import Vesselness, fov_mask, vesselness
 CLASSICAL_METHODS = (Otsu, MultiOtsu, Li, Triangle, Local, Edges, RegionGrowing, Watershed, ChanVese,
                      GeodesicActiveContour, KMeans, GMM, RandomWalker, Vesselness)
 
-__all__ = ["ClassicalParams", "ClassicalSegmenter", "PostParams", "postprocess", "CLASSICAL_METHODS",
+__all__ = ["ClassicalParams", "ClassicalSegmenter", "PostParams", "CLASSICAL_METHODS",
            "Otsu", "MultiOtsu", "Li", "Triangle", "Local", "Edges", "RegionGrowing", "Watershed", "ChanVese",
            "GeodesicActiveContour", "KMeans", "GMM", "RandomWalker", "Vesselness", "fov_mask", "vesselness"]
