@@ -119,6 +119,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     total_steps = epochs * ipe if epochs is not None else None
     state_path = fold_dir / "train_state.pt"
     step, elapsed, best, bad, history = 0, 0.0, -1.0, 0, []
+    val_s = 0.0
     if cfg.resume and state_path.is_file():
         st = load_checkpoint(state_path)
         w = load_checkpoint(fold_dir / "checkpoint_last.pt")
@@ -127,6 +128,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         torch.set_rng_state(st["torch_rng"])
         step, elapsed, best, bad = int(st["step"]), float(st["elapsed"]), float(st["best"]), int(st["bad"])
         history = list(st["history"])
+        val_s = float(st.get("val_s", 0.0))
         log.info("resuming %s at step %d (%.0f s done)", fold_dir, step, elapsed)
     if st_done := (total_steps is not None and step >= total_steps) or (
             time_budget_s is not None and elapsed >= time_budget_s):
@@ -175,7 +177,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
             if step % ipe == 0 or out_of_time or step == stop:
                 epoch = (step + ipe - 1) // ipe
                 rec = {"epoch": epoch, "step": step, "loss": float(np.mean(ep_losses)), "lr": lr,
-                       "elapsed_s": round(elapsed, 2)}
+                       "elapsed_s": round(elapsed, 2), "train_s": round(elapsed - val_s, 2)}
                 ep_losses = []
                 if val_cases and (epoch % max(1, cfg.val_every) == 0 or out_of_time or step == stop):
                     score, probs = validate(net, val_cases, plan, device)
@@ -192,9 +194,10 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                 _tb_scalars(writer, rec)
                 now = time.perf_counter()
                 elapsed += now - t_last  # validation time counts against the budget
+                val_s += now - t_last
                 t_last = now
                 rec["elapsed_s"] = round(elapsed, 2)
-                _save_state(fold_dir, net, opt, step, elapsed, best, bad, history)
+                _save_state(fold_dir, net, opt, step, elapsed, best, bad, history, val_s)
                 if cfg.patience and bad >= cfg.patience:
                     log.info("early stopping after %d validations without improvement", bad)
                     stopped_early = True
@@ -216,10 +219,10 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     return summary
 
 
-def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history) -> None:
+def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history, val_s) -> None:
     save_checkpoint({"model": net.state_dict(), "step": step}, fold_dir / "checkpoint_last.pt")
     save_checkpoint({"optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "best": best, "bad": bad,
-                     "history": history, "torch_rng": torch.get_rng_state()}, fold_dir / "train_state.pt")
+                     "history": history, "val_s": val_s, "torch_rng": torch.get_rng_state()}, fold_dir / "train_state.pt")
 
 
 def _tb_writer(path: Path):

@@ -156,7 +156,7 @@ def _widths(level: int, dims: int, depth: int) -> tuple[int, ...]:
     return tuple(min(cap, base * 2 ** i) for i in range(depth))
 
 
-def _time_step(plan: Plan, device: str, n: int = 3) -> float:
+def _time_step(plan: Plan, device: str, n: int = 2) -> float:
     """Seconds per training step (forward+backward+update) of ``plan`` on ``device``."""
     import torch
 
@@ -172,7 +172,7 @@ def _time_step(plan: Plan, device: str, n: int = 3) -> float:
     x = torch.randn((plan.batch_size, plan.in_channels) + tuple(plan.patch_size), device=device)
     y = torch.randint(0, plan.n_classes, (plan.batch_size,) + tuple(plan.patch_size), device=device)
     times = []
-    for i in range(n + 1):
+    for i in range(n + 1):  # the first step warms up allocators and kernels
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         out = net(x)
@@ -183,6 +183,12 @@ def _time_step(plan: Plan, device: str, n: int = 3) -> float:
         if i:
             times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+def _flops(plan: Plan) -> float:
+    """Relative convolution cost of a training step (width^2 x voxels per level x batch)."""
+    vox = float(np.prod(plan.patch_size))
+    return plan.batch_size * sum(c * c * vox / (2 ** plan.dims) ** i for i, c in enumerate(plan.channels))
 
 
 def _memory_budget(device: str) -> float:
@@ -208,7 +214,7 @@ def _act_bytes(patch: list[int], channels: tuple, batch: int) -> float:
 
 def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
               time_budget_s: float | None = None,
-              device: str = "cpu", min_steps: int = 2500, measure: bool = True) -> Plan:
+              device: str = "cpu", min_steps: int = 4000, measure: bool = True) -> Plan:
     """Derive a :class:`Plan` from a fingerprint.
 
     Parameters
@@ -273,21 +279,27 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
         if _act_bytes(patch, chans, b) <= mem or "batch_size" in overrides:
             chosen = Plan(**{**base, "channels": chans, "batch_size": b, **fixed})
         candidates = [] if chosen else candidates
+    # time one small reference network, estimate the others from their convolution cost
+    # (FLOPs scale with width^2 x voxels), then time the chosen one
+    feasible = []
     for level, batch in candidates:
         chans = tuple(overrides.get("channels") or _widths(level, dims, depth))
         b = int(overrides.get("batch_size") or batch)
-        if _act_bytes(patch, chans, b) > mem:
-            continue
-        plan = Plan(**{**base, "channels": chans, "batch_size": b, **fixed})
-        if time_budget_s is None or not measure:
-            chosen = plan
-            break
-        sec = _time_step(plan, device)
-        steps = time_budget_s / max(sec, 1e-6)
-        log.info("plan candidate channels=%s batch=%d: %.3f s/step -> %d steps in budget", chans, b, sec, steps)
+        if _act_bytes(patch, chans, b) <= mem:
+            feasible.append(Plan(**{**base, "channels": chans, "batch_size": b, **fixed}))
+    if feasible and chosen is None and (time_budget_s is None or not measure):
+        chosen = min(feasible, key=_flops)  # memory forced a smaller network than the default
+    if feasible and chosen is None:
+        ref = min(feasible, key=_flops)
+        t_ref = _time_step(ref, device)
+        for plan in feasible:
+            est = t_ref * _flops(plan) / _flops(ref)
+            if time_budget_s / est >= min_steps or plan is ref:
+                break
+        sec = t_ref if plan is ref else _time_step(plan, device)
+        log.info("plan: channels=%s batch=%d, %.3f s/step -> %d steps in the budget", plan.channels,
+                 plan.batch_size, sec, time_budget_s / sec)
         chosen = dataclasses.replace(plan, step_seconds=round(sec, 4))
-        if steps >= min_steps or ("channels" in overrides and "batch_size" in overrides):
-            break
     if chosen is None:
         raise ConfigError(f"no network fits the memory budget ({mem / 1e9:.1f} GB) with patch {patch}; "
                           "give a smaller --patch-size")
