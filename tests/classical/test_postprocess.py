@@ -2,7 +2,12 @@
 import numpy as np
 import pytest
 
-from medseg.classical.postprocess import PostParams, ellipsoid_footprint, keep_largest, postprocess
+from medseg.classical.postprocess import (
+    PostParams,
+    ellipsoid_footprint,
+    keep_largest,
+    postprocess,
+)
 from medseg.errors import ConfigError
 from medseg.image import Image
 from medseg.methods.base import segment

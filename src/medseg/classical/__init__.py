@@ -17,6 +17,9 @@ from medseg.classical.vessels import Vesselness, fov_mask, vesselness
 CLASSICAL_METHODS = (Otsu, MultiOtsu, Li, Triangle, Local, Edges, RegionGrowing, Watershed, ChanVese,
                      GeodesicActiveContour, KMeans, GMM, RandomWalker, Vesselness)
 
-__all__ = ["ClassicalParams", "ClassicalSegmenter", "PostParams", "CLASSICAL_METHODS",
-           "Otsu", "MultiOtsu", "Li", "Triangle", "Local", "Edges", "RegionGrowing", "Watershed", "ChanVese",
-           "GeodesicActiveContour", "KMeans", "GMM", "RandomWalker", "Vesselness", "fov_mask", "vesselness"]
+__all__ = [
+    "CLASSICAL_METHODS", "GMM", "ChanVese", "ClassicalParams", "ClassicalSegmenter", "Edges",
+    "GeodesicActiveContour", "KMeans", "Li", "Local", "MultiOtsu", "Otsu", "PostParams",
+    "RandomWalker", "RegionGrowing", "Triangle", "Vesselness", "Watershed", "fov_mask",
+    "vesselness",
+]

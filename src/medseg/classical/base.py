@@ -21,8 +21,14 @@ from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 from medseg.methods.base import Segmenter, label_like, single_channel
 
-__all__ = ["ClassicalParams", "ClassicalSegmenter", "parse_seeds", "read_mask_file", "auto_threshold",
-           "is_constant"]
+__all__ = [
+    "ClassicalParams",
+    "ClassicalSegmenter",
+    "auto_threshold",
+    "is_constant",
+    "parse_seeds",
+    "read_mask_file",
+]
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,17 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from medseg.classical.base import (ClassicalParams, ClassicalSegmenter, auto_threshold, is_constant,
-                                   read_mask_file)
+from medseg.classical.base import (
+    ClassicalParams,
+    ClassicalSegmenter,
+    auto_threshold,
+    is_constant,
+    read_mask_file,
+)
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 
-__all__ = ["KMeans", "GMM", "ClusterParams", "RandomWalker", "RandomWalkerParams"]
+__all__ = ["GMM", "ClusterParams", "KMeans", "RandomWalker", "RandomWalkerParams"]
 
 
 @dataclass(frozen=True)

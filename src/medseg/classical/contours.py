@@ -8,11 +8,16 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.classical.base import ClassicalParams, ClassicalSegmenter, auto_threshold, is_constant
+from medseg.classical.base import (
+    ClassicalParams,
+    ClassicalSegmenter,
+    auto_threshold,
+    is_constant,
+)
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 
-__all__ = ["ChanVese", "ChanVeseParams", "GeodesicActiveContour", "GACParams"]
+__all__ = ["ChanVese", "ChanVeseParams", "GACParams", "GeodesicActiveContour"]
 
 
 def _normalise(a: np.ndarray) -> np.ndarray:

@@ -7,7 +7,12 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.classical.base import ClassicalParams, ClassicalSegmenter, auto_threshold, is_constant
+from medseg.classical.base import (
+    ClassicalParams,
+    ClassicalSegmenter,
+    auto_threshold,
+    is_constant,
+)
 from medseg.classical.postprocess import ellipsoid_footprint
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image

@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 
 from medseg.errors import ConfigError
 
-__all__ = ["PostParams", "postprocess", "ellipsoid_footprint", "keep_largest", "remove_small", "clear_inplane_border"]
+__all__ = ["PostParams", "clear_inplane_border", "ellipsoid_footprint", "keep_largest", "postprocess", "remove_small"]
 
 
 @dataclass(frozen=True)

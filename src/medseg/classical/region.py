@@ -8,8 +8,14 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.classical.base import (ClassicalParams, ClassicalSegmenter, auto_threshold, is_constant,
-                                   parse_seeds, read_mask_file)
+from medseg.classical.base import (
+    ClassicalParams,
+    ClassicalSegmenter,
+    auto_threshold,
+    is_constant,
+    parse_seeds,
+    read_mask_file,
+)
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from medseg.classical.base import ClassicalParams, ClassicalSegmenter, is_consta
 from medseg.errors import ConfigError
 from medseg.image import Image
 
-__all__ = ["GlobalParams", "Otsu", "Li", "Triangle", "MultiOtsu", "MultiOtsuParams", "Local", "LocalParams"]
+__all__ = ["GlobalParams", "Li", "Local", "LocalParams", "MultiOtsu", "MultiOtsuParams", "Otsu", "Triangle"]
 
 log = logging.getLogger(__name__)
 

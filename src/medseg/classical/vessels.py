@@ -10,12 +10,17 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.classical.base import ClassicalParams, ClassicalSegmenter, auto_threshold, read_mask_file
+from medseg.classical.base import (
+    ClassicalParams,
+    ClassicalSegmenter,
+    auto_threshold,
+    read_mask_file,
+)
 from medseg.classical.postprocess import ellipsoid_footprint, keep_largest
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 
-__all__ = ["Vesselness", "VesselnessParams", "vesselness", "fov_mask", "default_sigmas", "VESSEL_RADIUS_FRACTION"]
+__all__ = ["VESSEL_RADIUS_FRACTION", "Vesselness", "VesselnessParams", "default_sigmas", "fov_mask", "vesselness"]
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,29 @@ presets), :func:`equalize`, :func:`clahe`, :func:`gamma`. Filters: :func:`gaussi
 :func:`select_channel`. :class:`Pipeline` chains named steps (:data:`STEPS`) and saves
 them as JSON.
 """
-from medseg.preprocess.filters import anisotropic_diffusion, bilateral, gaussian, median, n4, nlmeans
+from medseg.preprocess.filters import (
+                                         anisotropic_diffusion,
+                                         bilateral,
+                                         gaussian,
+                                         median,
+                                         n4,
+                                         nlmeans,
+)
 from medseg.preprocess.geometry import crop_foreground, resample, select_channel, uncrop
-from medseg.preprocess.intensity import (WINDOW_PRESETS, clahe, clip_percentile, equalize, gamma, minmax, window,
-                                         zscore)
+from medseg.preprocess.intensity import (
+                                         WINDOW_PRESETS,
+                                         clahe,
+                                         clip_percentile,
+                                         equalize,
+                                         gamma,
+                                         minmax,
+                                         window,
+                                         zscore,
+)
 from medseg.preprocess.pipeline import STEPS, Pipeline, Step
 
-__all__ = ["minmax", "zscore", "clip_percentile", "window", "WINDOW_PRESETS", "equalize", "clahe", "gamma",
-           "gaussian", "median", "bilateral", "nlmeans", "anisotropic_diffusion", "n4", "resample",
-           "crop_foreground", "uncrop", "select_channel", "Pipeline", "Step", "STEPS"]
+__all__ = [
+    "STEPS", "WINDOW_PRESETS", "Pipeline", "Step", "anisotropic_diffusion", "bilateral", "clahe",
+    "clip_percentile", "crop_foreground", "equalize", "gamma", "gaussian", "median", "minmax",
+    "n4", "nlmeans", "resample", "select_channel", "uncrop", "window", "zscore",
+]

@@ -8,7 +8,7 @@ import numpy as np
 from medseg.errors import InputError
 from medseg.image import Image
 
-__all__ = ["per_channel", "as_image", "float_array", "noise_std"]
+__all__ = ["as_image", "float_array", "noise_std", "per_channel"]
 
 
 def as_image(image: Image | np.ndarray) -> Image:

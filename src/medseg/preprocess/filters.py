@@ -15,7 +15,7 @@ from medseg.errors import ConfigError
 from medseg.image import Image
 from medseg.preprocess._util import as_image, float_array, noise_std, per_channel
 
-__all__ = ["gaussian", "median", "bilateral", "nlmeans", "anisotropic_diffusion", "n4"]
+__all__ = ["anisotropic_diffusion", "bilateral", "gaussian", "median", "n4", "nlmeans"]
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 from medseg.preprocess._util import as_image, float_array
 
-__all__ = ["resample", "crop_foreground", "uncrop", "select_channel", "CHANNEL_NAMES"]
+__all__ = ["CHANNEL_NAMES", "crop_foreground", "resample", "select_channel", "uncrop"]
 
 CHANNEL_NAMES = {"red": 0, "green": 1, "blue": 2}
 

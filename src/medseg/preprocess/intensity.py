@@ -9,7 +9,7 @@ from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 from medseg.preprocess._util import as_image, float_array, per_channel
 
-__all__ = ["minmax", "zscore", "clip_percentile", "window", "WINDOW_PRESETS", "equalize", "clahe", "gamma"]
+__all__ = ["WINDOW_PRESETS", "clahe", "clip_percentile", "equalize", "gamma", "minmax", "window", "zscore"]
 
 #: CT window presets (level, width) in Hounsfield units.
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {

@@ -25,7 +25,7 @@ from medseg.image import Image
 from medseg.preprocess import filters, geometry, intensity
 from medseg.registry import Registry
 
-__all__ = ["STEPS", "Step", "Pipeline", "PIPELINE_FORMAT"]
+__all__ = ["PIPELINE_FORMAT", "STEPS", "Pipeline", "Step"]
 
 PIPELINE_FORMAT = "medseg-preprocess"
 PIPELINE_FORMAT_VERSION = 1

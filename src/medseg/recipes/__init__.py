@@ -27,7 +27,7 @@ from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 from medseg.registry import Registry
 
-__all__ = ["Recipe", "RecipeSegmenter", "RECIPES", "get_recipe", "load_recipe"]
+__all__ = ["RECIPES", "Recipe", "RecipeSegmenter", "get_recipe", "load_recipe"]
 
 _KEYS = {"name", "summary", "dims", "preprocess", "method", "params", "post", "notes"}
 
