@@ -165,8 +165,9 @@ def segment(image: Image | np.ndarray, method: str = "otsu", **params: Any) -> I
     """
     cls = get_method(method)
     seg = cls(**params)
-    img = check_input(image, cls)
-    return seg(img)
+    if not isinstance(image, Image):
+        image = check_input(image, cls)  # arrays become Images; methods validate Images themselves
+    return seg(image)
 
 
 def _load_builtin() -> None:
