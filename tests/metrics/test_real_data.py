@@ -27,3 +27,19 @@ def test_drive_pairing_and_fov(real_data, tmp_path):
     assert r0["dice"] == pytest.approx(ref["dice"]) and r0["tn"] + r0["tp"] + r0["fp"] + r0["fn"] == int((fov > 0).sum())
     assert 0.3 < r0["dice"] < 0.9 and r0["hd95"] >= 1.0
     assert table.sources[r0["case"]]["image"].name.startswith(manual[0].name[:2])
+
+
+def test_hippocampus_subset_with_label_names(real_data, tmp_path):
+    root = real_data("Hippocampus")
+    labels = sorted((root / "labelsTr").iterdir())[:2]
+    for f in labels:
+        (tmp_path / "pred").mkdir(exist_ok=True)
+        (tmp_path / "pred" / f.name).symlink_to(f)
+    from medseg.errors import InputError
+
+    with pytest.raises(InputError, match="--subset"):
+        evaluate(tmp_path / "pred", root)
+    table = evaluate(tmp_path / "pred", root, subset=True)
+    assert len(table.cases) == 2 and table.labels == [1, 2]
+    assert set(table.label_names) == {1, 2} and all(r["dice"] == 1.0 and r["hd95"] == 0.0 for r in table.rows)
+    assert all(src["image"] is not None for src in table.sources.values())

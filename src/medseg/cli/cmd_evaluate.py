@@ -30,6 +30,8 @@ def add_arguments(p) -> None:
     p.add_argument("--tolerance", type=float, default=1.0, metavar="MM", help="NSD tolerance in mm (default 1)")
     p.add_argument("--pooled", action="store_true",
                    help="aggregate overlap metrics from counts pooled over cases (default: average over cases)")
+    p.add_argument("--subset", action="store_true",
+                   help="score only the ground-truth cases that have a prediction (default: every case must have one)")
     p.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics (faster)")
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--title", default=None, help="report title (default: the prediction folder name)")
@@ -52,12 +54,12 @@ def parse_labels(text: str | None) -> list[int] | None:
 def run(args, extra) -> int:
     from pathlib import Path
 
-    from medseg.metrics.evaluate import evaluate
+    from medseg.metrics.evaluation import evaluate
     from medseg.metrics.report import write_evaluation
 
     table = evaluate(args.pred, args.truth, roi=args.roi, labels=parse_labels(args.labels), tolerance=args.tolerance,
                      probabilities=args.probabilities, images=args.images, distances=not args.no_distances,
-                     progress=True)
+                     progress=True, subset=args.subset)
     inputs = {"prediction": args.pred, "ground truth": args.truth, "roi": args.roi, "images": args.images,
               "probabilities": args.probabilities}
     title = args.title or f"Evaluation of {Path(args.pred).resolve().name}"

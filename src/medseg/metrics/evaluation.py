@@ -223,7 +223,7 @@ def _as_list(x: Any) -> list | None:
 
 def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | None = None, tolerance: float = 1.0,
              probabilities: Any = None, images: Any = None, label_names: dict[int, str] | None = None,
-             distances: bool = True, progress: bool = False) -> MetricsTable:
+             distances: bool = True, progress: bool = False, subset: bool = False) -> MetricsTable:
     """Evaluate one case, a list of cases, or files/folders; return a :class:`MetricsTable`.
 
     Parameters
@@ -244,6 +244,9 @@ def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | 
         inside the prediction folder are found automatically.
     images : like ``truth``, optional
         Images, only used by reports (overlays).
+    subset : bool
+        Paths only: score just the ground-truth cases that have a prediction instead of
+        refusing a ground-truth folder with more cases.
 
     Examples
     --------
@@ -258,7 +261,7 @@ def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | 
             raise InputError("give both the prediction and the ground truth as paths, or both as arrays/Images")
         from medseg.metrics.pairing import pair_paths
 
-        cases, names = pair_paths(pred, truth, roi=roi, probabilities=probabilities, images=images)
+        cases, names = pair_paths(pred, truth, roi=roi, probabilities=probabilities, images=images, subset=subset)
         label_names = {**names, **(label_names or {})}
     else:
         preds, truths = _as_list(pred), _as_list(truth)

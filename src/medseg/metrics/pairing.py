@@ -62,13 +62,17 @@ def _match_aux(truth_files: list[Path], files: list[Path], what: str) -> dict[Pa
 
 
 def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = None,
-               images: Any = None) -> tuple[list[dict[str, Any]], dict[int, str]]:
+               images: Any = None, subset: bool = False) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """Match prediction files to ground-truth files case by case.
 
     ``truth`` may be a file, a folder of label maps, or a dataset root (``images/`` +
     ``labels/`` [+ ``roi/``], or MSD/nnU-Net), which then also supplies ROIs, images and
     label names. ``NAME_prob.*`` files in the prediction folder (as written by ``medseg
     predict --probabilities``) are used as probability maps unless ``probabilities`` is given.
+
+    With ``subset=True`` only the ground-truth cases that have a prediction are evaluated
+    (e.g. one cross-validation fold against the full labels folder); otherwise a
+    ground-truth file without a prediction is an error, like a prediction without one.
 
     Returns
     -------
@@ -104,6 +108,11 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
     pred_files, auto_probs = _split_prob(_files(pred_p, "prediction"))
     if not pred_files:
         raise InputError(f"{pred_p}: only probability maps (*{PROB_TAG}) found; give the label-map predictions")
+    if subset and len(truth_files) > len(pred_files):
+        matched = _match_aux(pred_files, truth_files, "ground-truth")
+        keep = set(matched.values())
+        log.info("evaluating %d of %d ground-truth cases (--subset)", len(keep), len(truth_files))
+        truth_files = [t for t in truth_files if t in keep]
     groups: dict[str, list[Path]] = {"prediction": pred_files}
     aux: dict[str, dict[Path, Path]] = {}
     for name, arg in (("roi", roi), ("image", images), ("probabilities", probabilities)):
@@ -122,7 +131,9 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
         except InputError as exc:
             msg = str(exc).replace("images without", "ground-truth files without").replace(
                 "without an image", "without a ground-truth file")
-            raise InputError(f"cannot pair predictions with ground truth: {msg}") from exc
+            hint = ("; to score only the predicted cases of a larger ground-truth folder use --subset"
+                    if len(truth_files) > len(pred_files) and not subset else "")
+            raise InputError(f"cannot pair predictions with ground truth: {msg}{hint}") from exc
     cases = []
     for cid, t, other in paired:
         cases.append({"case": cid, "truth": t, "prediction": other["prediction"],
