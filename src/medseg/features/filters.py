@@ -351,8 +351,12 @@ def gabor(ctx: FeatureContext) -> list:
             k = gabor_kernel(freq, theta=theta, sigma_x=s / sx, sigma_y=s / sy, n_stds=3)
             kr, ki = np.real(k).astype(np.float32), np.imag(k).astype(np.float32)
 
-            def energy(a, kr=kr, ki=ki):
-                return np.hypot(ndi.convolve(a, kr, mode="reflect"), ndi.convolve(a, ki, mode="reflect"))
+            def energy(a, k=(kr + 1j * ki).astype(np.complex64)):
+                from scipy.signal import fftconvolve
+
+                py, px = k.shape[0] // 2, k.shape[1] // 2
+                padded = np.pad(a, ((py, py), (px, px)), mode="symmetric")  # = ndimage "reflect"
+                return np.abs(fftconvolve(padded, k, mode="valid"))
             energies.append(_planar(ctx, energy))
         e = np.stack(energies)
         out.append((f"gabor_max_s{s:g}", e.max(axis=0)))

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 __all__ = ["FeatureConfig", "feature_stack", "feature_names", "iter_feature_blocks", "sample_features",
            "normalise_channels", "default_sigmas", "DEFAULT_FEATURES"]
 
-DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian", "local_std")
+DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class FeatureConfig:
         Names from :data:`medseg.features.FEATURES` (``medseg.features.FEATURES.names()``).
     sigmas : tuple of float or None
         Physical scales (mm; pixels when the image has unit spacing). ``None``: from the
-        image's spacing, ``min(spacing) * (1, 2, 4, 8, 16)`` limited to a sixteenth of the
+        image's spacing, ``min(spacing) * (1, 2, 4, 8)`` limited to a sixteenth of the
         smallest physical extent (see :func:`default_sigmas`).
     channels : tuple of int or None
         Channels to use; ``None``: all channels (features are computed per channel).
@@ -108,7 +108,7 @@ class FeatureConfig:
         return [c % n for c in self.channels]
 
 
-def default_sigmas(image: Image, n: int = 5) -> tuple[float, ...]:
+def default_sigmas(image: Image, n: int = 4) -> tuple[float, ...]:
     """Scales from the data: ``min(spacing) * 2**k``, ``k = 0..n-1``, each at most a
     sixteenth of the smallest physical extent (at least one scale)."""
     base = min(image.spacing)

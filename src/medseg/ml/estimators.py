@@ -28,7 +28,7 @@ class FeatureParams:
     features: tuple[str, ...] = field(default=DEFAULT_FEATURES, metadata=_h(
         "comma-separated feature filters (see medseg.features.FEATURES)"))
     sigmas: tuple[float, ...] | None = field(default=None, metadata=_h(
-        "physical scales (mm); default: min(spacing) * 1,2,4,8,16 limited by the image extent"))
+        "physical scales (mm); default: min(spacing) * 1,2,4,8 limited by the image extent"))
     channels: tuple[int, ...] | None = field(default=None, metadata=_h("channels to use; default: all"))
     normalise: Literal["percentile", "zscore", "none"] = field(default="percentile", metadata=_h(
         "per-image intensity normalisation before filtering"))
@@ -45,9 +45,9 @@ def feature_config(params: FeatureParams) -> FeatureConfig:
 
 @dataclass(frozen=True)
 class ForestParams(FeatureParams):
-    n_estimators: int = field(default=100, metadata=_h("number of trees"))
+    n_estimators: int = field(default=50, metadata=_h("number of trees"))
     max_depth: int | None = field(default=None, metadata=_h("maximum tree depth (default: unlimited)"))
-    min_samples_leaf: int = field(default=2, metadata=_h("minimum training pixels per leaf"))
+    min_samples_leaf: int = field(default=3, metadata=_h("minimum training pixels per leaf"))
     max_features: float | None = field(default=None, metadata=_h(
         "fraction of features tried per split (default: sqrt(n_features))"))
 
@@ -88,12 +88,15 @@ class MLPParams(FeatureParams):
 class TrainParams:
     """Training options shared by the ML methods (``medseg train`` flags)."""
 
-    samples_per_image: int = field(default=20000, metadata=_h(
+    samples_per_image: int = field(default=10000, metadata=_h(
         "cap on training pixels drawn from each image (bounds training memory)"))
     balance: Literal["balanced", "none"] = field(default="balanced", metadata=_h(
         "balanced: equal pixel counts per class from each image; none: draw at random"))
     prior_correction: bool = field(default=True, metadata=_h(
         "with balanced sampling of dense labels, rescale probabilities to the true class frequencies"))
+    threshold: Literal["f1", "argmax"] = field(default="f1", metadata=_h(
+        "binary dense labels: f1 = pick the foreground-probability threshold maximising F1 on 15% of the "
+        "sampled pixels held out from fitting (weighted to the true class frequencies); argmax: 0.5"))
     ignore_label: int | None = field(default=None, metadata=_h(
         "label value of unlabelled pixels (sparse scribbles, e.g. 0 when classes are 1..K); default: dense labels"))
     seed: int = field(default=0, metadata=_h("random seed for sampling and the estimator"))

@@ -48,6 +48,21 @@ def _as_label_array(lab: Any, image: Image, what: str) -> np.ndarray:
     return a
 
 
+def _f1_threshold(p: np.ndarray, truth: np.ndarray, weight: np.ndarray) -> float:
+    """The threshold on ``p`` maximising the ``weight``-weighted F1 of ``p >= t`` vs ``truth``."""
+    order = np.argsort(-p, kind="stable")
+    p, truth, weight = p[order], truth[order], weight[order]
+    tp = np.cumsum(weight * truth)
+    fp = np.cumsum(weight * ~truth)
+    pos = tp[-1]
+    f1 = 2 * tp / np.maximum(tp + fp + pos, 1e-12)
+    # only cut between distinct probability values
+    last = np.r_[p[1:] != p[:-1], True]
+    k = int(np.argmax(np.where(last, f1, -1)))
+    nxt = p[k + 1] if k + 1 < p.size else 0.0
+    return float(np.clip((p[k] + nxt) / 2, 1e-6, 1.0))
+
+
 def _as_list(x: Any) -> list:
     if x is None:
         return []
@@ -67,6 +82,7 @@ class PixelClassifier(Segmenter):
 
     def __init__(self, params: Any = None, *, options: TrainParams | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
+        feature_config(self.params)  # validate feature names/options early (did-you-mean errors)
         self.options = options if options is not None else TrainParams()
         self.estimator_ = None
         self.classes_: np.ndarray | None = None
@@ -77,6 +93,7 @@ class PixelClassifier(Segmenter):
         self.n_channels_: int | None = None
         self.ndim_: int | None = None
         self.train_info_: dict[str, Any] = {}
+        self.threshold_: float | None = None
 
     # ------------------------------------------------------------------ training
     def fit(self, images: Image | Sequence[Image], labels: Any, rois: Any = None, *,
@@ -144,16 +161,26 @@ class PixelClassifier(Segmenter):
         sampled = np.bincount(yi, minlength=len(classes)).astype(float)
         if len(np.unique(yi)) < 2:
             raise InputError("the sampled training pixels contain one class only; raise samples_per_image")
-        self.estimator_ = ESTIMATORS[self.name](self.params, X.shape[1], opts.seed)
-        log.info("fitting %s on %d pixels x %d features", self.name, X.shape[0], X.shape[1])
-        self.estimator_.fit(X, yi)
-        self.classes_ = classes
         true = np.array([totals[c] for c in classes], float)
-        if opts.prior_correction and opts.ignore_label is None:
-            w = (true / true.sum()) / np.maximum(sampled / sampled.sum(), 1e-12)
-            self.class_weights_ = w / w.max()
-        else:
-            self.class_weights_ = np.ones(len(classes))
+        ratio = (true / true.sum()) / np.maximum(sampled / sampled.sum(), 1e-12)  # true / sampled frequency
+        dense = opts.ignore_label is None
+        self.class_weights_ = ratio / ratio.max() if opts.prior_correction and dense else np.ones(len(classes))
+        self.classes_ = classes
+        self.threshold_ = None
+        tune = opts.threshold == "f1" and dense and len(classes) == 2 and X.shape[0] >= 200
+        fit_rows = np.ones(X.shape[0], bool)
+        if tune:
+            fit_rows[rng.choice(X.shape[0], max(X.shape[0] * 15 // 100, 100), replace=False)] = False
+        self.estimator_ = ESTIMATORS[self.name](self.params, X.shape[1], opts.seed)
+        log.info("fitting %s on %d pixels x %d features", self.name, int(fit_rows.sum()), X.shape[1])
+        self.estimator_.fit(X[fit_rows], yi[fit_rows])
+        if len(getattr(self.estimator_, "classes_", classes)) != len(classes):
+            raise InputError("a class is missing from the fitted pixels; raise samples_per_image")
+        if tune:
+            self._set_jobs()
+            self.threshold_ = _f1_threshold(self._proba_rows(X[~fit_rows])[:, 1], yi[~fit_rows] == 1,
+                                            ratio[yi[~fit_rows]])
+            log.info("decision threshold %.3f (max F1 on held-out pixels)", self.threshold_)
         self.feature_config_ = cfg
         self.class_names_ = {int(c): (class_names or {}).get(int(c), str(int(c))) for c in classes}
         self.train_info_ = {"n_images": n, "n_pixels": int(X.shape[0]), "class_pixels": {
@@ -237,7 +264,10 @@ class PixelClassifier(Segmenter):
                 s.set_params(n_jobs=self.params.n_jobs)
 
     def _labels_from_proba(self, prob: np.ndarray, roi: Any, image: Image) -> np.ndarray:
-        lab = self.classes_[np.argmax(prob, axis=0)]
+        if self.threshold_ is not None and len(self.classes_) == 2:
+            lab = self.classes_[(prob[1] >= self.threshold_).astype(np.intp)]
+        else:
+            lab = self.classes_[np.argmax(prob, axis=0)]
         if roi is not None:
             lab[_as_label_array(roi, image, "ROI") == 0] = 0
         return lab

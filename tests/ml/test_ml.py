@@ -1,0 +1,231 @@
+import json
+
+import numpy as np
+import pytest
+
+from medseg.errors import ConfigError, InputError, ModelError
+from medseg.image import Image
+from medseg.methods.base import METHODS, get_method, load_model
+from medseg.ml import fit_predict_scribbles
+from medseg.testing import disc_phantom, fundus_phantom, make_dataset
+
+ML = ["random-forest", "extra-trees", "gradient-boosting", "svm", "decision-tree", "knn", "mlp"]
+# small, fast settings for the tests (defaults are for real data)
+FAST = {"random-forest": {"n_estimators": 15}, "extra-trees": {"n_estimators": 15},
+        "gradient-boosting": {"max_iter": 10}, "svm": {"n_components": 100}, "decision-tree": {},
+        "knn": {}, "mlp": {"max_iter": 60}}
+FEATS = {"features": ("intensity", "gaussian", "hessian"), "sigmas": (1.0, 2.0)}
+
+
+def dice(a, b):
+    a, b = np.asarray(a) > 0, np.asarray(b) > 0
+    return 2 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
+
+
+def make(name, **kw):
+    return get_method(name)(**{**FEATS, **FAST[name], **kw})
+
+
+def test_all_registered_with_contract():
+    for name in ML:
+        cls = get_method(name)
+        assert name in METHODS.names()
+        assert cls.family == "ml" and cls.trainable and cls.TrainParams is not None
+        d = cls.describe()
+        assert d["params"] and all(p["help"] for p in d["params"])
+
+
+@pytest.mark.parametrize("name", ML)
+def test_fit_on_one_phantom_predict_another_2d(name):
+    img, truth = disc_phantom((64, 64), seed=0)
+    img2, truth2 = disc_phantom((64, 64), seed=1)
+    seg = make(name).fit(img, truth)
+    out = seg(img2)
+    assert out.shape == img2.shape and out.array.dtype == np.uint8 and out.spacing == img2.spacing
+    assert dice(out.array, truth2.array) > 0.9
+    prob = seg.predict_proba(img2)
+    assert prob.array.shape == (2, 64, 64)
+    np.testing.assert_allclose(prob.array.sum(axis=0), 1, atol=1e-5)
+    t = seg.threshold_ if seg.threshold_ is not None else 0.5
+    assert 0 < t < 1
+    np.testing.assert_array_equal((prob.array[1] >= t).astype(np.uint8), out.array)
+
+
+@pytest.mark.parametrize("name", ["random-forest", "gradient-boosting"])
+def test_fit_predict_3d(name):
+    img, truth = disc_phantom((20, 32, 32), seed=0, spacing=(2.0, 1.0, 1.0))
+    img2, truth2 = disc_phantom((20, 32, 32), seed=4, spacing=(2.0, 1.0, 1.0))
+    seg = make(name).fit(img, truth, options=get_method(name).TrainParams(samples_per_image=4000))
+    assert dice(seg(img2).array, truth2.array) > 0.8
+
+
+def test_chunked_prediction_equals_whole():
+    img, truth = disc_phantom((16, 32, 32), seed=0)
+    seg = make("random-forest").fit(img, truth)
+    whole = seg.predict_proba(img).array
+    small = make("random-forest", max_memory_mb=0.3)
+    small.__dict__.update({k: v for k, v in seg.__dict__.items() if k != "params"})
+    small.feature_config_ = type(seg.feature_config_)(**{**seg.feature_config_.to_dict(), "max_memory_mb": 0.3})
+    np.testing.assert_allclose(small.predict_proba(img).array, whole, atol=1e-6)
+
+
+def test_rgb_with_roi():
+    rgb, vessels, fov = fundus_phantom((96, 96), seed=0)
+    lab = vessels.array.astype(np.uint8)
+    seg = make("random-forest").fit(rgb, lab, rois=fov)
+    out = seg.predict(rgb, roi=fov)
+    assert out.array[fov.array == 0].max() == 0
+    assert dice(out.array[fov.array > 0], lab[fov.array > 0]) > 0.6
+    with pytest.raises(InputError, match="3-channel"):
+        seg(rgb.channel(1))
+
+
+def test_scribbles_ignore_value():
+    img, truth = disc_phantom((64, 64), seed=0)
+    scr = np.zeros((64, 64), np.uint8)  # 0 = unlabelled, 1 = background, 2 = object
+    scr[::9, ::9] = truth.array[::9, ::9] + 1
+    seg = make("random-forest").fit(img, scr, options=get_method("random-forest").TrainParams(ignore_label=0))
+    assert seg.classes_.tolist() == [1, 2]
+    out = seg(img).array
+    assert set(np.unique(out)) <= {1, 2}
+    assert dice(out == 2, truth.array) > 0.9
+    # dense labels with 255 as ignore keep 0 as a class
+    scr255 = np.full((64, 64), 255, np.uint8)
+    scr255[::9, ::9] = truth.array[::9, ::9]
+    seg2 = make("random-forest").fit(img, scr255, options=get_method("random-forest").TrainParams(ignore_label=255))
+    assert seg2.classes_.tolist() == [0, 1]
+
+
+def test_bad_training_data():
+    img, truth = disc_phantom((32, 32), seed=0)
+    tp = get_method("random-forest").TrainParams
+    with pytest.raises(InputError, match="only class 0"):
+        make("random-forest").fit(img, np.zeros((32, 32), np.uint8))
+    with pytest.raises(InputError, match="no labelled pixel"):
+        make("random-forest").fit(img, np.zeros((32, 32), np.uint8), options=tp(ignore_label=0))
+    with pytest.raises(InputError, match="shape"):
+        make("random-forest").fit(img, np.zeros((30, 32), np.uint8))
+    with pytest.raises(InputError, match="integer"):
+        make("random-forest").fit(img, np.full((32, 32), 0.5))
+    with pytest.raises(ConfigError, match="not trained"):
+        make("random-forest")(img)
+    with pytest.raises(ConfigError, match="did you mean"):
+        make("random-forest", features=("gausian",))
+
+
+def test_save_load_identical_and_safe(tmp_path):
+    img, truth = disc_phantom((48, 48), seed=0)
+    img2, _ = disc_phantom((48, 48), seed=2)
+    for name in ML:
+        seg = make(name).fit(img, truth)
+        d = seg.save(tmp_path / name)
+        info = json.loads((d / "model.json").read_text())
+        assert info["method"] == name and info["classes"] == [0, 1] and info["medseg_version"]
+        assert info["feature_config"]["sigmas"] == [1.0, 2.0]
+        back = load_model(d)
+        assert type(back) is type(seg)
+        np.testing.assert_array_equal(back.predict_proba(img2).array, seg.predict_proba(img2).array)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_tampered_unsafe_and_newer_models_refused(tmp_path):
+    import skops.io as sio
+
+    img, truth = disc_phantom((32, 32), seed=0)
+    d = make("random-forest").fit(img, truth).save(tmp_path / "m")
+    # tampered estimator bytes
+    raw = bytearray((d / "model.skops").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (d / "model.skops").write_bytes(bytes(raw))
+    with pytest.raises(ModelError, match="checksum"):
+        load_model(d)
+    # a file holding a type outside the allow-list, even with a matching checksum
+    import hashlib
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    sio.dump(FunctionTransformer(func=eval), d / "model.skops")
+    info = json.loads((d / "model.json").read_text())
+    info["estimator_sha256"] = hashlib.sha256((d / "model.skops").read_bytes()).hexdigest()
+    (d / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match="allow-list"):
+        load_model(d)
+    # newer format
+    info["format_version"] = 99
+    (d / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match="newer"):
+        load_model(d)
+
+
+def test_channel_mismatch_at_prediction(tmp_path):
+    img, truth = disc_phantom((32, 32), seed=0)
+    seg = make("decision-tree").fit(img, truth)
+    two = Image(np.stack([img.array, img.array]), (1.0, 1.0))
+    with pytest.raises(InputError, match="1-channel"):
+        seg.predict(two)
+    with pytest.raises(InputError, match="2D"):
+        seg.predict(disc_phantom((8, 32, 32))[0])
+
+
+def test_train_and_predict_cli(tmp_path, capsys):
+    from medseg.cli.main import main
+
+    root = make_dataset(tmp_path / "ds", kind="disc", n=3)
+    out = tmp_path / "model"
+    rc = main(["train", str(root), "--method", "random-forest", "--out", str(out), "--n-estimators", "10",
+               "--sigmas", "1,2", "--samples-per-image", "3000"])
+    assert rc == 0 and (out / "model.json").is_file() and (out / "model.skops").is_file()
+    info = json.loads((out / "model.json").read_text())
+    assert info["params"]["n_estimators"] == 10 and info["train_options"]["samples_per_image"] == 3000
+    imgs = sorted((root / "images").iterdir())
+    rc = main(["predict", str(out), str(root / "images"), str(tmp_path / "pred")])
+    assert rc == 0 and len(list((tmp_path / "pred").iterdir())) == len(imgs)
+    from medseg.io import read_image, write_image
+
+    write_image(read_image(imgs[0]), tmp_path / "one.nii.gz")
+    rc = main(["predict", str(out), str(tmp_path / "one.nii.gz"), str(tmp_path / "p1"), "--probabilities"])
+    assert rc == 0
+    prob = read_image(tmp_path / "p1" / "one_prob.nii.gz")
+    assert prob.n_channels == 2
+
+
+def test_train_one_class_dataset_writes_nothing(tmp_path):
+    from medseg.cli.main import main
+    from medseg.io import write_image
+
+    for i in range(2):
+        img, _ = disc_phantom((32, 32), seed=i)
+        write_image(img, tmp_path / "ds" / "images" / f"c{i}.npy")
+        write_image(Image(np.zeros((32, 32), np.uint8)), tmp_path / "ds" / "labels" / f"c{i}.npy")
+    out = tmp_path / "model"
+    rc = main(["train", str(tmp_path / "ds"), "--method", "random-forest", "--out", str(out)])
+    assert rc == 2 and not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]
+
+
+def test_interactive_scribbles_fast_path():
+    img, truth = disc_phantom((96, 96), seed=0)
+    scr = np.zeros((96, 96), np.uint8)
+    scr[::11, ::11] = truth.array[::11, ::11] + 1
+    labels, prob, model = fit_predict_scribbles(img, scr, n_estimators=10, sigmas=(1.0, 2.0))
+    assert dice(labels.array == 2, truth.array) > 0.9
+    assert prob.array.shape == (2, 96, 96)
+    np.testing.assert_array_equal(model.predict(img).array, labels.array)
+    with pytest.raises(InputError, match="no labelled"):
+        fit_predict_scribbles(img, np.zeros((96, 96), np.uint8))
+    with pytest.raises(InputError, match="two classes"):
+        fit_predict_scribbles(img, (scr > 0).astype(np.uint8))
+
+
+@pytest.mark.slow
+def test_interactive_512_under_2s():
+    import time
+
+    img, truth = disc_phantom((512, 512), seed=0)
+    scr = np.zeros((512, 512), np.uint8)
+    scr[::23, ::23] = truth.array[::23, ::23] + 1
+    t = time.perf_counter()
+    labels, _, _ = fit_predict_scribbles(img, scr)
+    elapsed = time.perf_counter() - t
+    assert dice(labels.array == 2, truth.array) > 0.9
+    print(f"interactive 512^2: {elapsed:.2f} s")
