@@ -172,19 +172,19 @@ def _offsets(spacing: np.ndarray, max_offsets: int) -> tuple[np.ndarray, np.ndar
 
 
 def _directed(src: np.ndarray, dst: np.ndarray, spacing: np.ndarray, offsets: np.ndarray,
-              lengths: np.ndarray) -> np.ndarray:
+              lengths: np.ndarray, idx: np.ndarray, dst_idx: np.ndarray) -> np.ndarray:
     """Exact distance from each True voxel of ``src`` to the nearest True voxel of ``dst``.
 
-    ``src``/``dst`` are equally padded surface arrays (padding >= the offsets' reach).
+    ``src``/``dst`` are equally padded surface arrays (padding >= the offsets' reach);
+    ``idx``/``dst_idx`` are their flat True indices (computed once by the caller).
     Offsets are tried in order of increasing length, so the first hit is the exact nearest
     neighbour within the ball; voxels with no hit inside the ball (farther than its
     radius) are resolved exactly with a k-d tree on ``dst``'s voxel centres.
     """
-    idx = np.flatnonzero(src)
     out = np.empty(idx.size, dtype=np.float64)
     if idx.size == 0:
         return out
-    if not dst.any():
+    if dst_idx.size == 0:
         out.fill(np.inf)
         return out
     dflat = dst.ravel()
@@ -202,7 +202,8 @@ def _directed(src: np.ndarray, dst: np.ndarray, spacing: np.ndarray, offsets: np
     from scipy.spatial import cKDTree
 
     far = np.stack(np.unravel_index(cur, src.shape), axis=1).astype(np.float64) * spacing
-    tree = cKDTree(np.argwhere(dst).astype(np.float64) * spacing, leafsize=32, balanced_tree=False,
+    pts = np.stack(np.unravel_index(dst_idx, dst.shape), axis=1).astype(np.float64) * spacing
+    tree = cKDTree(pts, leafsize=32, balanced_tree=False,
                    compact_nodes=False)
     out[remaining] = tree.query(far, k=1)[0]
     return out
@@ -237,7 +238,9 @@ def surface_distances(pred: Any, truth: Any, *, label: int | None = 1, spacing=N
     offsets, lengths, half = _offsets(sp, _MAX_OFFSETS)
     pad = [(int(h), int(h)) for h in half]
     sp_, st_ = np.pad(sp_, pad), np.pad(st_, pad)
-    return SurfaceDistances(_directed(sp_, st_, sp, offsets, lengths), _directed(st_, sp_, sp, offsets, lengths))
+    ia, ib = np.flatnonzero(sp_), np.flatnonzero(st_)
+    return SurfaceDistances(_directed(sp_, st_, sp, offsets, lengths, ia, ib),
+                            _directed(st_, sp_, sp, offsets, lengths, ib, ia))
 
 
 def hausdorff(pred: Any, truth: Any, *, label: int | None = 1, spacing=None, roi: Any = None,
