@@ -171,3 +171,15 @@ def test_write_dataset_refuses_non_empty_folder_and_is_atomic(tmp_path):
         write_dataset(broken(), tmp_path / "new")
     assert not (tmp_path / "new").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left
+
+
+def test_msd_test_cases_written_and_read(tmp_path):
+    img = Image(np.random.default_rng(9).normal(size=(2, 4, 5, 6)).astype(np.float32), (1.0, 1.0, 1.0))
+    lab = Image(np.ones((4, 5, 6), np.uint8))
+    root = write_dataset([("tr_0", img, lab, None)], tmp_path / "m", layout="msd", test_cases=[("ts_0", img)])
+    ds = load_dataset(root)
+    assert [c.case_id for c in ds.test_cases] == ["ts_0"]
+    np.testing.assert_array_equal(ds.load_image(ds.test_cases[0]).array, img.array)
+    with pytest.raises(InputError, match="test cases"):
+        write_dataset([("tr_0", img, lab, None)], tmp_path / "f", layout="folders", test_cases=[("ts_0", img)])
+    assert not (tmp_path / "f").exists()

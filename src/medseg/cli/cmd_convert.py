@@ -96,15 +96,18 @@ def _convert_dataset(src: Path, dst: Path, layout: str, suffix: str | None, forc
     ds = load_dataset(src)
     if ds.has_roi and layout != "folders":
         log.warning("the %s layout has no place for ROI masks: they are not written", layout)
-    if ds.test_cases:
-        log.warning("%d unlabelled test case(s) (imagesTs/) are not converted", len(ds.test_cases))
+    keep_tests = bool(ds.test_cases) and layout == "msd"
+    if ds.test_cases and not keep_tests:
+        log.warning("%d unlabelled test case(s) (imagesTs/) are not converted: only the msd layout holds them",
+                    len(ds.test_cases))
 
     def cases():
         for case in ds.cases:
             img = ds.load_image(case)
             yield case.case_id, img, ds.load_label(case, img), ds.load_roi(case, img)
 
+    tests = ((c.case_id, ds.load_image(c)) for c in ds.test_cases) if keep_tests else ()
     write_dataset(cases(), dst, layout=layout, suffix=suffix, label_names=ds.label_names or None,
-                  channel_names=ds.channel_names or None, overwrite=force)
+                  channel_names=ds.channel_names or None, overwrite=force, test_cases=tests)
     print(f"{dst}  ({layout} layout, {len(ds.cases)} cases)")
     return 0

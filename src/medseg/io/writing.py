@@ -47,7 +47,8 @@ def _label_suffix(label: Image, img_suffix: str) -> str:
 
 def write_dataset(cases: Iterable[CaseTuple], root: str | Path, *, layout: str = "folders",
                   suffix: str | None = None, label_names: Mapping[int, str] | None = None,
-                  channel_names: list[str] | None = None, overwrite: bool = False) -> Path:
+                  channel_names: list[str] | None = None, overwrite: bool = False,
+                  test_cases: Iterable[tuple[str, Image]] = ()) -> Path:
     """Write ``(case_id, image, label, roi)`` tuples as a dataset at ``root``.
 
     Parameters
@@ -57,6 +58,12 @@ def write_dataset(cases: Iterable[CaseTuple], root: str | Path, *, layout: str =
     suffix : file suffix for ``folders``/``msd`` (default: chosen per image, see
         :func:`default_suffix`; ``msd`` defaults to ``.nii.gz``).
     overwrite : replace an existing ``root`` (default: refuse).
+    test_cases : unlabelled ``(case_id, image)`` pairs, written to ``imagesTs/`` (``msd``
+        layout only; other layouts refuse them).
+
+    Examples
+    --------
+    >>> write_dataset([("case_000", img, lab, None)], "Dataset001_X", layout="msd")  # doctest: +SKIP
     """
     if layout not in LAYOUTS:
         from medseg.errors import suggest
@@ -65,7 +72,15 @@ def write_dataset(cases: Iterable[CaseTuple], root: str | Path, *, layout: str =
     root = Path(root)
     if root.exists() and any(root.iterdir()) and not overwrite:
         raise InputError(f"{root}: output folder exists and is not empty; choose a new folder")
+    test_cases = list(test_cases)
+    if test_cases and layout != "msd":
+        raise InputError(f"the {layout} layout has no place for unlabelled test cases; use --layout msd")
     with atomic_dir(root) as tmp:
+        for cid, img in test_cases:
+            chans = img.channels_first()
+            for c in range(chans.shape[0]):
+                write_image(Image(chans[c], img.spacing, img.origin, img.direction, img.meta),
+                            tmp / "imagesTs" / f"{cid}_{c:04d}{suffix or '.nii.gz'}")
         if layout == "npy":
             _write_npy(cases, tmp)
         elif layout == "msd":
