@@ -193,7 +193,8 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
                  seed: int = 0, shape: tuple[int, ...] | None = None, suffix: str | None = None) -> Path:
     """Write a synthetic dataset to ``out`` and return its root.
 
-    ``kind``: ``disc`` (2D), ``disc3d``, ``fundus`` (2D RGB with an ROI) or ``head`` (3D).
+    ``kind``: ``disc`` (2D), ``disc3d``, ``fundus`` (2D RGB with an ROI), ``head`` (3D, tissue
+    classes) or ``brain`` (3D head with a binary brain mask, for skull stripping).
     ``layout``: ``folders`` (images/, labels/, roi/), ``msd`` or ``npy`` (2D kinds only).
     """
     from medseg.io.datasets import Case, Dataset
@@ -211,15 +212,17 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
             roi = None
         elif kind == "fundus":
             img, lab, roi = fundus_phantom(shape or (256, 256), seed=s)
-        elif kind == "head":
+        elif kind in ("head", "brain"):
             img, lab = head_phantom(shape or (40, 56, 56), seed=s)
+            if kind == "brain":  # binary brain mask (skull stripping)
+                lab = lab.with_array((lab.array > 0).astype(np.uint8))
             roi = None
         else:
             from medseg.errors import ConfigError
 
-            raise ConfigError(f"unknown phantom kind '{kind}'; choose disc, disc3d, fundus or head")
+            raise ConfigError(f"unknown phantom kind '{kind}'; choose disc, disc3d, fundus, head or brain")
         cases.append((f"case_{i:03d}", img, lab, roi))
-    labels = HEAD_CLASSES if kind == "head" else ({0: "background", 1: "vessel"} if kind == "fundus"
+    labels = HEAD_CLASSES if kind == "head" else {0: "background", 1: "brain"} if kind == "brain" else ({0: "background", 1: "vessel"} if kind == "fundus"
                                                   else {0: "background", 1: "foreground"})
     return write_dataset(cases, root, layout=layout, suffix=suffix, label_names=labels)
 

@@ -1,0 +1,34 @@
+"""``medseg demo [--out DIR]``: the whole pipeline on synthetic data, in about 2 minutes."""
+from __future__ import annotations
+
+HELP = "run every method family on a synthetic dataset, evaluate and compare them"
+DESCRIPTION = """Make a synthetic dataset with exact ground truth (fundus-like photographs with
+vessel trees; MR-like head volumes), run the classical, machine-learning and deep-learning
+methods on it, evaluate each and write a comparison report. Takes 2-3 minutes on 2 CPU cores.
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", default="medseg-demo", metavar="DIR", help="output folder (default: ./medseg-demo)")
+    p.add_argument("--dl-minutes", type=float, default=1.0, metavar="MIN",
+                   help="training time budget of the U-Net (default 1; 0 skips deep learning)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
+
+
+def run(args, extra) -> int:
+    import time
+
+    from medseg.demo import run_demo
+
+    t = time.perf_counter()
+    results = run_demo(args.out, dl_minutes=args.dl_minutes, seed=args.seed, report=lambda m: print(m, flush=True))
+    print(f"\nDone in {time.perf_counter() - t:.0f} s. Results in {args.out}/:")
+    print(f"  data/          synthetic datasets (images/, labels/, roi/; MSD layout for 3D)")
+    print(f"  predictions/   label maps per method, in the inputs' format and geometry")
+    for r in results:
+        print(f"  eval/{r.name + '/':<22} metrics.csv, summary.json, report.html  (Dice {r.dice:.3f})")
+    from pathlib import Path
+
+    if (Path(args.out) / "compare" / "report.html").exists():
+        print(f"  compare/report.html   classical vs ML vs DL side by side")
+    return 0
