@@ -33,13 +33,13 @@ def output_suffix(input_path: Path) -> str:
 
 def probability_suffix(input_path: Path, ndim: int) -> str:
     suf = output_suffix(input_path)
-    if suf in (".png",):
-        return ".tif" if ndim == 2 else ".nii.gz"
+    if suf in (".png", ".tif", ".tiff"):  # the TIFF writer cannot hold multi-channel float maps
+        return ".nii.gz"
     return suf
 
 
 def _pairs(inp: Path, out: Path) -> list[tuple[Path, Path]]:
-    if inp.is_dir() and not _is_series(inp):
+    if inp.is_dir() and not _is_series(inp) and not _has_series_below(inp):
         files = list_images(inp)
         if not files:
             raise InputError(f"{inp}: no image files found")
@@ -51,6 +51,15 @@ def _pairs(inp: Path, out: Path) -> list[tuple[Path, Path]]:
     return [(inp, out)]
 
 
+def _has_series_below(folder: Path) -> bool:
+    """A folder without plain image files whose sub-folders hold DICOM (a scanner export)."""
+    if list_images(folder):
+        return False
+    from medseg.io.dicom import looks_like_dicom
+
+    return any(looks_like_dicom(f) or f.suffix.lower() == ".dcm" for f in folder.rglob("*") if f.is_file())
+
+
 def _is_series(folder: Path) -> bool:
     from medseg.io.datasets import _is_dicom_dir
 
@@ -58,11 +67,12 @@ def _is_series(folder: Path) -> bool:
 
 
 def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str | Path, *,
-                  probabilities: bool = False, progress: bool = True) -> list[Path]:
+                  probabilities: bool = False, progress: bool = True, series: str | None = None) -> list[Path]:
     """Segment a file, a DICOM series folder or a folder of images; return written paths.
 
     ``probabilities`` also writes ``NAME_prob`` files (channel-first, one channel per
-    class) for segmenters that implement ``predict_proba``.
+    class) for segmenters that implement ``predict_proba``. ``series`` picks one DICOM
+    series (UID, number or description) when ``inp`` is a folder holding several.
     """
     from tqdm.auto import tqdm
 
@@ -79,7 +89,7 @@ def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str
     written: list[Path] = []
     it = tqdm(pairs, desc="segment", unit="img", disable=not progress or len(pairs) < 2)
     for src, dst in it:
-        img = read_image(src)
+        img = read_image(src, series=series) if src.is_dir() else read_image(src)
         if probabilities:
             prob = proba_fn(img)
             labels = Image(np.argmax(prob.array, axis=0).astype(np.uint8), prob.spacing, prob.origin,

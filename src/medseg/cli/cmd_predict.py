@@ -8,6 +8,8 @@ def add_arguments(p) -> None:
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT")
+    p.add_argument("--series", metavar="UID", help="DICOM folder with several series: the one to segment "
+                   "(UID, series number or description)")
     p.add_argument("--probabilities", action="store_true", help="also write class probability maps (NAME_prob.*)")
 
 
@@ -16,6 +18,6 @@ def run(args, extra) -> int:
     from medseg.run import segment_paths
 
     seg = load_model(args.model)
-    for w in segment_paths(seg, args.input, args.output, probabilities=args.probabilities):
+    for w in segment_paths(seg, args.input, args.output, probabilities=args.probabilities, series=args.series):
         print(w)
     return 0

@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
     g.add_argument("--method", "-m", help="method name (default: otsu when available, else threshold)")
     g.add_argument("--recipe", "-r", help="recipe name")
     g.add_argument("--model", help="trained model folder")
+    p.add_argument("--series", metavar="UID", help="DICOM folder with several series: the one to segment "
+                   "(UID, series number or description)")
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities (trainable methods)")
 
 
@@ -54,7 +56,7 @@ def run(args, extra) -> int:
     from medseg.run import segment_paths
 
     seg = build_segmenter(args, extra)
-    written = segment_paths(seg, args.input, args.output, probabilities=args.probabilities)
+    written = segment_paths(seg, args.input, args.output, probabilities=args.probabilities, series=args.series)
     for w in written:
         print(w)
     return 0
