@@ -40,7 +40,7 @@ def run(args, extra) -> int:
         print({"classical": "Classical", "ml": "Machine learning", "dl": "Deep learning"}[fam])
         for i in rows:
             dims = "/".join(f"{d}D" for d in i["dims"])
-            tr = " (trainable)" if i["trainable"] else ""
+            tr = " (trainable)" if i["trainable"] and "trainable" not in i["summary"] else ""
             print(f"  {i['name']:<24} {dims:<6} {i['summary']}{tr}")
             if args.name or len(info) == 1:
                 for p in i["params"]:
