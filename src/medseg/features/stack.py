@@ -163,9 +163,20 @@ def _halo(image: Image, config: FeatureConfig) -> np.ndarray:
 
 def _plan_blocks(shape: Sequence[int], halo: np.ndarray, max_voxels: int) -> list[tuple[slice, ...]]:
     core = np.array(shape, dtype=int)
-    while np.prod(np.minimum(core + 2 * halo, shape)) > max_voxels and core.max() > 8:
-        ax = int(np.argmax(core))
-        core[ax] = int(np.ceil(core[ax] / 2))
+
+    def padded(c: np.ndarray) -> int:
+        return int(np.prod(np.minimum(c + 2 * halo, shape)))
+
+    while padded(core) > max_voxels:
+        best, best_vol = None, padded(core)
+        for ax in np.flatnonzero(core > 8):  # halve the axis that shrinks the padded block most
+            trial = core.copy()
+            trial[ax] = int(np.ceil(trial[ax] / 2))
+            if padded(trial) < best_vol:
+                best, best_vol = trial, padded(trial)
+        if best is None:
+            break
+        core = best
     if np.prod(np.minimum(core + 2 * halo, shape)) > max_voxels:
         log.warning("feature blocks exceed the memory bound (halo %s is large); using %s blocks",
                     halo.tolist(), core.tolist())
