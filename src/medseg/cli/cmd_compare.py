@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
 def run(args, extra) -> int:
     from medseg.errors import ConfigError, suggest
     from medseg.metrics.compare import load_runs, rank_runs, write_comparison
-    from medseg.metrics.evaluate import COLUMNS
+    from medseg.metrics.evaluation import COLUMNS
 
     names = [x.strip() for x in args.names.split(",")] if args.names else None
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
