@@ -18,8 +18,12 @@ def test_error_overlay_colours_each_outcome():
 
 
 def test_to_display_handles_rgb_and_grey_and_mismatch():
-    rgb = np.random.default_rng(0).random((3, 5, 6))
-    assert to_display(rgb, (5, 6)).shape == (5, 6, 3)
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 5, 6)).astype(np.uint8)
+    shown = to_display(rgb, (5, 6))
+    assert shown.shape == (5, 6, 3) and not np.allclose(shown[..., 0], shown[..., 1])
+    modalities = np.random.default_rng(0).random((3, 5, 6))
+    grey = to_display(modalities, (5, 6))
+    assert np.allclose(grey[..., 0], grey[..., 1])  # first modality in grey, not false colour
     g = to_display(np.arange(30.0).reshape(5, 6), (5, 6))
     assert g.min() == 0 and g.max() == 1
     assert to_display(None, (5, 6)).shape == (5, 6, 3)

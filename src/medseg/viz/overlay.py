@@ -15,19 +15,24 @@ WRONG_COLOUR = np.array([1.0, 0.6, 0.0])
 
 
 def to_display(image: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """A 2D image (or channel-first/last RGB) as float RGB ``(y, x, 3)`` in [0, 1], robustly windowed.
+    """A 2D image as float RGB ``(y, x, 3)`` in [0, 1], windowed to its 1st-99th percentiles.
+
+    8-bit 3/4-channel images (channel-first or last) are shown in colour; other
+    multi-channel images (MR modalities) show their first channel.
 
     ``None`` gives a mid-grey background of ``shape``.
     """
     if image is None:
         return np.full((*shape, 3), 0.5)
-    a = np.asarray(image, dtype=np.float64)
-    if a.ndim == 3 and a.shape[0] in (3, 4) and a.shape[1:] == tuple(shape):
+    raw = np.asarray(image)
+    rgb = raw.dtype == np.uint8  # colour photographs; other multi-channel images are modalities
+    a = raw.astype(np.float64)
+    if a.ndim == 3 and rgb and a.shape[0] in (3, 4) and a.shape[1:] == tuple(shape):
         a = np.moveaxis(a[:3], 0, -1)
-    elif a.ndim == 3 and a.shape[-1] in (3, 4) and a.shape[:2] == tuple(shape):
+    elif a.ndim == 3 and rgb and a.shape[-1] in (3, 4) and a.shape[:2] == tuple(shape):
         a = a[..., :3]
     elif a.ndim == 3 and a.shape[1:] == tuple(shape):
-        a = a[0]  # first channel of a multi-channel image
+        a = a[0]  # first channel (modality) of a multi-channel image
     if a.shape[:2] != tuple(shape):
         raise InputError(f"the image slice has shape {a.shape[:2]} but the label slice has shape {tuple(shape)}")
     finite = a[np.isfinite(a)]
