@@ -14,7 +14,7 @@ from typing import Any, Literal
 from medseg.features.stack import DEFAULT_FEATURES, FeatureConfig
 
 __all__ = ["FeatureParams", "ForestParams", "BoostingParams", "SVMParams", "TreeParams", "KNNParams", "MLPParams",
-           "TrainParams", "ESTIMATORS", "feature_config", "TRUSTED_TYPES"]
+           "TrainParams", "ESTIMATORS", "set_jobs", "fit_estimator", "feature_config", "TRUSTED_TYPES"]
 
 
 def _h(text: str) -> dict[str, str]:
@@ -161,6 +161,22 @@ def _mlp(p: MLPParams, n_features: int, seed: int):
     return make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=p.hidden_layers, alpha=p.alpha,
                                                          max_iter=p.max_iter, early_stopping=True,
                                                          random_state=seed))
+
+
+def set_jobs(estimator: Any, n_jobs: int) -> Any:
+    """Set ``n_jobs`` on ``estimator`` (and the steps of a pipeline) where supported."""
+    steps = [s for _, s in getattr(estimator, "steps", [])] or [estimator]
+    for s in steps:
+        if "n_jobs" in s.get_params(deep=False):
+            s.set_params(n_jobs=n_jobs)
+    return estimator
+
+
+def fit_estimator(estimator: Any, X: Any, y: Any, n_jobs: int) -> Any:
+    """Fit with ``n_jobs`` cores, or one when there are too few rows for threads to pay off."""
+    set_jobs(estimator, n_jobs if len(X) >= 20000 else 1)
+    estimator.fit(X, y)
+    return set_jobs(estimator, n_jobs)
 
 
 ESTIMATORS: dict[str, Callable[[Any, int, int], Any]] = {

@@ -15,7 +15,7 @@ from medseg.errors import InputError
 from medseg.features.stack import feature_stack
 from medseg.image import Image
 from medseg.methods.base import check_input, get_method, label_like
-from medseg.ml.estimators import ESTIMATORS, TrainParams, feature_config
+from medseg.ml.estimators import ESTIMATORS, TrainParams, feature_config, fit_estimator
 from medseg.ml.sampling import check_classes, draw_samples, training_mask
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def fit_predict_scribbles(image: Image, scribbles: Image | np.ndarray, *, method
     idx = draw_samples(scr, mask, samples, balanced=True, rng=np.random.default_rng(seed))
     X = stack.reshape(stack.shape[0], -1)[:, idx].T
     y = np.searchsorted(classes, scr.reshape(-1)[idx])
-    model.estimator_ = ESTIMATORS[method](model.params, X.shape[1], seed).fit(X, y)
+    model.estimator_ = fit_estimator(ESTIMATORS[method](model.params, X.shape[1], seed), X, y, model.params.n_jobs)
     model.classes_ = classes.astype(np.int64)
     model.class_weights_ = np.ones(len(classes))
     model.class_names_ = {int(c): str(int(c)) for c in classes}

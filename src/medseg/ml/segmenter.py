@@ -24,7 +24,7 @@ from medseg.errors import ConfigError, InputError
 from medseg.features.stack import FeatureConfig, feature_names, iter_feature_blocks, sample_features
 from medseg.image import Image
 from medseg.methods.base import Segmenter, check_input, label_like
-from medseg.ml.estimators import ESTIMATORS, FeatureParams, TrainParams, feature_config
+from medseg.ml.estimators import ESTIMATORS, FeatureParams, TrainParams, feature_config, fit_estimator, set_jobs
 from medseg.ml.sampling import check_classes, draw_samples, training_mask
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class PixelClassifier(Segmenter):
             fit_rows[rng.choice(X.shape[0], max(X.shape[0] * 15 // 100, 100), replace=False)] = False
         self.estimator_ = ESTIMATORS[self.name](self.params, X.shape[1], opts.seed)
         log.info("fitting %s on %d pixels x %d features", self.name, int(fit_rows.sum()), X.shape[1])
-        self.estimator_.fit(X[fit_rows], yi[fit_rows])
+        fit_estimator(self.estimator_, X[fit_rows], yi[fit_rows], self.params.n_jobs)
         if len(getattr(self.estimator_, "classes_", classes)) != len(classes):
             raise InputError("a class is missing from the fitted pixels; raise samples_per_image")
         if tune:
@@ -257,11 +257,7 @@ class PixelClassifier(Segmenter):
         return prob
 
     def _set_jobs(self) -> None:
-        est = self.estimator_
-        steps = [s for _, s in getattr(est, "steps", [])] or [est]
-        for s in steps:
-            if "n_jobs" in s.get_params():
-                s.set_params(n_jobs=self.params.n_jobs)
+        set_jobs(self.estimator_, self.params.n_jobs)
 
     def _labels_from_proba(self, prob: np.ndarray, roi: Any, image: Image) -> np.ndarray:
         if self.threshold_ is not None and len(self.classes_) == 2:
