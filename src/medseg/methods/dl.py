@@ -55,6 +55,8 @@ class UNetMethod(Segmenter):
     Params = UNetParams
     TrainParams = TrainConfig
     trainable = True
+    contract_fit = {"epochs": 1, "iters_per_epoch": 4, "channels": (4, 8, 16), "batch_size": 2}
+    contract_params = {"tta": False}
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
@@ -72,24 +74,36 @@ class UNetMethod(Segmenter):
         self._predictor = None
         return self
 
-    def fit(self, images, labels, rois=None) -> UNetMethod:
-        """Train on in-memory Images (written to a temporary dataset folder)."""
+    def fit(self, images, labels, rois=None, *, epochs: int = 10, iters_per_epoch: int = 100,
+            **options: Any) -> UNetMethod:
+        """Train on in-memory Images (written to a temporary dataset folder, no validation).
+
+        ``options`` are further :class:`~medseg.train.config.TrainConfig` fields.
+        """
         import tempfile
 
+        from medseg.config import from_dict
         from medseg.io import load_dataset
         from medseg.io.writing import write_dataset
 
-        if len(images) != len(labels):
+        if len(images) != len(labels) or not images:
             from medseg.errors import InputError
 
-            raise InputError(f"{len(images)} images but {len(labels)} label maps")
+            raise InputError(f"fit needs matching, non-empty lists: {len(images)} images, {len(labels)} label maps")
         self._tmp = tempfile.TemporaryDirectory(prefix="medseg-unet-")
         root = Path(self._tmp.name)
-        cases = [(f"case_{i:03d}", im, lab, None if rois is None else rois[i])
+        def on_grid(im: Image, other: Any) -> Image | None:
+            if other is None:
+                return None
+            a = np.asarray(other.array if isinstance(other, Image) else other)
+            return label_like(check_input(im), a)  # the pair shares the image's geometry
+
+        cases = [(f"case_{i:03d}", im, on_grid(im, lab), None if rois is None else on_grid(im, rois[i]))
                  for i, (im, lab) in enumerate(zip(images, labels))]
-        write_dataset(cases, root / "data", layout="folders", suffix=".nii.gz" if images[0].ndim == 3 else ".tif")
-        ds = load_dataset(root / "data")
-        return self.train(ds, root / "model", TrainConfig(folds=1, epochs=10, progress=False))
+        write_dataset(cases, root / "data", layout="folders", suffix=".nii.gz")
+        cfg = from_dict(TrainConfig, {"folds": 1, "epochs": epochs, "iters_per_epoch": iters_per_epoch,
+                                      "progress": False, **options}, what="unet fit options")
+        return self.train(load_dataset(root / "data"), root / "model", cfg)
 
     def save(self, directory) -> Path:
         if self._dir is None:
