@@ -142,3 +142,20 @@ def test_corrupt_checkpoint_and_incomplete_model(model2d, tmp_path):
     with pytest.raises(ModelError, match="do not match"):
         load_model(bad)(disc_phantom((64, 64), seed=1)[0])
     assert plan["channels"] == [8, 16, 32]
+
+
+def test_onnx_export_matches_torch(model2d, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from medseg.infer.export import export_onnx
+    from medseg.infer.loading import load_fold_net
+    from medseg.train.plan import plan_from_dict
+
+    out = export_onnx(model2d[0], tmp_path / "net.onnx", fold=1)
+    plan = plan_from_dict(json.loads((model2d[0] / "plan.json").read_text()))
+    net = load_fold_net(model2d[0] / "fold_1", plan, "cpu", "checkpoint_last.pt")
+    x = np.random.default_rng(0).normal(size=(2, 1, 64, 96)).astype(np.float32)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-3)
