@@ -47,7 +47,7 @@ def main() -> None:
 
         def sk():
             return multiscale_basic_features(a, intensity=True, edges=True, texture=True, sigma_min=1,
-                                             sigma_max=8, num_sigma=4, num_workers=1)
+                                             sigma_max=8, num_sigma=4)
 
         def ms():
             return feature_stack(img, cfg)
@@ -57,7 +57,7 @@ def main() -> None:
         print(f"{'x'.join(map(str, shape)):>12}: skimage {t_sk:.3f} s ({f_sk.shape[-1]} features)  "
               f"medseg {t_ms:.3f} s ({f_ms.shape[0]} features)  ratio medseg/skimage {t_ms / t_sk:.2f}")
     img, _ = disc_phantom((64, 192, 192), seed=0)
-    for bound in (None, 64.0):
+    for bound in (None, 256.0):
         tracemalloc.start()
         t = time.perf_counter()
         if bound is None:

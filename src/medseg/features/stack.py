@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -202,7 +204,8 @@ def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, ma
     chans = normalise_channels(image, config)
     n_feat = len(feature_names(image, config))
     budget = (max_memory_mb or config.max_memory_mb) * 2**20
-    per_voxel = 4 * (n_feat + len(config.sigmas) * (3 + 3 * image.ndim) + 8)
+    workers = max(1, min(len(chans), os.cpu_count() or 1))
+    per_voxel = 4 * (n_feat + workers * (len(config.sigmas) * (3 + 3 * image.ndim) + 8))
     halo = _halo(image, config)
     ranges = []
     for a in chans:
@@ -211,13 +214,18 @@ def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, ma
     for core in _plan_blocks(image.shape, halo, max(int(budget // per_voxel), 1)):
         outer = tuple(slice(max(c.start - h, 0), min(c.stop + h, s)) for c, h, s in zip(core, halo, image.shape))
         inner = tuple(slice(c.start - o.start, c.stop - o.start) for c, o in zip(core, outer))
-        parts = []
-        for a, (lo, rng) in zip(chans, ranges):
-            ctx = FeatureContext(np.ascontiguousarray(a[outer]), image.spacing, config.sigmas,
+        def channel(k: int, outer=outer, inner=inner) -> list[np.ndarray]:
+            lo, rng = ranges[k]
+            ctx = FeatureContext(np.ascontiguousarray(chans[k][outer]), image.spacing, config.sigmas,
                                  value_range=rng, value_min=lo, ridges=config.ridges)
-            for f in config.features:
-                parts.extend(np.ascontiguousarray(arr[inner], dtype=np.float32) for _, arr in FEATURES.get(f)(ctx))
-            del ctx
+            return [np.ascontiguousarray(arr[inner], dtype=np.float32)
+                    for f in config.features for _, arr in FEATURES.get(f)(ctx)]
+
+        if workers > 1:  # SciPy's filters release the GIL: channels run in parallel threads
+            with ThreadPoolExecutor(workers) as ex:
+                parts = [p for ch in ex.map(channel, range(len(chans))) for p in ch]
+        else:
+            parts = [p for k in range(len(chans)) for p in channel(k)]
         yield core, np.stack(parts)
 
 
