@@ -69,7 +69,12 @@ class UNetMethod(Segmenter):
         """Train on a :class:`~medseg.io.Dataset` into the model folder ``out_dir``."""
         from medseg.train.engine import train_model
 
-        self._info = train_model(dataset, out_dir, options or TrainConfig(), **kw)
+        import dataclasses
+
+        options = options or TrainConfig()
+        if options.device == "auto" and self.params.device != "auto":  # `--device` is parsed as a Params flag
+            options = dataclasses.replace(options, device=self.params.device)
+        self._info = train_model(dataset, out_dir, options, **kw)
         self._dir = Path(out_dir)
         self._predictor = None
         return self

@@ -133,7 +133,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     if st_done := (total_steps is not None and step >= total_steps) or (
             time_budget_s is not None and elapsed >= time_budget_s):
         log.info("%s: already complete", fold_dir)
-    sampler = PatchSampler(train_cases, plan, seed=cfg.seed)
+    sampler = PatchSampler(train_cases, plan, seed=cfg.seed, augment=plan.augment)
     writer = _tb_writer(fold_dir / "tb")
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

@@ -56,6 +56,7 @@ class Plan:
     use_roi: bool = False
     mirror_axes: tuple = ()
     rot90: bool = True
+    augment: bool = True               # spatial and intensity augmentation while training
     step_seconds: float = 0.0          # measured time of one training step when planned
     version: int = PLAN_VERSION
 
