@@ -16,8 +16,6 @@ import os
 import time
 import tracemalloc
 
-import numpy as np
-
 
 def best_of(fn, repeat: int) -> float:
     times = []

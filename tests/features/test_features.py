@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from medseg.errors import ConfigError, InputError
-from medseg.features import FEATURES, FeatureConfig, default_sigmas, feature_names, feature_stack, region_table
+from medseg.features import (
+    FEATURES,
+    FeatureConfig,
+    default_sigmas,
+    feature_names,
+    feature_stack,
+    region_table,
+)
 from medseg.features.regions import write_region_csv
 from medseg.features.stack import iter_feature_blocks, sample_features
 from medseg.image import Image

@@ -6,9 +6,29 @@ True
 """
 from medseg.features.filters import FEATURES, FeatureContext, register_feature
 from medseg.features.regions import region_table, write_region_csv
-from medseg.features.stack import (DEFAULT_FEATURES, FeatureConfig, default_sigmas, feature_names, feature_stack,
-                                   iter_feature_blocks, normalise_channels, sample_features)
+from medseg.features.stack import (
+                                   DEFAULT_FEATURES,
+                                   FeatureConfig,
+                                   default_sigmas,
+                                   feature_names,
+                                   feature_stack,
+                                   iter_feature_blocks,
+                                   normalise_channels,
+                                   sample_features,
+)
 
-__all__ = ["FEATURES", "FeatureContext", "register_feature", "FeatureConfig", "DEFAULT_FEATURES", "feature_stack",
-           "feature_names", "iter_feature_blocks", "sample_features", "normalise_channels", "default_sigmas",
-           "region_table", "write_region_csv"]
+__all__ = [
+                                   "DEFAULT_FEATURES",
+                                   "FEATURES",
+                                   "FeatureConfig",
+                                   "FeatureContext",
+                                   "default_sigmas",
+                                   "feature_names",
+                                   "feature_stack",
+                                   "iter_feature_blocks",
+                                   "normalise_channels",
+                                   "region_table",
+                                   "register_feature",
+                                   "sample_features",
+                                   "write_region_csv",
+]

@@ -17,8 +17,8 @@ and obtain the same values as in one piece.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -27,15 +27,15 @@ from medseg.registry import Registry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FEATURES", "FeatureContext", "register_feature", "filter_halo", "TRUNCATE"]
+__all__ = ["FEATURES", "TRUNCATE", "FeatureContext", "filter_halo", "register_feature"]
 
 FeatureFn = Callable[["FeatureContext"], list]
 FEATURES: Registry[FeatureFn] = Registry("feature")
 TRUNCATE = 4.0  # Gaussian kernels are cut at 4 sigma (scipy's default)
-_HALO: dict[str, Callable[["FeatureContext"], np.ndarray]] = {}
+_HALO: dict[str, Callable[[FeatureContext], np.ndarray]] = {}
 
 
-def register_feature(name: str, halo: Callable[["FeatureContext"], np.ndarray]):
+def register_feature(name: str, halo: Callable[[FeatureContext], np.ndarray]):
     """Register a filter under ``name``; ``halo(ctx)`` gives its read radius per axis (voxels)."""
     def deco(fn: FeatureFn) -> FeatureFn:
         _HALO[name] = halo

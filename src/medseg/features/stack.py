@@ -12,9 +12,9 @@ import dataclasses
 import itertools
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -26,8 +26,16 @@ from medseg.image import Image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeatureConfig", "feature_stack", "feature_names", "iter_feature_blocks", "sample_features",
-           "normalise_channels", "default_sigmas", "DEFAULT_FEATURES"]
+__all__ = [
+    "DEFAULT_FEATURES",
+    "FeatureConfig",
+    "default_sigmas",
+    "feature_names",
+    "feature_stack",
+    "iter_feature_blocks",
+    "normalise_channels",
+    "sample_features",
+]
 
 DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian")
 

@@ -7,10 +7,17 @@ predict with ``medseg predict MODEL IN OUT`` or ``predict(image)``.
 from __future__ import annotations
 
 from medseg.methods.base import register_method
-from medseg.ml.estimators import BoostingParams, ForestParams, KNNParams, MLPParams, SVMParams, TreeParams
+from medseg.ml.estimators import (
+    BoostingParams,
+    ForestParams,
+    KNNParams,
+    MLPParams,
+    SVMParams,
+    TreeParams,
+)
 from medseg.ml.segmenter import PixelClassifier
 
-__all__ = ["RandomForest", "ExtraTrees", "GradientBoosting", "SVM", "DecisionTree", "KNN", "MLP"]
+__all__ = ["KNN", "MLP", "SVM", "DecisionTree", "ExtraTrees", "GradientBoosting", "RandomForest"]
 
 
 @register_method

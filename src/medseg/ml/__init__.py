@@ -7,4 +7,4 @@ from medseg.ml.estimators import ESTIMATORS, TRUSTED_TYPES, TrainParams
 from medseg.ml.interactive import fit_predict_scribbles
 from medseg.ml.segmenter import PixelClassifier
 
-__all__ = ["ESTIMATORS", "TRUSTED_TYPES", "TrainParams", "PixelClassifier", "fit_predict_scribbles"]
+__all__ = ["ESTIMATORS", "TRUSTED_TYPES", "PixelClassifier", "TrainParams", "fit_predict_scribbles"]

@@ -13,8 +13,21 @@ from typing import Any, Literal
 
 from medseg.features.stack import DEFAULT_FEATURES, FeatureConfig
 
-__all__ = ["FeatureParams", "ForestParams", "BoostingParams", "SVMParams", "TreeParams", "KNNParams", "MLPParams",
-           "TrainParams", "ESTIMATORS", "set_jobs", "fit_estimator", "feature_config", "TRUSTED_TYPES"]
+__all__ = [
+    "ESTIMATORS",
+    "TRUSTED_TYPES",
+    "BoostingParams",
+    "FeatureParams",
+    "ForestParams",
+    "KNNParams",
+    "MLPParams",
+    "SVMParams",
+    "TrainParams",
+    "TreeParams",
+    "feature_config",
+    "fit_estimator",
+    "set_jobs",
+]
 
 
 def _h(text: str) -> dict[str, str]:

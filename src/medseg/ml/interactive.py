@@ -20,7 +20,7 @@ from medseg.ml.sampling import check_classes, draw_samples, training_mask
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fit_predict_scribbles", "INTERACTIVE_DEFAULTS"]
+__all__ = ["INTERACTIVE_DEFAULTS", "fit_predict_scribbles"]
 
 INTERACTIVE_DEFAULTS = {"random-forest": {"n_estimators": 40}, "extra-trees": {"n_estimators": 40}}
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["save_model", "load_model_folder", "MODEL_FILE"]
+__all__ = ["MODEL_FILE", "load_model_folder", "save_model"]
 
 MODEL_FILE = "model.skops"
 

@@ -18,7 +18,7 @@ from medseg.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["training_mask", "draw_samples"]
+__all__ = ["draw_samples", "training_mask"]
 
 
 def training_mask(labels: np.ndarray, roi: np.ndarray | None, ignore_label: int | None) -> np.ndarray:

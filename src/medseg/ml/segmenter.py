@@ -21,10 +21,22 @@ from typing import Any, ClassVar
 import numpy as np
 
 from medseg.errors import ConfigError, InputError
-from medseg.features.stack import FeatureConfig, feature_names, iter_feature_blocks, sample_features
+from medseg.features.stack import (
+    FeatureConfig,
+    feature_names,
+    iter_feature_blocks,
+    sample_features,
+)
 from medseg.image import Image
 from medseg.methods.base import Segmenter, check_input, label_like
-from medseg.ml.estimators import ESTIMATORS, FeatureParams, TrainParams, feature_config, fit_estimator, set_jobs
+from medseg.ml.estimators import (
+    ESTIMATORS,
+    FeatureParams,
+    TrainParams,
+    feature_config,
+    fit_estimator,
+    set_jobs,
+)
 from medseg.ml.sampling import check_classes, draw_samples, training_mask
 
 log = logging.getLogger(__name__)
