@@ -53,6 +53,21 @@ def _evaluate(pred_dir: Path, data_root: Path, out: Path, title: str, labels=Non
     return float(np.nanmean(dices)), float(np.nanmean(hds))
 
 
+class _quiet:
+    """Silence the training logs of the ML/DL engines while the demo prints its own lines."""
+
+    names = ("medseg.ml", "medseg.train", "medseg.methods", "medseg.infer")
+
+    def __enter__(self):
+        self.levels = [logging.getLogger(n).level for n in self.names]
+        for n in self.names:
+            logging.getLogger(n).setLevel(logging.WARNING)
+
+    def __exit__(self, *exc):
+        for n, lev in zip(self.names, self.levels):
+            logging.getLogger(n).setLevel(lev)
+
+
 def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int = 4, dl_minutes: float = 1.0,
              families: tuple[str, ...] = ("classical", "ml", "dl"), seed: int = 0,
              report: Callable[[str], None] = _say) -> list[DemoResult]:
@@ -104,7 +119,8 @@ def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int =
     if "ml" in families and "random-forest" in METHODS:
         t = time.perf_counter()
         cls = METHODS.get("random-forest")
-        model = cls().train(load_dataset(train2d), rerun(out / "models" / "random-forest"))
+        with _quiet():
+            model = cls().train(load_dataset(train2d), rerun(out / "models" / "random-forest"))
         report(f"ml        random-forest trained on {n_train} images in {time.perf_counter() - t:.1f} s")
         run_method("random-forest", "ml", model, test2d, test2d / "images")
 
@@ -114,8 +130,9 @@ def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int =
 
         t = time.perf_counter()
         cls = METHODS.get("unet")
-        model = cls().train(load_dataset(train2d), rerun(out / "models" / "unet"),
-                            TrainConfig(time_budget=dl_minutes, folds=1, seed=seed, progress=False))
+        with _quiet():
+            model = cls().train(load_dataset(train2d), rerun(out / "models" / "unet"),
+                                TrainConfig(time_budget=dl_minutes, folds=1, seed=seed, progress=False))
         report(f"dl        unet trained for {time.perf_counter() - t:.0f} s (--time-budget {dl_minutes:g} min)")
         run_method("unet", "dl", model, test2d, test2d / "images")
 
