@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -61,17 +62,27 @@ class Predictor:
     sw_batch_size : windows per forward pass; default from the patch size.
     device : "cpu", "cuda" or "auto".
     channels_last : on CPU, convert the networks (in place) to channels-last memory layout.
+    backend : "torch", or "onnx" to run the windows with ONNX Runtime on CPU (each network
+        is exported once, in memory; needs the ``onnx`` and ``onnxruntime`` packages).
     """
 
     def __init__(self, nets: Sequence[torch.nn.Module], plan, *, tta: bool = True, overlap: float = 0.5,
-                 sw_batch_size: int | None = None, device: str = "auto", channels_last: bool = True) -> None:
+                 sw_batch_size: int | None = None, device: str = "auto", channels_last: bool = True,
+                 backend: str = "torch") -> None:
         from medseg.errors import ConfigError
 
         if not 0 <= overlap < 1:
             raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+        if backend not in ("torch", "onnx"):
+            raise ConfigError(f"unknown inference backend '{backend}'; choose torch or onnx")
         self.device = torch.device(resolve_device(device))
+        if backend == "onnx" and self.device.type != "cpu":
+            raise ConfigError("the onnx backend runs on the CPU; use --device cpu or the torch backend")
         self.nets = [n.to(self.device).eval() for n in nets]
-        if self.device.type == "cpu" and channels_last:  # oneDNN convolutions are faster in channels-last layout
+        self._onnx = [_OnnxNet(n, plan) for n in self.nets] if backend == "onnx" else None
+        if self._onnx is not None:
+            self._fmt = None
+        elif self.device.type == "cpu" and channels_last:  # oneDNN convolutions are faster in channels-last layout
             fmt = torch.channels_last if plan.dims == 2 else torch.channels_last_3d
             self.nets = [n.to(memory_format=fmt) for n in self.nets]
             self._fmt = fmt
@@ -95,7 +106,7 @@ class Predictor:
         from monai.inferers import sliding_window_inference
 
         x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None].to(self.device)
-        run = self.nets
+        run = self._onnx or self.nets
         if self._fmt is not None:
             fmt = self._fmt
             run = [lambda t, n=n: n(t.contiguous(memory_format=fmt)) for n in self.nets]
@@ -144,3 +155,32 @@ def resolve_device(device: str) -> str:
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise ConfigError(f"unknown device '{device}'; choose auto, cpu or cuda")
     return device
+
+
+class _OnnxNet:
+    """A network exported to ONNX (in memory) and run with ONNX Runtime: ``(N,C,*P) -> logits``."""
+
+    def __init__(self, net: torch.nn.Module, plan) -> None:
+        import io
+
+        from medseg.errors import require
+
+        ort = require("onnxruntime", purpose="the onnx inference backend")
+        require("onnx", purpose="the onnx inference backend")
+        x = torch.zeros((1, plan.in_channels) + tuple(plan.patch_size))
+        axes = {0: "batch", **{i + 2: f"s{i}" for i in range(plan.dims)}}
+        buf = io.BytesIO()
+        net = net.to(memory_format=torch.contiguous_format)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # exporter notes on instance norm in eval mode
+            torch.onnx.export(net, (x,), buf, input_names=["image"], output_names=["logits"],
+                              dynamic_axes={"image": axes, "logits": axes}, opset_version=17, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = torch.get_num_threads()
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {"image": np.ascontiguousarray(x.numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(out)

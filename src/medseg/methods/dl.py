@@ -33,6 +33,8 @@ class UNetParams:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda (inference)"})
     use_folds: str = field(default="all", metadata={"help": "folds to ensemble: 'all' or e.g. 0,2"})
     postprocess: bool = field(default=True, metadata={"help": "apply the post-processing chosen on validation"})
+    backend: str = field(default="torch", metadata={
+        "help": "inference engine: 'torch' or 'onnx' (ONNX Runtime on the CPU)"})
     checkpoint: str = field(default="last", metadata={
         "help": "weights to use: 'last' (end of training, as nnU-Net) or 'best' (best validation Dice)"})
 
@@ -164,7 +166,8 @@ class UNetMethod(Segmenter):
                 raise ConfigError(f"--checkpoint must be 'last' or 'best', got '{self.params.checkpoint}'")
             ck = f"checkpoint_{self.params.checkpoint}.pt"
             nets = [load_fold_net(self._dir / f"fold_{k}", plan, device, ck) for k in folds]
-            self._predictor = Predictor(nets, plan, tta=self.params.tta, overlap=self.params.overlap, device=device)
+            self._predictor = Predictor(nets, plan, tta=self.params.tta, overlap=self.params.overlap, device=device,
+                                        backend=self.params.backend)
         return self._predictor
 
     def predict_proba(self, image: Image) -> Image:

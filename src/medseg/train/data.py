@@ -130,15 +130,21 @@ class PatchSampler:
         mirror axes, ROI use).
     seed : int
     augment : apply spatial and intensity augmentation.
+    strength : multiplies the probabilities of the rotation, scaling, elastic and intensity
+        transforms (default: ``plan.aug_strength``).
     """
 
-    def __init__(self, cases: Sequence[PreparedCase], plan, *, seed: int = 0, augment: bool = True) -> None:
+    def __init__(self, cases: Sequence[PreparedCase], plan, *, seed: int = 0, augment: bool = True,
+                 strength: float | None = None) -> None:
         if not cases:
             raise InputError("no training cases")
         self.cases = list(cases)
         self.plan = plan
         self.seed = int(seed)
         self.augment = augment
+        # probability scale of the nnU-Net-style rotation/scaling/elastic/intensity transforms
+        # (flips and rot90 are label-preserving and always on when augmenting)
+        self.strength = float(getattr(plan, "aug_strength", 1.0) if strength is None else strength)
         self.patch = np.array(plan.patch_size, dtype=int)
         self.dims = plan.dims
 
@@ -173,9 +179,10 @@ class PatchSampler:
         plan, d = self.plan, self.dims
         center = self._center(case, rng, force_fg)
         aug = self.augment
-        rot = aug and rng.random() < 0.2
-        scl = aug and rng.random() < 0.2
-        ela = aug and rng.random() < 0.2
+        p = 0.2 * self.strength
+        rot = aug and rng.random() < p
+        scl = aug and rng.random() < p
+        ela = aug and rng.random() < p
         if rot or scl or ela:
             grid = np.stack(np.meshgrid(*[np.arange(p, dtype=np.float32) - (p - 1) / 2 for p in self.patch],
                                         indexing="ij"))
@@ -191,7 +198,8 @@ class PatchSampler:
                 for k in range(d):
                     coords[k] += ndi.gaussian_filter(rng.uniform(-1, 1, tuple(self.patch)), sigma) * alpha * sigma
             coords += center.reshape((d,) + (1,) * d)
-            x = np.stack([ndi.map_coordinates(ch, coords, order=1, mode="constant", cval=float(ch.min()))
+            # outside the image: 0, the normalised mean, as the sliding-window inferer pads
+            x = np.stack([ndi.map_coordinates(ch, coords, order=1, mode="constant", cval=0.0)
                           for ch in case.image]).astype(np.float32)
             y = ndi.map_coordinates(case.label, coords, order=0, mode="constant", cval=0)
             inside = np.all([(coords[k] > -0.5) & (coords[k] < case.label.shape[k] - 0.5) for k in range(d)], axis=0)
@@ -210,7 +218,7 @@ class PatchSampler:
                 if k:
                     x, y, m = (np.rot90(x, k, axes=(-2, -1)), np.rot90(y, k, axes=(-2, -1)),
                                np.rot90(m, k, axes=(-2, -1)))
-            x = self._intensity(np.ascontiguousarray(x), rng)
+            x = self._intensity(np.ascontiguousarray(x), rng, self.strength)
         return (np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y),
                 np.ascontiguousarray(m, dtype=np.float32))
 
@@ -220,9 +228,9 @@ class PatchSampler:
         src = tuple(slice(max(0, s), min(e, n)) for s, e, n in zip(start, end, shape))
         dst = tuple(slice(max(0, -s), max(0, -s) + (sl.stop - sl.start)) for s, sl in zip(start, src))
         c = case.image.shape[0]
-        x = np.empty((c,) + tuple(self.patch), np.float32)
-        for k in range(c):
-            x[k] = case.image[k].min()
+        # padding: 0 (the normalised mean), the value the sliding-window inferer pads with, so
+        # that instance-norm statistics of padded patches agree between training and inference
+        x = np.zeros((c,) + tuple(self.patch), np.float32)
         x[(slice(None),) + dst] = case.image[(slice(None),) + src]
         y = np.zeros(tuple(self.patch), case.label.dtype)
         y[dst] = case.label[src]
@@ -231,19 +239,20 @@ class PatchSampler:
         return x, y, m
 
     @staticmethod
-    def _intensity(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if rng.random() < 0.1:
+    def _intensity(x: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+        s = strength
+        if rng.random() < 0.1 * s:
             x = x + rng.normal(0, math.sqrt(rng.uniform(0, 0.1)), x.shape).astype(np.float32)
-        if rng.random() < 0.2:
-            s = rng.uniform(0.5, 1.0)
-            x = np.stack([ndi.gaussian_filter(ch, s) for ch in x])
-        if rng.random() < 0.15:
+        if rng.random() < 0.2 * s:
+            sd = rng.uniform(0.5, 1.0)
+            x = np.stack([ndi.gaussian_filter(ch, sd) for ch in x])
+        if rng.random() < 0.15 * s:
             x = x * rng.uniform(0.75, 1.25)
-        if rng.random() < 0.15:
+        if rng.random() < 0.15 * s:
             f = rng.uniform(0.75, 1.25)
             mean = x.mean(axis=tuple(range(1, x.ndim)), keepdims=True)
             x = (x - mean) * f + mean
-        if rng.random() < 0.3:
+        if rng.random() < 0.3 * s:
             g = rng.uniform(0.7, 1.5)
             lo = x.min(axis=tuple(range(1, x.ndim)), keepdims=True)
             rngs = x.max(axis=tuple(range(1, x.ndim)), keepdims=True) - lo + 1e-7

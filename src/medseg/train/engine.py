@@ -112,7 +112,8 @@ def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
         fp = fingerprint(dataset, seed=cfg.seed)
         save_json(fp, out / "fingerprint.json")
         budget = cfg.time_budget * 60 / len(folds) if cfg.time_budget else None
-        plan = make_plan(fp, overrides=_overrides(cfg), time_budget_s=budget, device=device)
+        steps = None if budget else (cfg.epochs or 50) * max(1, int(cfg.iters_per_epoch))
+        plan = make_plan(fp, overrides=_overrides(cfg), time_budget_s=budget, train_steps=steps, device=device)
         save_json(plan.to_json(), plan_file)
     log.info("plan: %s", json.dumps(plan.to_json()))
     save_json({"folds": splits}, out / "splits.json")

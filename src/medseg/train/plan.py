@@ -25,7 +25,13 @@ from medseg.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Plan", "fingerprint", "make_plan", "plan_from_dict"]
+__all__ = ["Plan", "fingerprint", "make_plan", "plan_from_dict", "augmentation_strength"]
+
+#: Passes over the training voxels after which the full nnU-Net-style augmentation is
+#: used. Augmentation fights over-fitting, which needs many passes over the same data; in
+#: a short schedule it only slows learning down (nnU-Net itself runs ~1000 epochs). Below
+#: this the transform probabilities are scaled by passes / FULL_AUG_PASSES.
+FULL_AUG_PASSES = 50.0
 
 PLAN_VERSION = 1
 
@@ -57,6 +63,7 @@ class Plan:
     mirror_axes: tuple = ()
     rot90: bool = True
     augment: bool = True               # spatial and intensity augmentation while training
+    aug_strength: float = 1.0          # scale of the rotation/scaling/elastic/intensity probabilities
     step_seconds: float = 0.0          # measured time of one training step when planned
     version: int = PLAN_VERSION
 
@@ -213,8 +220,24 @@ def _act_bytes(patch: list[int], channels: tuple, batch: int) -> float:
     return batch * total * 4 * 24  # ~24 stored tensors per feature map (convs, norms, residuals, grads)
 
 
+def augmentation_strength(plan: Plan, fp: dict[str, Any], steps: float | None) -> float:
+    """Augmentation strength (0..1) for a schedule of ``steps`` optimisation steps.
+
+    The schedule shows each training voxel ``passes = steps * batch * patch_voxels /
+    (n_cases * median_case_voxels)`` times; the strength is ``passes / FULL_AUG_PASSES``
+    capped at 1 (``steps`` unknown: 1).
+    """
+    if steps is None or not np.isfinite(steps):
+        return 1.0
+    spacings = np.array(fp["spacings"], dtype=float)
+    shapes = np.array(fp["shapes"], dtype=float) * spacings / np.median(spacings, axis=0)  # at the target spacing
+    case_vox = float(np.median(np.prod(shapes, axis=1))) * max(1, int(fp["n_cases"]))
+    passes = float(steps) * plan.batch_size * float(np.prod(plan.patch_size)) / max(case_vox, 1.0)
+    return round(float(np.clip(passes / FULL_AUG_PASSES, 0.0, 1.0)), 3)
+
+
 def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
-              time_budget_s: float | None = None,
+              time_budget_s: float | None = None, train_steps: int | None = None,
               device: str = "cpu", min_steps: int = 4000, measure: bool = True) -> Plan:
     """Derive a :class:`Plan` from a fingerprint.
 
@@ -223,7 +246,10 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
     fp : dict from :func:`fingerprint`.
     overrides : plan fields given by the user (win over everything derived).
     time_budget_s : training time budget; the network width and batch size are chosen so
-        that at least ``min_steps`` steps fit in it (timed on ``device``).
+        that at least ``min_steps`` steps fit in it (timed on ``device``). When even the
+        smallest network cannot reach ``min_steps``, the batch size with the highest
+        measured samples/s is taken (the budget then limits samples, not steps).
+    train_steps : steps of an epoch-based schedule (sets the augmentation strength).
     """
     overrides = dict(overrides or {})
     unknown = set(overrides) - {f.name for f in dataclasses.fields(Plan)}
@@ -253,7 +279,13 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
     depth = overrides.get("channels") and len(overrides["channels"]) or 4
     div = 2 ** (depth - 1)
     cap = 256 ** 2 if dims == 2 else 96 ** 3
-    patch = list(overrides.get("patch_size") or _round_patch(list(median_shape), div, cap))
+    patch = _round_patch(list(median_shape), div, cap)
+    # small volumes: a patch that holds the largest case whole (one window at inference,
+    # full context in training) when it costs at most twice the median-shape patch
+    whole = _round_patch(list(np.max(shapes, axis=0)), div, cap)
+    if dims == 3 and np.prod(whole) <= 2 * np.prod(patch) and all(w >= s for w, s in zip(whole, np.max(shapes, axis=0))):
+        patch = whole
+    patch = list(overrides.get("patch_size") or patch)
     if dims == 2:  # small 2D patches train much faster per voxel on CPU; cap at 128 when time-bound
         if device == "cpu" and "patch_size" not in overrides:
             patch = [min(p, 128) for p in patch]
@@ -298,9 +330,23 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
             if time_budget_s / est >= min_steps or plan is ref:
                 break
         sec = t_ref if plan is ref else _time_step(plan, device)
+        if plan is ref and time_budget_s / sec < min_steps and "batch_size" not in overrides:
+            # time-bound: samples matter more than steps; a larger batch of the same network
+            # often processes more samples per second (better use of the cores)
+            for other in sorted((p for p in feasible if p.channels == ref.channels and p.batch_size > ref.batch_size),
+                                key=lambda p: p.batch_size):
+                t_o = _time_step(other, device)
+                if other.batch_size / t_o > 1.1 * plan.batch_size / sec:
+                    plan, sec = other, t_o
+                else:
+                    break
         log.info("plan: channels=%s batch=%d, %.3f s/step -> %d steps in the budget", plan.channels,
                  plan.batch_size, sec, time_budget_s / sec)
         chosen = dataclasses.replace(plan, step_seconds=round(sec, 4))
+        train_steps = int(time_budget_s / sec)
+    if chosen is not None and "aug_strength" not in overrides:
+        chosen = dataclasses.replace(chosen, aug_strength=augmentation_strength(chosen, fp, train_steps))
+        log.info("plan: augmentation strength %.3f for %s steps", chosen.aug_strength, train_steps)
     if chosen is None:
         raise ConfigError(f"no network fits the memory budget ({mem / 1e9:.1f} GB) with patch {patch}; "
                           "give a smaller --patch-size")

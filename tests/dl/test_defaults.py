@@ -1,0 +1,98 @@
+"""Data-derived defaults: augmentation strength, whole-volume patches, padding, ONNX backend."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from medseg.train.data import PatchSampler, PreparedCase
+from medseg.train.plan import FULL_AUG_PASSES, Plan, augmentation_strength, make_plan
+
+
+def _fp(shapes, n=None):
+    return {"dims": 3, "n_cases": n or len(shapes), "shapes": shapes, "spacings": [[1.0, 1.0, 1.0]] * len(shapes),
+            "n_channels": 1, "modality": ["MRI"], "fg_stats": [[0.0, 1.0, 0.5, 0.2]],
+            "class_counts": {"0": 1000, "1": 50}, "label_names": {}, "has_roi": False}
+
+
+def test_augmentation_strength_grows_with_passes_over_the_data():
+    fp = _fp([[20, 20, 20]] * 10)
+    plan = Plan(dims=3, patch_size=(16, 16, 16), batch_size=2)
+    per_step = 2 * 16 ** 3 / (10 * 20 ** 3)          # passes over the training voxels per step
+    half = FULL_AUG_PASSES / 2 / per_step
+    assert augmentation_strength(plan, fp, half) == pytest.approx(0.5, abs=1e-3)
+    assert augmentation_strength(plan, fp, 10 * half) == 1.0
+    assert augmentation_strength(plan, fp, 0) == 0.0
+    assert augmentation_strength(plan, fp, None) == 1.0  # unknown schedule: full augmentation
+    # more cases: the same schedule sees each case less often -> weaker augmentation
+    assert augmentation_strength(plan, _fp([[20, 20, 20]] * 10, n=100), half) < 0.1
+
+
+def test_epoch_schedule_sets_strength_and_override_wins():
+    fp = _fp([[20, 20, 20]] * 10)
+    short = make_plan(fp, measure=False, train_steps=10)
+    long = make_plan(fp, measure=False, train_steps=100000)
+    assert short.aug_strength < long.aug_strength == 1.0
+    assert make_plan(fp, measure=False, train_steps=10, overrides={"aug_strength": 0.7}).aug_strength == 0.7
+
+
+def test_small_volumes_get_a_whole_volume_patch():
+    shapes = [[30, 40, 30]] * 8 + [[38, 46, 35]]
+    plan = make_plan(_fp(shapes), measure=False)
+    assert all(p >= s for p, s in zip(plan.patch_size, (38, 46, 35)))
+    # a large outlier is not worth a patch more than twice the median one
+    big = make_plan(_fp([[30, 40, 30]] * 8 + [[90, 120, 90]]), measure=False)
+    assert big.patch_size == (32, 40, 32)
+
+
+def test_crops_pad_with_zero_like_the_inferer_and_mask_the_padding():
+    img = np.full((1, 10, 10), 5.0, np.float32)
+    lab = np.zeros((10, 10), np.uint8)
+    lab[4:6, 4:6] = 1
+    case = PreparedCase("c", img, lab, None, {1: np.argwhere(lab == 1).astype(np.int32)}, None)
+    plan = Plan(dims=2, patch_size=(16, 16), batch_size=1, fg_oversample=0.0, mirror_axes=())
+    x, y, m = PatchSampler([case], plan, seed=0, augment=False).batch(0)
+    assert x.shape == (1, 1, 16, 16)
+    assert set(np.unique(x).tolist()) == {0.0, 5.0}       # padding 0, image 5
+    np.testing.assert_array_equal(m[0] > 0, x[0, 0] == 5.0)  # loss only inside the image
+
+
+def test_zero_strength_keeps_only_flips():
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(1, 24, 24)).astype(np.float32)
+    lab = (img[0] > 1).astype(np.uint8)
+    case = PreparedCase("c", img, lab, None, {1: np.argwhere(lab == 1).astype(np.int32)}, None)
+    plan = Plan(dims=2, patch_size=(24, 24), batch_size=1, fg_oversample=0.0, mirror_axes=(0, 1), rot90=True,
+                aug_strength=0.0)
+    s = PatchSampler([case], plan, seed=0, augment=True)
+    for step in range(20):
+        x, y, _ = s.batch(step)
+        # a flip/rot90 of the whole image: same multiset of values, labels still = image > 1
+        np.testing.assert_allclose(np.sort(x.ravel()), np.sort(img.ravel()))
+        np.testing.assert_array_equal(y[0], (x[0, 0] > 1).astype(np.int64))
+
+
+def test_onnx_backend_matches_torch():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from medseg.infer.predictor import Predictor
+    from medseg.nets import create_net
+
+    plan = Plan(dims=2, in_channels=1, n_classes=2, patch_size=(32, 32), channels=(4, 8, 16), num_res_units=1,
+                mirror_axes=(0, 1))
+    torch.manual_seed(0)
+    net = create_net("unet", spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8, 16), num_res_units=1,
+                     norm="instance")
+    x = np.random.default_rng(0).normal(size=(1, 50, 45)).astype(np.float32)
+    a = Predictor([net], plan, tta=False, overlap=0.25, device="cpu", channels_last=False).probabilities(x)
+    b = Predictor([net], plan, tta=False, overlap=0.25, device="cpu", backend="onnx").probabilities(x)
+    assert a.shape == b.shape == (2, 50, 45)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_unknown_backend_is_a_config_error():
+    from medseg.errors import ConfigError
+    from medseg.infer.predictor import Predictor
+
+    with pytest.raises(ConfigError, match="backend"):
+        Predictor([torch.nn.Identity()], Plan(patch_size=(8, 8)), backend="tensorrt", device="cpu")
