@@ -5,6 +5,7 @@ Precedence everywhere is defaults < file < CLI flags.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -19,9 +20,13 @@ C = TypeVar("C")
 __all__ = ["from_dict", "to_dict", "load_config", "save_json", "parse_value", "field_type"]
 
 
+@functools.lru_cache(maxsize=512)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def field_type(cls: type, f: dataclasses.Field) -> Any:
-    hints = typing.get_type_hints(cls)
-    return hints.get(f.name, f.type)
+    return _hints(cls).get(f.name, f.type)
 
 
 def _strip_optional(tp: Any) -> tuple[Any, bool]:
