@@ -4,7 +4,8 @@ Inference: a U-Net trained by medseg on DRIVE fold 0 (or ``--model DIR``) segmen
 held-out images twice — with plain MONAI ``sliding_window_inference(x, patch, 4, net)``
 (its defaults: overlap 0.25, constant weighting, autograd-free via ``torch.no_grad``) and
 with medseg's :class:`~medseg.infer.Predictor` (no TTA, overlap 0.25, Gaussian weighting,
-batched windows, channels-last, ``inference_mode``) — on the same preprocessed arrays. It
+batched windows, channels-last, ``inference_mode``), and again with ``backend="onnx"``
+(ONNX Runtime) — on the same preprocessed arrays. It
 prints seconds per image, the speed ratio and the F1 (FOV) of both (must agree ±0.002).
 
 Training throughput: samples/s of ``medseg``'s training loop (background augmentation,
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60, help="training steps per contender for throughput")
     ap.add_argument("--images", type=int, default=4, help="held-out images to time")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-train", action="store_true", help="skip the training-throughput comparison")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -77,8 +79,16 @@ def main() -> None:
     def run_medseg():
         return [pred.probabilities(x).argmax(0) for x in arrays]
 
+    from medseg.infer.predictor import Predictor
+
+    pred_onnx = Predictor([copy.deepcopy(plain_net)], plan, tta=False, overlap=0.25, device="cpu", backend="onnx")
+
+    def run_onnx():
+        return [pred_onnx.probabilities(x).argmax(0) for x in arrays]
+
     res = {}
-    for name, fn in (("plain", run_plain), ("medseg", run_medseg), ("plain2", run_plain), ("medseg2", run_medseg)):
+    for name, fn in (("plain", run_plain), ("medseg", run_medseg), ("onnx", run_onnx),
+                     ("plain2", run_plain), ("medseg2", run_medseg), ("onnx2", run_onnx)):
         t = time.perf_counter()
         p = fn()
         dt = (time.perf_counter() - t) / len(arrays)
@@ -89,6 +99,11 @@ def main() -> None:
     fp, fm = res["plain"][0][1], res["medseg"][0][1]
     print(f"inference s/image: plain {tp:.3f}  medseg {tm:.3f}  speed-up x{tp / tm:.2f}")
     print(f"F1 (FOV): plain {fp:.4f}  medseg {fm:.4f}  diff {fm - fp:+.4f}")
+    to, fo = min(r[0] for r in res["onnx"]), res["onnx"][0][1]
+    print(f"medseg with --backend onnx: {to:.3f} s/image, speed-up vs plain x{tp / to:.2f}, F1 {fo:.4f} "
+          f"diff {fo - fp:+.4f}", flush=True)
+    if a.no_train:
+        return
 
     # ------------------------------------------------------------ training throughput
     train = bd.load_cases(ds, splits[0]["train"])
