@@ -15,7 +15,13 @@ from medseg.ml.estimators import (
     SVMParams,
     TreeParams,
 )
+from medseg.ml.estimators import TrainParams
 from medseg.ml.segmenter import PixelClassifier
+
+# Small settings for the project-wide contract test (tests/test_contract.py): a reduced
+# feature set and few training pixels so that every ML method fits in about a second.
+_CONTRACT_FEATURES = {"features": ("intensity", "gaussian", "hessian")}
+_CONTRACT_FIT = {"options": TrainParams(samples_per_image=2000)}
 
 __all__ = ["KNN", "MLP", "SVM", "DecisionTree", "ExtraTrees", "GradientBoosting", "RandomForest"]
 
@@ -36,6 +42,8 @@ class RandomForest(PixelClassifier):
     name = "random-forest"
     summary = "random forest on multi-scale pixel features (trainable)"
     Params = ForestParams
+    contract_params = {**_CONTRACT_FEATURES, "n_estimators": 10}
+    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -43,6 +51,8 @@ class ExtraTrees(PixelClassifier):
     name = "extra-trees"
     summary = "extremely randomised trees on pixel features (trainable)"
     Params = ForestParams
+    contract_params = {**_CONTRACT_FEATURES, "n_estimators": 10}
+    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -50,6 +60,8 @@ class GradientBoosting(PixelClassifier):
     name = "gradient-boosting"
     summary = "histogram-based gradient boosting on pixel features (trainable)"
     Params = BoostingParams
+    contract_params = {**_CONTRACT_FEATURES, "max_iter": 20}
+    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -57,6 +69,8 @@ class SVM(PixelClassifier):
     name = "svm"
     summary = "linear SVM on a Nystroem RBF-kernel approximation, calibrated probabilities (trainable)"
     Params = SVMParams
+    contract_params = {**_CONTRACT_FEATURES, "n_components": 50}
+    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -64,6 +78,8 @@ class DecisionTree(PixelClassifier):
     name = "decision-tree"
     summary = "single decision tree on pixel features (trainable, interpretable)"
     Params = TreeParams
+    contract_params = _CONTRACT_FEATURES
+    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -71,6 +87,8 @@ class KNN(PixelClassifier):
     name = "knn"
     summary = "k-nearest-neighbour vote on standardised pixel features (trainable)"
     Params = KNNParams
+    contract_params = _CONTRACT_FEATURES
+    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -78,3 +96,5 @@ class MLP(PixelClassifier):
     name = "mlp"
     summary = "multi-layer perceptron on standardised pixel features (trainable)"
     Params = MLPParams
+    contract_params = {**_CONTRACT_FEATURES, "hidden_layers": (16,), "max_iter": 30}
+    contract_fit = _CONTRACT_FIT
