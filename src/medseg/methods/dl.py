@@ -33,8 +33,9 @@ class UNetParams:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda (inference)"})
     use_folds: str = field(default="all", metadata={"help": "folds to ensemble: 'all' or e.g. 0,2"})
     postprocess: bool = field(default=True, metadata={"help": "apply the post-processing chosen on validation"})
-    backend: str = field(default="torch", metadata={
-        "help": "inference engine: 'torch' or 'onnx' (ONNX Runtime on the CPU)"})
+    backend: str = field(default="auto", metadata={
+        "help": "inference engine: 'auto' (ONNX Runtime on the CPU when installed, else torch), "
+                "'torch' or 'onnx'"})
     checkpoint: str = field(default="last", metadata={
         "help": "weights to use: 'last' (end of training, as nnU-Net) or 'best' (best validation Dice)"})
 
