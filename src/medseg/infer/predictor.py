@@ -57,7 +57,8 @@ class Predictor:
     ----------
     nets : networks (eval mode is set here), one per fold.
     plan : the model's :class:`~medseg.train.plan.Plan`.
-    tta : average over mirrored inputs along the plan's mirror axes.
+    tta : average over mirrored inputs along the plan's mirror axes (only when the plan's
+        ``aug_strength`` is at least 0.5, i.e. training showed mirrored inputs often).
     overlap : window overlap fraction (0 <= overlap < 1).
     sw_batch_size : windows per forward pass; default from the patch size.
     device : "cpu", "cuda" or "auto".
@@ -104,7 +105,9 @@ class Predictor:
         self.sw_batch_size = sw_batch_size or max(1, int(2 ** 18 // vox) if plan.dims == 2 else int(2 ** 19 // vox))
 
     def _mirrors(self) -> list[tuple[int, ...]]:
-        if not self.tta:
+        # mirroring TTA only for networks trained with flips at least half the time
+        # (a short schedule's weak augmentation rarely showed them mirrored inputs)
+        if not self.tta or getattr(self.plan, "aug_strength", 1.0) < 0.5:
             return [()]
         axes = [a + 2 for a in self.plan.mirror_axes]
         return [c for r in range(len(axes) + 1) for c in itertools.combinations(axes, r)]

@@ -130,8 +130,8 @@ class PatchSampler:
         mirror axes, ROI use).
     seed : int
     augment : apply spatial and intensity augmentation.
-    strength : multiplies the probabilities of the rotation, scaling, elastic and intensity
-        transforms (default: ``plan.aug_strength``).
+    strength : multiplies the probabilities of all transforms: flips, rot90, rotation,
+        scaling, elastic and intensity (default: ``plan.aug_strength``).
     """
 
     def __init__(self, cases: Sequence[PreparedCase], plan, *, seed: int = 0, augment: bool = True,
@@ -142,8 +142,7 @@ class PatchSampler:
         self.plan = plan
         self.seed = int(seed)
         self.augment = augment
-        # probability scale of the nnU-Net-style rotation/scaling/elastic/intensity transforms
-        # (flips and rot90 are label-preserving and always on when augmenting)
+        # probability scale of all transforms (flips, rot90, rotation/scaling/elastic, intensity)
         self.strength = float(getattr(plan, "aug_strength", 1.0) if strength is None else strength)
         self.patch = np.array(plan.patch_size, dtype=int)
         self.dims = plan.dims
@@ -210,11 +209,13 @@ class PatchSampler:
             start = np.round(center - self.patch / 2.0).astype(int)
             x, y, m = self._crop(case, start)
         if aug:
+            # flips and rot90 multiply the orientations to learn: scaled like the other transforms
             for ax in plan.mirror_axes:
-                if rng.random() < 0.5:
+                if rng.random() < 0.5 * self.strength:
                     x, y, m = np.flip(x, ax + 1), np.flip(y, ax), np.flip(m, ax)
             if plan.rot90 and self.patch[-1] == self.patch[-2]:
-                k = int(rng.integers(4))
+                u = rng.random()
+                k = int(rng.integers(4)) if u < self.strength else 0
                 if k:
                     x, y, m = (np.rot90(x, k, axes=(-2, -1)), np.rot90(y, k, axes=(-2, -1)),
                                np.rot90(m, k, axes=(-2, -1)))

@@ -30,7 +30,7 @@ __all__ = ["Plan", "fingerprint", "make_plan", "plan_from_dict", "augmentation_s
 #: Passes over the training voxels after which the full nnU-Net-style augmentation is
 #: used. Augmentation fights over-fitting, which needs many passes over the same data; in
 #: a short schedule it only slows learning down (nnU-Net itself runs ~1000 epochs). Below
-#: this the transform probabilities are scaled by passes / FULL_AUG_PASSES.
+#: this the transform probabilities (flips included) are scaled by passes / FULL_AUG_PASSES.
 FULL_AUG_PASSES = 50.0
 
 PLAN_VERSION = 1
