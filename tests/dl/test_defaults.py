@@ -51,7 +51,7 @@ def test_crops_pad_with_zero_like_the_inferer_and_mask_the_padding():
     lab[4:6, 4:6] = 1
     case = PreparedCase("c", img, lab, None, {1: np.argwhere(lab == 1).astype(np.int32)}, None)
     plan = Plan(dims=2, patch_size=(16, 16), batch_size=1, fg_oversample=0.0, mirror_axes=())
-    x, y, m = PatchSampler([case], plan, seed=0, augment=False).batch(0)
+    x, _, m = PatchSampler([case], plan, seed=0, augment=False).batch(0)
     assert x.shape == (1, 1, 16, 16)
     assert set(np.unique(x).tolist()) == {0.0, 5.0}       # padding 0, image 5
     np.testing.assert_array_equal(m[0] > 0, x[0, 0] == 5.0)  # loss only inside the image
@@ -66,7 +66,7 @@ def test_strength_scales_flips_too():
                 aug_strength=0.0)
     s = PatchSampler([case], plan, seed=0, augment=True)
     for step in range(20):  # strength 0: the plain crop
-        x, y, _ = s.batch(step)
+        x, _, _ = s.batch(step)
         np.testing.assert_array_equal(x[0], img)
     full = PatchSampler([case], dataclasses.replace(plan, aug_strength=1.0, rot90=False), seed=0, augment=True)
     changed = 0
