@@ -6,6 +6,8 @@ predict with ``medseg predict MODEL IN OUT`` or ``predict(image)``.
 """
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from medseg.methods.base import register_method
 from medseg.ml.estimators import (
     BoostingParams,
@@ -13,9 +15,9 @@ from medseg.ml.estimators import (
     KNNParams,
     MLPParams,
     SVMParams,
+    TrainParams,
     TreeParams,
 )
-from medseg.ml.estimators import TrainParams
 from medseg.ml.segmenter import PixelClassifier
 
 # Small settings for the project-wide contract test (tests/test_contract.py): a reduced
@@ -42,7 +44,7 @@ class RandomForest(PixelClassifier):
     name = "random-forest"
     summary = "random forest on multi-scale pixel features (trainable)"
     Params = ForestParams
-    contract_params = {**_CONTRACT_FEATURES, "n_estimators": 10}
+    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_estimators": 10}
     contract_fit = _CONTRACT_FIT
 
 
@@ -51,7 +53,7 @@ class ExtraTrees(PixelClassifier):
     name = "extra-trees"
     summary = "extremely randomised trees on pixel features (trainable)"
     Params = ForestParams
-    contract_params = {**_CONTRACT_FEATURES, "n_estimators": 10}
+    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_estimators": 10}
     contract_fit = _CONTRACT_FIT
 
 
@@ -60,7 +62,7 @@ class GradientBoosting(PixelClassifier):
     name = "gradient-boosting"
     summary = "histogram-based gradient boosting on pixel features (trainable)"
     Params = BoostingParams
-    contract_params = {**_CONTRACT_FEATURES, "max_iter": 20}
+    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "max_iter": 20}
     contract_fit = _CONTRACT_FIT
 
 
@@ -69,7 +71,7 @@ class SVM(PixelClassifier):
     name = "svm"
     summary = "linear SVM on a Nystroem RBF-kernel approximation, calibrated probabilities (trainable)"
     Params = SVMParams
-    contract_params = {**_CONTRACT_FEATURES, "n_components": 50}
+    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_components": 50}
     contract_fit = _CONTRACT_FIT
 
 
@@ -96,5 +98,5 @@ class MLP(PixelClassifier):
     name = "mlp"
     summary = "multi-layer perceptron on standardised pixel features (trainable)"
     Params = MLPParams
-    contract_params = {**_CONTRACT_FEATURES, "hidden_layers": (16,), "max_iter": 30}
+    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "hidden_layers": (16,), "max_iter": 30}
     contract_fit = _CONTRACT_FIT
