@@ -37,7 +37,7 @@ __all__ = [
     "sample_features",
 ]
 
-DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian", "frangi")
+DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class FeatureConfig:
         Names from :data:`medseg.features.FEATURES` (``medseg.features.FEATURES.names()``).
     sigmas : tuple of float or None
         Physical scales (mm; pixels when the image has unit spacing). ``None``: from the
-        image's spacing, ``min(spacing) * (0.5, 1, 2, 4, 8)`` limited to a sixteenth of the
+        image's spacing, ``min(spacing) * (1, 2, 4, 8)`` limited to a sixteenth of the
         smallest physical extent (see :func:`default_sigmas`).
     channels : tuple of int or None
         Channels to use; ``None``: all channels (features are computed per channel).
@@ -118,20 +118,13 @@ class FeatureConfig:
         return [c % n for c in self.channels]
 
 
-def default_sigmas(image: Image, n: int = 5) -> tuple[float, ...]:
-    """Scales from the data: ``min(spacing) * 2**k``, ``k = -1..n-2`` (half a voxel to
-    eight voxels by default), each at most a sixteenth of the smallest physical extent
-    (at least one scale).
-
-    The half-voxel scale is there for structures at the sampling limit: the Hessian of a
-    Gaussian responds most strongly to a ridge of width ``w`` at ``sigma ~ w / (2 sqrt 3)``
-    (Lindeberg's ridge scale), i.e. about half a voxel for a one-to-two-voxel-wide vessel,
-    fibre or edge; one voxel already blurs such a ridge into its neighbours.
-    """
+def default_sigmas(image: Image, n: int = 4) -> tuple[float, ...]:
+    """Scales from the data: ``min(spacing) * 2**k``, ``k = 0..n-1``, each at most a
+    sixteenth of the smallest physical extent (at least one scale)."""
     base = min(image.spacing)
     extent = min(s * sp for s, sp in zip(image.shape, image.spacing))
-    sig = [base * 2.0 ** (k - 1) for k in range(n)]
-    keep = tuple(s for s in sig if s <= extent / 16) or (base / 2,)
+    sig = [base * 2.0**k for k in range(n)]
+    keep = tuple(s for s in sig if s <= extent / 16) or (base,)
     return keep
 
 
