@@ -24,8 +24,11 @@ def test_fingerprint_and_plan_2d_rgb_roi(fundus):
     # patch covers the median image, rounded up to the network's divisor
     div = 2 ** (len(plan.channels) - 1)
     assert all(p % div == 0 and p >= s for p, s in zip(plan.patch_size, (80, 72)))
+    # Dice+CE (default): the Dice term balances classes, no CE weights; CE alone: the
     # rarer class gets the larger weight
-    assert plan.class_weights[1] > plan.class_weights[0] == 1.0
+    assert plan.class_weights == ()
+    ce = make_plan(fp, measure=False, overrides={"loss": "ce"})
+    assert ce.class_weights[1] > ce.class_weights[0] == 1.0
     # JSON round trip
     assert plan_from_dict(plan.to_json()) == plan
 
