@@ -44,7 +44,7 @@ class _Cluster(ClassicalSegmenter):
         raise NotImplementedError
 
     def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
-        a = image.array.astype(np.float32)
+        a = np.asarray(image.array, dtype=np.float32)  # no copy when already float32
         x = a.reshape(image.n_channels, -1).T if image.has_channels else a.reshape(-1, 1)
         if np.all(x.min(axis=0) == x.max(axis=0)):
             return np.zeros(image.shape, np.uint8), {}

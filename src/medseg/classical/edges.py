@@ -48,7 +48,7 @@ class Edges(ClassicalSegmenter):
         det = p.detector if p.detector != "auto" else ("canny" if image.ndim == 2 else "sobel")
         if det == "canny" and image.ndim != 2:
             raise InputError("the canny detector works on 2D images only; use --detector sobel for 3D")
-        a = image.array.astype(np.float32)
+        a = np.asarray(image.array, dtype=np.float32)  # no copy when already float32
         if is_constant(a):
             return np.zeros(a.shape, np.uint8), {}
         a = (a - a.min()) / (a.max() - a.min())

@@ -97,7 +97,7 @@ class RegionGrowing(ClassicalSegmenter):
         import SimpleITK as sitk
 
         p = self.params
-        a = image.array.astype(np.float32)
+        a = np.asarray(image.array, dtype=np.float32)  # no copy when already float32
         if not (p.seeds or p.seed_mask) and is_constant(a):
             log.warning("region-growing: the image is constant; no automatic seeds")
             return np.zeros(a.shape, np.uint8), {}
@@ -155,7 +155,7 @@ class Watershed(ClassicalSegmenter):
         from skimage.segmentation import watershed
 
         p = self.params
-        a = image.array.astype(np.float32)
+        a = np.asarray(image.array, dtype=np.float32)  # no copy when already float32
         sp = np.asarray(image.spacing)
         if p.markers:
             markers = read_mask_file(p.markers, image, "marker file").astype(np.int32)

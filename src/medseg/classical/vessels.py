@@ -141,7 +141,7 @@ class Vesselness(ClassicalSegmenter):
         from skimage.filters import apply_hysteresis_threshold
 
         p = self.params
-        a = image.array.astype(np.float32)
+        a = np.asarray(image.array, dtype=np.float32)  # no copy when already float32
         region = self.region(image)
         if region is not None and not region.any():
             raise InputError("the region of interest is empty; check --roi or the image's field of view")
