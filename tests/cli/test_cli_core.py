@@ -105,3 +105,23 @@ def test_internal_error_exit_1(monkeypatch, capsys):
     monkeypatch.setattr(cm, "run", boom)
     code, _, err = run(["methods"], capsys)
     assert code == 1 and "internal error" in err and "kaput" in err and "Traceback" not in err
+
+
+def test_invalid_estimator_parameter_fails_before_training(tmp_path, capsys):
+    from medseg.testing import make_dataset
+
+    data = make_dataset(tmp_path / "d", kind="disc", n=2)
+    code, _, err = run(["train", str(data), "--method", "random-forest", "--out", str(tmp_path / "m"),
+                        "--n-estimators", "-3"], capsys)
+    assert code == 2 and "n_estimators" in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_segment_series_option(real_data, tmp_path, capsys):
+    study = real_data("TCIA-Brain-Tumor-Progression", "PGBM-001")
+    code, _, err = run(["segment", str(study), str(tmp_path / "o"), "--method", "otsu"], capsys)
+    assert code == 2 and "--series" in err
+    code, out, err = run(["segment", str(study), str(tmp_path / "o"), "--method", "otsu", "--series", "T1post"], capsys)
+    assert code == 0, err
+    lab = read_image(out.strip().splitlines()[-1])
+    assert lab.shape[0] == 24

@@ -118,7 +118,7 @@ def read_mask_file(path: str, image: Image, what: str) -> np.ndarray:
 
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{what} file {p} does not exist")
+        raise InputError(f"{what} {p} does not exist")
     lab = read_label(p)
     arr = np.asarray(lab.array)
     if arr.shape != image.shape:

@@ -145,6 +145,7 @@ class PixelClassifier(Segmenter):
 
         opts = options if options is not None else self.options
         self.options = opts
+        _validate_estimator(ESTIMATORS[self.name](self.params, 8, opts.seed), self.name)  # before any feature work
         rng = np.random.default_rng(opts.seed)
         base_cfg = feature_config(self.params)
         xs, ys, totals = [], [], {}
@@ -313,3 +314,20 @@ class PixelClassifier(Segmenter):
         from medseg.ml.persist import load_model_folder
 
         return load_model_folder(cls, Path(directory))
+
+
+def _validate_estimator(est: Any, name: str) -> None:
+    """Check scikit-learn parameters up front, so a bad flag fails before features are computed."""
+    from medseg.errors import ConfigError
+
+    parts = [est] + [v for v in est.get_params(deep=True).values() if hasattr(v, "get_params")]
+    for part in parts:
+        check = getattr(part, "_validate_params", None)
+        if check is None:
+            continue
+        try:
+            check()
+        except (ValueError, TypeError) as exc:
+            msg = str(exc).replace(f"{type(part).__name__}", f"'{name}'")
+            raise ConfigError(f"invalid parameter for method '{name}': {msg}") from None
+
