@@ -101,3 +101,14 @@ def test_unknown_backend_is_a_config_error():
 
     with pytest.raises(ConfigError, match="backend"):
         Predictor([torch.nn.Identity()], Plan(patch_size=(8, 8)), backend="tensorrt", device="cpu")
+
+
+def test_augmentation_workers_leave_a_core_for_training(monkeypatch):
+    import os
+
+    from medseg.train.loop import augmentation_workers
+
+    assert augmentation_workers(3) == 3 and augmentation_workers(0) == 1
+    for cores, expected in ((1, 1), (2, 1), (3, 2), (16, 2)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert augmentation_workers(None) == expected

@@ -24,7 +24,8 @@ class TrainConfig:
     patience: int = field(default=0, metadata={"help": "early stopping after N validations without "
                                                         "improvement (0: off)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
-    workers: int = field(default=2, metadata={"help": "background augmentation threads"})
+    workers: int | None = field(default=None, metadata={
+        "help": "background augmentation threads (default: one per CPU core beyond the first, at most 2)"})
     grad_clip: float = field(default=12.0, metadata={"help": "gradient norm clipping (0: off)"})
     net: str | None = field(default=None, metadata={"help": "override the plan: unet, dynunet or classic-unet"})
     patch_size: tuple[int, ...] | None = field(default=None, metadata={"help": "override the plan's patch size, e.g. 128,128"})
