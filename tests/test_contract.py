@@ -67,3 +67,14 @@ def test_method_describes_itself(name):
     assert d["name"] == name and isinstance(d["params"], list)
     for p in d["params"]:
         assert p["name"] and "default" in p
+
+
+def test_parameters_by_dict_dataclass_or_keywords():
+    from medseg.errors import ConfigError
+    from medseg.methods.threshold import Threshold, ThresholdParams
+
+    assert Threshold({"value": "0.3"}).params.value == 0.3
+    assert Threshold(ThresholdParams(value=0.3), above=False).params == ThresholdParams(value=0.3, above=False)
+    assert Threshold({"value": 0.3}, above="no").params.above is False
+    with pytest.raises(ConfigError, match="did you mean 'value'"):
+        Threshold(ThresholdParams(), vaule=1)

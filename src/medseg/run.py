@@ -14,7 +14,7 @@ import numpy as np
 
 from medseg.errors import InputError
 from medseg.image import Image
-from medseg.io import image_suffix, is_image_file, list_images, read_image, strip_suffix, write_image
+from medseg.io import image_suffix, list_images, read_image, strip_suffix, write_image
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,3 @@ def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str
         write_image(labels, dst)
         written.append(dst)
     return written
-
-
-def is_single_input(path: Path) -> bool:
-    return is_image_file(path) or (path.is_dir() and _is_series(path))

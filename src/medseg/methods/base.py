@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,12 +60,10 @@ class Segmenter:
     contract_fit: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
-        if params is None:
-            params = from_dict(self.Params, kwargs, what=f"method '{self.name}'")
-        elif kwargs:
-            params = dataclasses.replace(params, **{k.replace("-", "_"): v for k, v in kwargs.items()})
-        elif isinstance(params, dict):
-            params = from_dict(self.Params, params, what=f"method '{self.name}'")
+        if params is None or isinstance(params, dict) or kwargs:
+            # one path for every way of passing parameters: validated, converted, unknown names refused
+            base = to_dict(params) if dataclasses.is_dataclass(params) else dict(params or {})
+            params = from_dict(self.Params, base, what=f"method '{self.name}'", **kwargs)
         self.params = params
 
     def __call__(self, image: Image) -> Image:  # pragma: no cover - abstract
