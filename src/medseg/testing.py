@@ -197,7 +197,6 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
     classes) or ``brain`` (3D head with a binary brain mask, for skull stripping).
     ``layout``: ``folders`` (images/, labels/, roi/), ``msd`` or ``npy`` (2D kinds only).
     """
-    from medseg.io.datasets import Case, Dataset
     from medseg.io.writing import write_dataset
 
     root = Path(out)

@@ -23,12 +23,12 @@ def run(args, extra) -> int:
     t = time.perf_counter()
     results = run_demo(args.out, dl_minutes=args.dl_minutes, seed=args.seed, report=lambda m: print(m, flush=True))
     print(f"\nDone in {time.perf_counter() - t:.0f} s. Results in {args.out}/:")
-    print(f"  data/          synthetic datasets (images/, labels/, roi/; MSD layout for 3D)")
-    print(f"  predictions/   label maps per method, in the inputs' format and geometry")
+    print("  data/          synthetic datasets (images/, labels/, roi/; MSD layout for 3D)")
+    print("  predictions/   label maps per method, in the inputs' format and geometry")
     for r in results:
         print(f"  eval/{r.name + '/':<22} metrics.csv, summary.json, report.html  (Dice {r.dice:.3f})")
     from pathlib import Path
 
     if (Path(args.out) / "compare" / "report.html").exists():
-        print(f"  compare/report.html   classical vs ML vs DL side by side")
+        print("  compare/report.html   classical vs ML vs DL side by side")
     return 0
