@@ -60,7 +60,8 @@ def load_cases(ds, ids):
 
 
 # ------------------------------------------------------------------------------ plain loop
-def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_steps: int | None = None) -> dict:
+def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_steps: int | None = None,
+               device: str = "cpu") -> dict:
     from monai.inferers import sliding_window_inference
     from monai.losses import DiceCELoss
     from monai.networks.nets import UNet
@@ -68,7 +69,7 @@ def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_st
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = UNet(spatial_dims=2, in_channels=3, out_channels=2, channels=(16, 32, 64, 128), strides=(2, 2, 2),
-               num_res_units=2)
+               num_res_units=2).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     xs = [img.array.astype(np.float32) / 255.0 for img, _, _ in train]
@@ -81,8 +82,8 @@ def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_st
         preds = []
         with torch.no_grad():
             for img, _, _ in val:
-                x = torch.from_numpy(img.array.astype(np.float32) / 255.0)[None]
-                preds.append(sliding_window_inference(x, (128, 128), 8, net).argmax(1)[0].numpy())
+                x = torch.from_numpy(img.array.astype(np.float32) / 255.0)[None].to(device)
+                preds.append(sliding_window_inference(x, (128, 128), 8, net).argmax(1)[0].cpu().numpy())
         net.train()
         return f1_scores(preds, [v[1] for v in val], [v[2] for v in val])
 
@@ -108,9 +109,11 @@ def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_st
             bx.append(np.ascontiguousarray(x))
             by.append(np.ascontiguousarray(y))
         opt.zero_grad()
-        loss = loss_fn(net(torch.from_numpy(np.stack(bx))), torch.from_numpy(np.stack(by)))
+        loss = loss_fn(net(torch.from_numpy(np.stack(bx)).to(device)), torch.from_numpy(np.stack(by)).to(device))
         loss.backward()
         opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
         steps += 1
         t_train += time.perf_counter() - t0
         if t_train >= next_eval or t_train >= budget_s:
@@ -125,11 +128,13 @@ def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_st
 
 
 # ------------------------------------------------------------------------------ medseg
-def medseg_run(ds, fold: int, n_folds: int, budget_min: float, seed: int, out: Path, val) -> dict:
+def medseg_run(ds, fold: int, n_folds: int, budget_min: float, seed: int, out: Path, val,
+               device: str = "auto") -> dict:
     from medseg.methods.base import load_model
     from medseg.train import TrainConfig, train_model
 
-    cfg = TrainConfig(time_budget=budget_min, folds=n_folds, fold=str(fold), seed=seed, progress=False)
+    cfg = TrainConfig(time_budget=budget_min, folds=n_folds, fold=str(fold), seed=seed, progress=False,
+                      device=device)
     t0 = time.perf_counter()
     info = train_model(ds, out, cfg)
     wall = time.perf_counter() - t0
@@ -158,6 +163,7 @@ def main() -> None:
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--skip-medseg", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--device", default="cpu", help="cpu (the issue's setting) or cuda, for both contenders")
     ap.add_argument("--out", default=None, help="folder for models and results.json (default: a temp folder)")
     a = ap.parse_args()
     if a.threads:
@@ -166,16 +172,18 @@ def main() -> None:
     splits = make_splits([c.case_id for c in ds.cases], a.n_folds, a.seed)
     out = Path(a.out or tempfile.mkdtemp(prefix="bench_dl_drive_"))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"# DRIVE 5-fold, budget {a.budget} min, torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}")
+    dev = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else (platform.processor() or platform.machine())
+    print(f"# DRIVE 5-fold, budget {a.budget} min, device {a.device}, torch threads {torch.get_num_threads()}, {dev}")
     results = {}
     for k in parse_folds(a.folds, a.n_folds):
         val = load_cases(ds, splits[k]["val"])
         train = load_cases(ds, splits[k]["train"])
         r = {}
         if not a.skip_medseg:
-            r["medseg"] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"medseg_fold{k}", val)
+            r["medseg"] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"medseg_fold{k}", val,
+                                     device=a.device)
         if not a.skip_plain:
-            r["plain"] = plain_loop(train, val, a.budget * 60, a.seed, a.eval_every)
+            r["plain"] = plain_loop(train, val, a.budget * 60, a.seed, a.eval_every, device=a.device)
         results[k] = r
         for name, v in r.items():
             print(f"fold {k} {name:7s} F1(FOV) {v['f1']:.4f} pooled {v['f1_pooled']:.4f} steps {v['steps']} "

@@ -120,3 +120,25 @@ def test_far_points_use_exact_fallback():
     a[2, 2, 2] = 1
     b[2, 30, 35] = 1
     assert hausdorff(a, b, spacing=(1, 0.5, 2)) == pytest.approx(math.hypot(28 * 0.5, 33 * 2))
+
+
+def test_two_thread_path_equals_one_thread(monkeypatch):
+    """Large volumes are split over two threads; the distances must not change."""
+    from scipy import ndimage as ndi
+
+    from medseg.metrics import distance as dist
+
+    rng = np.random.default_rng(3)
+    f = ndi.gaussian_filter(rng.standard_normal((104, 104, 104)), 2)
+    truth = np.abs(f) < 0.01
+    pred = np.roll(truth, 1, axis=2) | (rng.random(truth.shape) < 0.001)
+    pred[:30] = False  # a missed region: many voxels farther than the search ball
+    monkeypatch.setenv("MEDSEG_NUM_THREADS", "1")
+    one = dist.surface_distances(pred, truth, spacing=(2.0, 0.8, 0.8))
+    monkeypatch.delenv("MEDSEG_NUM_THREADS")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    two = dist.surface_distances(pred, truth, spacing=(2.0, 0.8, 0.8))
+    assert dist._pool() is not None
+    np.testing.assert_array_equal(one.pred_to_truth, two.pred_to_truth)
+    np.testing.assert_array_equal(one.truth_to_pred, two.truth_to_pred)
+    assert np.isfinite(one.hausdorff(95)) and one.pred_to_truth.max() > 3.0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medseg.errors import FormatError, InputError
+from medseg.errors import DependencyError, FormatError, InputError
 from medseg.image import Image
 from medseg.io.base import Format, register_format
 
@@ -124,6 +124,9 @@ def read_tiff(path: Path) -> Image:
             spacing_xy = _tiff_spacing(page)
             n_pages = len(tf.pages)
     except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
+        if "imagecodecs" in str(exc):  # a compressed TIFF whose codec is not installed: not a bad file
+            raise DependencyError(f"{path}: this TIFF is compressed ({exc}); install it with: "
+                                  "pip install imagecodecs") from None
         raise FormatError(f"{path}: not a readable TIFF ({exc}); the file may be truncated") from None
     rgb = photometric is not None and int(photometric) == 2  # RGB
     meta = {"rgb": bool(rgb)}

@@ -28,7 +28,9 @@ shifted ANDs. Distances are then found without a distance transform: for every s
 voxel, the other surface is probed at integer offsets in order of increasing physical
 length inside a small ellipsoidal ball (about 150 voxels), so the first hit *is* the exact
 nearest distance; only voxels with nothing inside the ball go to a k-d tree. The result is
-exact, not approximate (see ``benchmarks/bench_metrics.py``).
+exact, not approximate (see ``benchmarks/bench_metrics.py``). From a joint bounding box of
+10^6 voxels on, the two surfaces and then the two directions are computed in two threads
+(``MEDSEG_NUM_THREADS=1`` keeps it to one); the result does not depend on it.
 """
 from __future__ import annotations
 
@@ -193,12 +195,14 @@ def _directed(src: np.ndarray, dst: np.ndarray, spacing: np.ndarray, offsets: np
     cur = idx
     for off, length in zip(offsets @ strides, lengths):
         hit = dflat[cur + off]
-        if hit.any():
+        n_hit = np.count_nonzero(hit)  # a popcount: much cheaper than hit.any() on large arrays
+        if n_hit:
+            if n_hit == remaining.size:
+                out[remaining] = length
+                return out
             out[remaining[hit]] = length
             miss = ~hit
             remaining, cur = remaining[miss], cur[miss]
-            if remaining.size == 0:
-                return out
     from scipy.spatial import cKDTree
 
     far = np.stack(np.unravel_index(cur, src.shape), axis=1).astype(np.float64) * spacing
@@ -231,16 +235,51 @@ def surface_distances(pred: Any, truth: Any, *, label: int | None = 1, spacing=N
     if box is None:
         empty = np.zeros(0)
         return SurfaceDistances(empty, empty)
-    sp_, st_ = surface(pm[box]), surface(tm[box])
-    if m is not None:
-        sp_ &= m[box]
-        st_ &= m[box]
     offsets, lengths, half = _offsets(sp, _MAX_OFFSETS)
     pad = [(int(h), int(h)) for h in half]
-    sp_, st_ = np.pad(sp_, pad), np.pad(st_, pad)
-    ia, ib = np.flatnonzero(sp_), np.flatnonzero(st_)
-    return SurfaceDistances(_directed(sp_, st_, sp, offsets, lengths, ia, ib),
-                            _directed(st_, sp_, sp, offsets, lengths, ib, ia))
+
+    def prepare(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        surf = surface(mask[box])
+        if m is not None:
+            surf &= m[box]
+        surf = np.pad(surf, pad)
+        return surf, np.flatnonzero(surf)
+
+    # The two masks, then the two directions, are independent: on large volumes they run in
+    # two threads (NumPy's gathers and SciPy's k-d tree release the GIL), ~1.7x on 2 cores.
+    pool = _pool() if int(np.prod([s.stop - s.start for s in box])) >= _THREAD_MIN_VOXELS else None
+    if pool is None:
+        (sp_, ia), (st_, ib) = prepare(pm), prepare(tm)
+        return SurfaceDistances(_directed(sp_, st_, sp, offsets, lengths, ia, ib),
+                                _directed(st_, sp_, sp, offsets, lengths, ib, ia))
+    fa, fb = pool.submit(prepare, pm), pool.submit(prepare, tm)
+    (sp_, ia), (st_, ib) = fa.result(), fb.result()
+    da = pool.submit(_directed, sp_, st_, sp, offsets, lengths, ia, ib)
+    db = pool.submit(_directed, st_, sp_, sp, offsets, lengths, ib, ia)
+    return SurfaceDistances(da.result(), db.result())
+
+
+_THREAD_MIN_VOXELS = 1_000_000  # joint bounding box size from which the work is split over two threads
+_POOL: Any = None
+
+
+def _pool():
+    """A shared two-thread pool, or ``None`` on a single-core machine or when the environment
+    variable ``MEDSEG_NUM_THREADS`` is 1."""
+    global _POOL
+    import os
+
+    try:
+        limit = int(os.environ.get("MEDSEG_NUM_THREADS", "0")) or (os.cpu_count() or 1)
+    except ValueError:
+        limit = os.cpu_count() or 1
+    if limit < 2:
+        return None
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="medseg-surface")
+    return _POOL
 
 
 def hausdorff(pred: Any, truth: Any, *, label: int | None = 1, spacing=None, roi: Any = None,
