@@ -100,12 +100,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--only-fold", type=str, default=None, help="comma-separated fold numbers to run")
-    ap.add_argument("--samples", type=int, default=10000, help="training pixels per image (both; medseg's default)")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="training pixels per image for both (default: medseg's random-forest default, 40000)")
     ap.add_argument("--full-train", action="store_true")
     ap.add_argument("--skip-peer", action="store_true")
     args = ap.parse_args()
+    if args.samples is None:
+        from medseg.methods.ml import RandomForest
+
+        args.samples = RandomForest.default_samples_per_image
     data = load_drive()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; {len(data)} images")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; {len(data)} images; "
+          f"{args.samples} training pixels per image")
     folds = np.array_split(np.arange(len(data)), args.folds)
     res = {"medseg": [], "skimage": []}
     for k, test_idx in enumerate(folds):

@@ -44,6 +44,7 @@ class RandomForest(PixelClassifier):
     name = "random-forest"
     summary = "random forest on multi-scale pixel features (trainable)"
     Params = ForestParams
+    default_samples_per_image = 40000  # each tree fits on max_samples of them
     contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_estimators": 10}
     contract_fit = _CONTRACT_FIT
 
@@ -53,6 +54,7 @@ class ExtraTrees(PixelClassifier):
     name = "extra-trees"
     summary = "extremely randomised trees on pixel features (trainable)"
     Params = ForestParams
+    default_samples_per_image = 40000  # each tree fits on max_samples of them
     contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_estimators": 10}
     contract_fit = _CONTRACT_FIT
 

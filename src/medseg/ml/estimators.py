@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from medseg.features.stack import DEFAULT_FEATURES, FeatureConfig
 
 __all__ = [
@@ -63,6 +65,15 @@ class ForestParams(FeatureParams):
     min_samples_leaf: int = field(default=3, metadata=_h("minimum training pixels per leaf"))
     max_features: float | None = field(default=None, metadata=_h(
         "fraction of features tried per split (default: sqrt(n_features))"))
+    max_samples: int | None = field(default=150000, metadata=_h(
+        "training pixels drawn (bootstrap) for each tree; bounds the fit time when many pixels are "
+        "sampled, each tree then sees a different subset (None: as many as there are)"))
+
+    def __post_init__(self) -> None:
+        from medseg.errors import ConfigError
+
+        if self.max_samples is not None and self.max_samples < 2:
+            raise ConfigError(f"max_samples must be at least 2 (or None), got {self.max_samples}")
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,9 @@ class MLPParams(FeatureParams):
 class TrainParams:
     """Training options shared by the ML methods (``medseg train`` flags)."""
 
-    samples_per_image: int = field(default=10000, metadata=_h(
-        "cap on training pixels drawn from each image (bounds training memory)"))
+    samples_per_image: int | None = field(default=None, metadata=_h(
+        "cap on training pixels drawn from each image (bounds training memory); default: 40000 for "
+        "random-forest and extra-trees (each tree fits on max_samples of them), 10000 for the others"))
     balance: Literal["balanced", "none"] = field(default="balanced", metadata=_h(
         "balanced: equal pixel counts per class from each image; none: draw at random"))
     prior_correction: bool = field(default=True, metadata=_h(
@@ -117,7 +129,7 @@ class TrainParams:
     def __post_init__(self) -> None:
         from medseg.errors import ConfigError
 
-        if self.samples_per_image < 2:
+        if self.samples_per_image is not None and self.samples_per_image < 2:
             raise ConfigError(f"samples_per_image must be at least 2, got {self.samples_per_image}")
 
 
@@ -128,7 +140,7 @@ def _forest(kind: str) -> Callable[[Any, int, int], Any]:
         cls = RandomForestClassifier if kind == "rf" else ExtraTreesClassifier
         return cls(n_estimators=p.n_estimators, max_depth=p.max_depth, min_samples_leaf=p.min_samples_leaf,
                    max_features=p.max_features if p.max_features is not None else "sqrt", n_jobs=p.n_jobs,
-                   random_state=seed)
+                   max_samples=p.max_samples, random_state=seed)
     return build
 
 
@@ -188,6 +200,9 @@ def set_jobs(estimator: Any, n_jobs: int) -> Any:
 def fit_estimator(estimator: Any, X: Any, y: Any, n_jobs: int) -> Any:
     """Fit with ``n_jobs`` cores, or one when there are too few rows for threads to pay off."""
     set_jobs(estimator, n_jobs if len(X) >= 20000 else 1)
+    cap = getattr(estimator, "max_samples", None)
+    if isinstance(cap, (int, np.integer)) and cap >= len(X):
+        estimator.set_params(max_samples=None)  # fewer rows than the per-tree cap: plain bootstrap
     estimator.fit(X, y)
     return set_jobs(estimator, n_jobs)
 

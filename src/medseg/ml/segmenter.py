@@ -91,6 +91,8 @@ class PixelClassifier(Segmenter):
     trainable = True
     Params: ClassVar[type] = FeatureParams
     TrainParams: ClassVar[type] = TrainParams
+    #: training pixels per image when ``TrainParams.samples_per_image`` is not given
+    default_samples_per_image: ClassVar[int] = 10000
 
     def __init__(self, params: Any = None, *, options: TrainParams | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
@@ -147,6 +149,7 @@ class PixelClassifier(Segmenter):
         self.options = opts
         _validate_estimator(ESTIMATORS[self.name](self.params, 8, opts.seed), self.name)  # before any feature work
         rng = np.random.default_rng(opts.seed)
+        n_per_image = opts.samples_per_image or self.default_samples_per_image
         base_cfg = feature_config(self.params)
         xs, ys, totals = [], [], {}
         cfg = None
@@ -163,7 +166,7 @@ class PixelClassifier(Segmenter):
             vals, cnt = np.unique(y[mask], return_counts=True)
             for v, c in zip(vals.tolist(), cnt.tolist()):
                 totals[v] = totals.get(v, 0) + c
-            idx = draw_samples(y, mask, opts.samples_per_image, balanced=opts.balance == "balanced", rng=rng)
+            idx = draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng)
             if idx.size:
                 xs.append(sample_features(image, cfg, idx))
                 ys.append(y.reshape(-1)[idx])
