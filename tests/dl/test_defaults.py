@@ -112,3 +112,4 @@ def test_augmentation_workers_leave_a_core_for_training(monkeypatch):
     for cores, expected in ((1, 1), (2, 1), (3, 2), (16, 2)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert augmentation_workers(None) == expected
+        assert augmentation_workers(None, "cuda") == {1: 1, 2: 1, 3: 2, 16: 8}[cores]

@@ -268,13 +268,15 @@ class Prefetcher:
     step), so prefetching never changes results.
     """
 
-    def __init__(self, sampler: PatchSampler, start: int, stop: int, *, workers: int = 2, depth: int = 4) -> None:
+    def __init__(self, sampler: PatchSampler, start: int, stop: int, *, workers: int = 2,
+                 depth: int | None = None) -> None:
         self.sampler = sampler
         self.next = start
         self.stop = stop
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="medseg-aug")
+        workers = max(1, workers)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medseg-aug")
         self.queue: list[Future] = []
-        self.depth = depth
+        self.depth = depth if depth is not None else max(4, 2 * workers)  # keep every worker busy
         self._fill()
 
     def _fill(self) -> None:

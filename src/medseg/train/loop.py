@@ -145,7 +145,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     net.train()
     ep_losses: list[float] = []
     stopped_early = False
-    prefetch = Prefetcher(sampler, step, stop, workers=augmentation_workers(cfg.workers)) if not st_done else None
+    prefetch = Prefetcher(sampler, step, stop, workers=augmentation_workers(cfg.workers, device.type)) if not st_done else None
     try:
         for x, y, m in (prefetch or []):
             frac = step / total_steps if total_steps is not None else elapsed / time_budget_s
@@ -257,14 +257,16 @@ def _tb_images(writer, case: PreparedCase, prob: np.ndarray, step: int) -> None:
     writer.add_image("val/overlay", rgb.astype(np.float32), step)
 
 
-def augmentation_workers(requested: int | None) -> int:
-    """Threads that prepare batches: as asked, else one per core beyond the first (at most 2),
-    so the training thread keeps a core of its own (on 2 cores: 1 worker, measured 17 % more
-    samples/s than 2 workers on the Hippocampus benchmark, see benchmarks/results/dl.md)."""
+def augmentation_workers(requested: int | None, device: str = "cpu") -> int:
+    """Threads that prepare batches: as asked, else one per core beyond the first, so the
+    training thread keeps a core of its own (on 2 cores: 1 worker, measured 17 % more
+    samples/s than 2 workers on the Hippocampus benchmark, see benchmarks/results/dl.md).
+    On the CPU at most 2 (the cores also run the network); on a GPU, where the cores only
+    prepare batches, at most 8 (an H200 run with 2 was bound by batch preparation)."""
     if requested is not None:
         return max(1, int(requested))
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(2, cores - 1))
+    return max(1, min(8 if str(device).startswith("cuda") else 2, cores - 1))
 
