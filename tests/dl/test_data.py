@@ -36,9 +36,10 @@ def test_batches_depend_only_on_seed_and_step():
     assert not np.array_equal(a.batch(1)[0], PatchSampler([_case()], PLAN, seed=4).batch(1)[0])
 
 
-def test_prefetcher_matches_sequential():
+@pytest.mark.parametrize("workers", [0, 2])
+def test_prefetcher_matches_sequential(workers):
     s = PatchSampler([_case()], PLAN, seed=1)
-    got = list(Prefetcher(s, 5, 12, workers=2))
+    got = list(Prefetcher(s, 5, 12, workers=workers))
     assert len(got) == 7
     for i, (x, y, m) in enumerate(got):
         np.testing.assert_array_equal(x, s.batch(5 + i)[0])

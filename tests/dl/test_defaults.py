@@ -108,7 +108,7 @@ def test_augmentation_workers_leave_a_core_for_training(monkeypatch):
 
     from medseg.train.loop import augmentation_workers
 
-    assert augmentation_workers(3) == 3 and augmentation_workers(0) == 1
+    assert augmentation_workers(3) == 3 and augmentation_workers(0) == 0
     for cores, expected in ((1, 1), (2, 1), (3, 2), (16, 2)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert augmentation_workers(None) == expected

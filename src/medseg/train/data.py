@@ -273,18 +273,24 @@ class Prefetcher:
         self.sampler = sampler
         self.next = start
         self.stop = stop
-        workers = max(1, workers)
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medseg-aug")
+        workers = max(0, workers)
+        # workers == 0: batches are made in the training thread, one at a time (no threads)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medseg-aug") if workers else None
         self.queue: list[Future] = []
         self.depth = depth if depth is not None else max(4, 2 * workers)  # keep every worker busy
         self._fill()
 
     def _fill(self) -> None:
-        while len(self.queue) < self.depth and self.next < self.stop:
+        while self.pool is not None and len(self.queue) < self.depth and self.next < self.stop:
             self.queue.append(self.pool.submit(self.sampler.batch, self.next))
             self.next += 1
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        if self.pool is None:
+            while self.next < self.stop:
+                self.next += 1
+                yield self.sampler.batch(self.next - 1)
+            return
         try:
             while self.queue:
                 fut = self.queue.pop(0)
@@ -297,4 +303,5 @@ class Prefetcher:
         for f in self.queue:
             f.cancel()
         self.queue.clear()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)

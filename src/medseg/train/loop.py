@@ -264,7 +264,7 @@ def augmentation_workers(requested: int | None, device: str = "cpu") -> int:
     On the CPU at most 2 (the cores also run the network); on a GPU, where the cores only
     prepare batches, at most 8 (an H200 run with 2 was bound by batch preparation)."""
     if requested is not None:
-        return max(1, int(requested))
+        return max(0, int(requested))  # 0: batches made in the training thread
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
