@@ -229,3 +229,41 @@ def test_interactive_512_under_2s():
     elapsed = time.perf_counter() - t
     assert dice(labels.array == 2, truth.array) > 0.9
     print(f"interactive 512^2: {elapsed:.2f} s")
+
+
+def test_autocontext_stages_fit_save_load(tmp_path):
+    import shutil
+
+    data = [fundus_phantom((80, 80), seed=s) for s in range(4)]
+    imgs = [d[0] for d in data]
+    labs = [d[1].array.astype(np.uint8) for d in data]
+    rois = [d[2] for d in data]
+    test_img, test_lab, test_roi = fundus_phantom((80, 80), seed=9)
+    seg = make("random-forest", autocontext=1).fit(imgs, labs, rois=rois)
+    assert seg.context_ is not None and seg.context_.params.autocontext == 0 and seg.context_.context_ is None
+    assert seg.n_channels_ == 4 and seg.context_.n_channels_ == 3  # RGB + the vessel probability
+    assert seg.train_info_["autocontext"] == 1
+    out = seg.predict(test_img, roi=test_roi)
+    inside = test_roi.array > 0
+    assert dice(out.array[inside], test_lab.array[inside]) > 0.6
+    with pytest.raises(InputError, match="3-channel"):  # checked by the first stage
+        seg(test_img.channel(0))
+    d = seg.save(tmp_path / "ac")
+    assert (d / "context" / "model.json").is_file()
+    back = load_model(d)
+    np.testing.assert_array_equal(back.predict_proba(test_img, roi=test_roi).array,
+                                  seg.predict_proba(test_img, roi=test_roi).array)
+    shutil.rmtree(d / "context")
+    with pytest.raises(ModelError, match="auto-context stage folder"):
+        load_model(d)
+
+
+def test_autocontext_default_for_forests_only():
+    assert get_method("random-forest")().params.autocontext == 1
+    assert get_method("extra-trees")().params.autocontext == 1
+    assert get_method("svm")().params.autocontext == 0
+    with pytest.raises(ConfigError, match="autocontext"):
+        get_method("random-forest")(autocontext=7)
+    img, truth = disc_phantom((32, 32), seed=0)
+    with pytest.raises(ConfigError, match="interactively"):
+        fit_predict_scribbles(img, truth.array + 1, autocontext=1)

@@ -36,6 +36,12 @@ def _h(text: str) -> dict[str, str]:
     return {"help": text}
 
 
+_AUTOCONTEXT_HELP = ("auto-context stages after the first (ilastik's auto-context): each stage adds the "
+                     "previous stage's class probabilities to the image as channels and is trained again; "
+                     "the training probabilities come from two half-models (cross-fitting), so the next "
+                     "stage learns from probabilities like those it sees on new images. 0: one stage")
+
+
 @dataclass(frozen=True)
 class FeatureParams:
     """Feature-stack fields shared by every ML method (see :class:`FeatureConfig`)."""
@@ -51,6 +57,13 @@ class FeatureParams:
         "polarity of vesselness features"))
     max_memory_mb: float = field(default=1024.0, metadata=_h("memory bound for one block of features"))
     n_jobs: int = field(default=-1, metadata=_h("CPU cores for training/prediction (-1: all)"))
+    autocontext: int = field(default=0, metadata=_h(_AUTOCONTEXT_HELP))
+
+    def __post_init__(self) -> None:
+        from medseg.errors import ConfigError
+
+        if not 0 <= int(self.autocontext) <= 3:
+            raise ConfigError(f"autocontext must be 0..3 extra stages, got {self.autocontext}")
 
 
 def feature_config(params: FeatureParams) -> FeatureConfig:
@@ -65,11 +78,13 @@ class ForestParams(FeatureParams):
     min_samples_leaf: int = field(default=3, metadata=_h("minimum training pixels per leaf"))
     max_features: float | None = field(default=None, metadata=_h(
         "fraction of features tried per split (default: sqrt(n_features))"))
-    max_samples: int | None = field(default=150000, metadata=_h(
+    autocontext: int = field(default=1, metadata=_h(_AUTOCONTEXT_HELP + " (forests: 1)"))
+    max_samples: int | None = field(default=75000, metadata=_h(
         "training pixels drawn (bootstrap) for each tree; bounds the fit time when many pixels are "
         "sampled, each tree then sees a different subset (None: as many as there are)"))
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         from medseg.errors import ConfigError
 
         if self.max_samples is not None and self.max_samples < 2:

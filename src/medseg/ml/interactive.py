@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from medseg.errors import InputError
+from medseg.errors import ConfigError, InputError
 from medseg.features.stack import feature_stack
 from medseg.image import Image
 from medseg.methods.base import check_input, get_method, label_like
@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["INTERACTIVE_DEFAULTS", "fit_predict_scribbles"]
 
-INTERACTIVE_DEFAULTS = {"random-forest": {"n_estimators": 40}, "extra-trees": {"n_estimators": 40}}
+# one stage (auto-context needs several images to cross-fit and would double the time)
+INTERACTIVE_DEFAULTS = {"random-forest": {"n_estimators": 40, "autocontext": 0},
+                        "extra-trees": {"n_estimators": 40, "autocontext": 0}}
 
 
 def fit_predict_scribbles(image: Image, scribbles: Image | np.ndarray, *, method: str = "random-forest",
@@ -71,6 +73,9 @@ def fit_predict_scribbles(image: Image, scribbles: Image | np.ndarray, *, method
     if not getattr(cls, "trainable", False) or method not in ESTIMATORS:
         raise InputError(f"method '{method}' is not an ML pixel classifier; choose one of {', '.join(ESTIMATORS)}")
     model = cls(**{**INTERACTIVE_DEFAULTS.get(method, {}), **params})
+    if int(model.params.autocontext):
+        raise ConfigError("autocontext is not available when fitting scribbles on one image interactively; "
+                          "train with `medseg train` (or fit()) for auto-context stages")
     opts = TrainParams(samples_per_image=samples, ignore_label=ignore_label, seed=seed, prior_correction=False)
     model.options = opts
     image = check_input(image, cls)

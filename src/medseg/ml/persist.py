@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MODEL_FILE", "load_model_folder", "save_model"]
 
 MODEL_FILE = "model.skops"
+CONTEXT_DIR = "context"  # sub-folder holding the previous auto-context stage
 
 
 def _sha256(path: Path) -> str:
@@ -69,6 +70,9 @@ def save_model(model: PixelClassifier, directory: Path) -> Path:
             "sklearn_version": sklearn.__version__,
             "training": model.train_info_,
         }
+        if model.context_ is not None:  # the previous auto-context stage, a model folder of its own
+            save_model(model.context_, tmp / CONTEXT_DIR)
+            info["context"] = CONTEXT_DIR
         write_model_info(tmp, model.name, info)
     log.info("model written to %s", directory)
     return directory
@@ -122,4 +126,13 @@ def load_model_folder(cls: type[PixelClassifier], directory: Path) -> PixelClass
         raise ModelError(f"{directory}: model.json lists {len(model.classes_)} classes but the estimator has "
                          f"{n_classes}")
     model.estimator_ = est
+    ctx = info.get("context")
+    if ctx is not None:
+        sub = directory / str(ctx)
+        if sub.parent != directory or not sub.is_dir():
+            raise ModelError(f"{directory}: the auto-context stage folder '{ctx}' is missing")
+        model.context_ = load_model_folder(cls, sub)
+    if (model.context_ is None) != (int(model.params.autocontext) == 0):
+        raise ModelError(f"{directory}: model.json says autocontext={model.params.autocontext} but the folder "
+                         f"{'has no' if model.context_ is None else 'has a'} previous stage; the model is incomplete")
     return model

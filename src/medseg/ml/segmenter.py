@@ -14,7 +14,7 @@ a bounded working set; the estimator uses ``n_jobs`` cores.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,6 +75,17 @@ def _f1_threshold(p: np.ndarray, truth: np.ndarray, weight: np.ndarray) -> float
     return float(np.clip((p[k] + nxt) / 2, 1e-6, 1.0))
 
 
+def add_context(image: Image, prob: np.ndarray, classes: np.ndarray) -> Image:
+    """``image`` with the class probabilities ``prob`` ``(K, *shape)`` appended as channels
+    (the background class, value 0, is left out: it is one minus the others)."""
+    arr = np.asarray(image.array, dtype=np.float32)
+    arr = arr if image.has_channels else arr[None]
+    keep = [i for i, c in enumerate(np.asarray(classes).tolist()) if c != 0] or list(range(prob.shape[0]))
+    meta = {k: v for k, v in dict(image.meta).items() if k != "rgb"}
+    return Image(np.concatenate([arr, np.asarray(prob, np.float32)[keep]]), image.spacing, image.origin,
+                 image.direction, meta)
+
+
 def _as_list(x: Any) -> list:
     if x is None:
         return []
@@ -108,6 +119,7 @@ class PixelClassifier(Segmenter):
         self.ndim_: int | None = None
         self.train_info_: dict[str, Any] = {}
         self.threshold_: float | None = None
+        self.context_: PixelClassifier | None = None  # the previous auto-context stage
 
     # ------------------------------------------------------------------ training
     def fit(self, images: Image | Sequence[Image], labels: Any, rois: Any = None, *,
@@ -137,9 +149,55 @@ class PixelClassifier(Segmenter):
             raise InputError("no training images given")
         if len(labs) != len(imgs) or (rs and len(rs) != len(imgs)):
             raise InputError(f"got {len(imgs)} images, {len(labs)} label maps and {len(rs)} ROIs; give one each")
-        triples = zip(imgs, labs, rs or [None] * len(imgs))
-        return self._fit_stream(((i, lab, r) for i, lab, r in triples), len(imgs), options=options,
-                                class_names=class_names)
+        triples = list(zip(imgs, labs, rs or [None] * len(imgs)))
+        return self._fit_stages(lambda: iter(triples), len(imgs), options=options, class_names=class_names)
+
+    def _fit_stages(self, source: Callable[[], Iterable[tuple[Any, Any, Any]]], n: int, *,
+                    options: TrainParams | None, class_names: dict[int, str] | None) -> PixelClassifier:
+        """Fit with ``self.params.autocontext`` auto-context stages (``source()`` gives the
+        training triples afresh each time it is called).
+
+        Stage k+1 sees the image plus the class probabilities of stage k (background
+        excluded) as extra channels. Probabilities on training images from a model that
+        was fitted on them are over-confident exactly where the next stage samples, so the
+        training images are split in two halves and each half gets its probabilities from
+        a model fitted on the other half (cross-fitting); the stage kept for new images is
+        fitted on all images. With a single image there is nothing to cross-fit with and
+        the in-sample probabilities are used (the next stage samples other pixels).
+        """
+        import dataclasses
+
+        opts = options if options is not None else self.options
+        k = int(self.params.autocontext)
+        if k == 0:
+            self.context_ = None
+            return self._fit_stream(source(), n, options=opts, class_names=class_names)
+        lower = dataclasses.replace(self.params, autocontext=k - 1)
+
+        def subset(keep: set[int]):
+            return lambda: (t for i, t in enumerate(source()) if i in keep)
+
+        halves = [set(range(0, n, 2)), set(range(1, n, 2))] if n >= 2 else []
+        helpers = []
+        for h in halves:
+            log.info("auto-context: fitting a stage-%d model on %d of %d images (cross-fitting)", k, len(h), n)
+            helpers.append(type(self)(lower, options=opts)._fit_stages(subset(h), len(h), options=opts,
+                                                                       class_names=class_names))
+        log.info("auto-context: fitting stage %d on all %d images", k, n)
+        prev = type(self)(lower, options=opts)._fit_stages(source, n, options=opts, class_names=class_names)
+
+        def with_probabilities():
+            for i, (image, lab, roi) in enumerate(source()):
+                image = check_input(image, type(self))
+                ctx = helpers[1 - (i % 2)] if helpers else prev
+                yield add_context(image, ctx.predict_proba(image, roi=roi).array, ctx.classes_), lab, roi
+
+        stage_opts = dataclasses.replace(opts, seed=opts.seed + k)  # other pixels than the previous stage
+        self._fit_stream(with_probabilities(), n, options=stage_opts, class_names=class_names)
+        self.options = opts
+        self.context_ = prev
+        self.train_info_["autocontext"] = k
+        return self
 
     def _fit_stream(self, triples: Iterable[tuple[Any, Any, Any]], n: int, *, options: TrainParams | None,
                     class_names: dict[int, str] | None) -> PixelClassifier:
@@ -223,7 +281,7 @@ class PixelClassifier(Segmenter):
                 yield img, lab, dataset.load_roi(case, img)
 
         names = {int(k): str(v) for k, v in (dataset.label_names or {}).items()}
-        self._fit_stream(stream(), len(cases), options=options, class_names=names)
+        self._fit_stages(stream, len(cases), options=options, class_names=names)
         self.train_info_["dataset"] = str(dataset.root)
         self.save(out)
         return self
@@ -251,6 +309,11 @@ class PixelClassifier(Segmenter):
     def _proba_array(self, image: Image, roi: Any = None, stack: np.ndarray | None = None) -> np.ndarray:
         self._check_fitted()
         image = check_input(image, type(self))
+        if self.context_ is not None:
+            if stack is not None:
+                raise ConfigError("a precomputed feature stack cannot be used with auto-context stages")
+            ctx = self.context_
+            image = add_context(image, ctx._proba_array(image, roi), ctx.classes_)
         self._check_compatible(image)
         names = feature_names(image, self.feature_config_)
         if names != self.feature_names_:
