@@ -267,3 +267,13 @@ def test_autocontext_default_for_forests_only():
     img, truth = disc_phantom((32, 32), seed=0)
     with pytest.raises(ConfigError, match="interactively"):
         fit_predict_scribbles(img, truth.array + 1, autocontext=1)
+
+
+def test_autocontext_falls_back_when_a_half_lacks_a_class():
+    """Two images with different classes cannot be cross-fitted; training still succeeds."""
+    img0, t0 = disc_phantom((40, 40), seed=0)
+    img1, t1 = disc_phantom((40, 40), seed=1)
+    lab1 = t1.array.astype(np.uint8) * 2  # image 1 holds class 2, image 0 class 1
+    seg = make("random-forest", autocontext=1).fit([img0, img1], [t0, lab1])
+    assert seg.context_ is not None and seg.classes_.tolist() == [0, 1, 2]
+    assert seg.predict_proba(img0).array.shape == (3, 40, 40)

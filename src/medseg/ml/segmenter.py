@@ -181,14 +181,23 @@ class PixelClassifier(Segmenter):
         def subset(keep: set[int]):
             return lambda: (t for i, t in enumerate(source()) if i in keep)
 
-        halves = [set(range(0, n, 2)), set(range(1, n, 2))] if n >= 2 else []
-        helpers = []
-        for h in halves:
-            log.info("auto-context: fitting a stage-%d model on %d of %d images (cross-fitting)", k, len(h), n)
-            helpers.append(type(self)(lower, options=opts)._fit_stages(subset(h), len(h), options=opts,
-                                                                       class_names=class_names))
         log.info("auto-context: fitting stage %d on all %d images", k, n)
         prev = type(self)(lower, options=opts)._fit_stages(source, n, options=opts, class_names=class_names)
+        helpers: list[PixelClassifier] = []
+        for h in ([set(range(0, n, 2)), set(range(1, n, 2))] if n >= 2 else []):
+            log.info("auto-context: fitting a stage-%d model on %d of %d images (cross-fitting)", k, len(h), n)
+            try:
+                m = type(self)(lower, options=opts)._fit_stages(subset(h), len(h), options=opts,
+                                                                class_names=class_names)
+            except InputError as exc:  # e.g. a half whose labels hold one class only
+                log.warning("auto-context: cross-fitting not possible (%s); using in-sample probabilities", exc)
+                helpers = []
+                break
+            if not np.array_equal(m.classes_, prev.classes_):
+                log.warning("auto-context: a half of the images lacks some classes; using in-sample probabilities")
+                helpers = []
+                break
+            helpers.append(m)
 
         def with_probabilities():
             for i, (image, lab, roi) in enumerate(source()):
