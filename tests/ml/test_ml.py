@@ -253,6 +253,11 @@ def test_autocontext_stages_fit_save_load(tmp_path):
     back = load_model(d)
     np.testing.assert_array_equal(back.predict_proba(test_img, roi=test_roi).array,
                                   seg.predict_proba(test_img, roi=test_roi).array)
+    info = json.loads((d / "model.json").read_text())
+    (d / "model.json").write_text(json.dumps({**info, "context": ".."}))  # pointing out of the folder
+    with pytest.raises(ModelError, match="auto-context stage folder"):
+        load_model(d)
+    (d / "model.json").write_text(json.dumps(info))
     shutil.rmtree(d / "context")
     with pytest.raises(ModelError, match="auto-context stage folder"):
         load_model(d)

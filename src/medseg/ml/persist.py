@@ -128,9 +128,10 @@ def load_model_folder(cls: type[PixelClassifier], directory: Path) -> PixelClass
     model.estimator_ = est
     ctx = info.get("context")
     if ctx is not None:
-        sub = directory / str(ctx)
-        if sub.parent != directory or not sub.is_dir():
-            raise ModelError(f"{directory}: the auto-context stage folder '{ctx}' is missing")
+        sub = directory / CONTEXT_DIR
+        if ctx != CONTEXT_DIR or not sub.is_dir():  # any other name could point outside (or back up) the folder
+            raise ModelError(f"{directory}: the auto-context stage folder '{ctx}' is missing "
+                             f"(expected the sub-folder '{CONTEXT_DIR}')")
         model.context_ = load_model_folder(cls, sub)
     if (model.context_ is None) != (int(model.params.autocontext) == 0):
         raise ModelError(f"{directory}: model.json says autocontext={model.params.autocontext} but the folder "

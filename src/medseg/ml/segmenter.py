@@ -13,6 +13,7 @@ a bounded working set; the estimator uses ``n_jobs`` cores.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -165,8 +166,6 @@ class PixelClassifier(Segmenter):
         fitted on all images. With a single image there is nothing to cross-fit with and
         the in-sample probabilities are used (the next stage samples other pixels).
         """
-        import dataclasses
-
         opts = options if options is not None else self.options
         k = int(self.params.autocontext)
         if k == 0:

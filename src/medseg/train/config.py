@@ -25,7 +25,8 @@ class TrainConfig:
                                                         "improvement (0: off)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     workers: int | None = field(default=None, metadata={
-        "help": "background augmentation threads (default: one per CPU core beyond the first, at most 2)"})
+        "help": "background augmentation threads (default: one per CPU core beyond the first, at most 2 "
+                "on the CPU and 8 with a GPU; 0: batches made in the training thread)"})
     grad_clip: float = field(default=12.0, metadata={"help": "gradient norm clipping (0: off)"})
     net: str | None = field(default=None, metadata={"help": "override the plan: unet, dynunet or classic-unet"})
     patch_size: tuple[int, ...] | None = field(default=None, metadata={"help": "override the plan's patch size, e.g. 128,128"})
