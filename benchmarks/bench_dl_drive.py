@@ -61,15 +61,18 @@ def load_cases(ds, ids):
 
 # ------------------------------------------------------------------------------ plain loop
 def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_steps: int | None = None,
-               device: str = "cpu") -> dict:
+               device: str = "cpu", net_factory=None) -> dict:
+    """The plain loop of issue 8; ``net_factory()`` replaces its network (throughput
+    comparisons on the very same network)."""
     from monai.inferers import sliding_window_inference
     from monai.losses import DiceCELoss
     from monai.networks.nets import UNet
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = UNet(spatial_dims=2, in_channels=3, out_channels=2, channels=(16, 32, 64, 128), strides=(2, 2, 2),
-               num_res_units=2).to(device)
+    net = (net_factory() if net_factory is not None else
+           UNet(spatial_dims=2, in_channels=3, out_channels=2, channels=(16, 32, 64, 128), strides=(2, 2, 2),
+                num_res_units=2)).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     xs = [img.array.astype(np.float32) / 255.0 for img, _, _ in train]

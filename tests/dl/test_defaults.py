@@ -113,3 +113,44 @@ def test_augmentation_workers_leave_a_core_for_training(monkeypatch):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert augmentation_workers(None) == expected
         assert augmentation_workers(None, "cuda") == {1: 1, 2: 1, 3: 2, 16: 8}[cores]
+
+
+def _tiny(dims=2):
+    from medseg.nets import create_net
+
+    plan = Plan(dims=dims, in_channels=1, n_classes=2, patch_size=(32,) * dims, channels=(4, 8, 16),
+                num_res_units=1, mirror_axes=tuple(range(dims)))
+    torch.manual_seed(0)
+    net = create_net("unet", spatial_dims=dims, in_channels=1, out_channels=2, channels=(4, 8, 16),
+                     num_res_units=1, norm="instance")
+    return plan, net
+
+
+def test_image_window_covers_the_padded_image_and_respects_the_memory_bound():
+    from medseg.infer.predictor import Predictor
+
+    plan, net = _tiny()
+    p = Predictor([net], plan, tta=False, device="cpu", window="image", channels_last=False)
+    assert p.window_size((50, 45)) == [52, 48]  # padded up to the network's divisor (4)
+    assert p.window_size((20, 10)) == [32, 32]  # never below the patch
+    small = Predictor([net], plan, tta=False, device="cpu", window="image", max_window_voxels=64 * 64)
+    w = small.window_size((200, 100))
+    assert np.prod(w) <= 64 * 64 and all(a >= 32 and a % 4 == 0 for a in w)
+    assert Predictor([net], plan, device="cpu").window_size((200, 100)) == [32, 32]
+    x = np.random.default_rng(0).normal(size=(1, 50, 45)).astype(np.float32)
+    a = p.probabilities(x)
+    # one window = one forward pass of the whole (zero-padded) image
+    with torch.inference_mode():
+        ref = torch.softmax(net(torch.nn.functional.pad(torch.from_numpy(x)[None], (1, 2, 1, 1))), 1)[0, :, 1:51, 1:46]
+    assert a.shape == (2, 50, 45)
+    np.testing.assert_allclose(a, ref.numpy(), atol=1e-5)
+    b = small.probabilities(np.random.default_rng(1).normal(size=(1, 200, 100)).astype(np.float32))
+    assert b.shape == (2, 200, 100) and np.allclose(b.sum(0), 1, atol=1e-5)
+
+
+def test_unknown_window_is_a_config_error():
+    from medseg.errors import ConfigError
+    from medseg.infer.predictor import Predictor
+
+    with pytest.raises(ConfigError, match="window"):
+        Predictor([torch.nn.Identity()], Plan(patch_size=(8, 8)), window="huge", device="cpu")

@@ -159,3 +159,34 @@ def test_onnx_export_matches_torch(model2d, tmp_path):
         want = net(torch.from_numpy(x)).numpy()
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
     np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def test_training_chooses_the_inference_window_on_validation(model2d):
+    from medseg.infer.predictor import WINDOW_TOLERANCE
+    from medseg.methods.dl import UNetMethod, UNetParams
+
+    out, info = model2d
+    assert json.loads((out / "model.json").read_text())["inference_window"] == info["inference_window"]
+    scores = info["inference_window_val_dice"]
+    assert set(scores) == {"patch", "image"}
+    if tuple(info["plan"]["patch_size"]) == (64, 64):  # patch = image: both windows are the same
+        assert scores["image"] == scores["patch"] and info["inference_window"] == "patch"
+    else:
+        expect = "image" if scores["image"] >= scores["patch"] - WINDOW_TOLERANCE else "patch"
+        assert info["inference_window"] == expect
+    assert load_model(out).predictor().window == info["inference_window"]
+    assert UNetMethod.load(out, UNetParams(window="patch")).predictor().window == "patch"
+
+
+def test_window_choice_with_patches_smaller_than_the_images(disc2d, tmp_path):
+    from medseg.infer.predictor import WINDOW_TOLERANCE
+
+    cfg = TrainConfig(epochs=2, folds=2, fold="0", batch_size=4, patch_size=(32, 32), **FAST)
+    info = train_model(load_dataset(disc2d), tmp_path / "m", cfg)
+    scores = info["inference_window_val_dice"]
+    expect = "image" if scores["image"] >= scores["patch"] - WINDOW_TOLERANCE else "patch"
+    assert info["inference_window"] == expect
+    img, _ = disc_phantom((64, 64), seed=5)
+    seg = load_model(tmp_path / "m")
+    assert seg.predictor().window_size((64, 64)) == ([64, 64] if expect == "image" else [32, 32])
+    assert seg(img).shape == img.shape

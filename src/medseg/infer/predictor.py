@@ -23,7 +23,11 @@ from medseg.train.data import preprocess
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Predictor", "keep_largest_component", "postprocess"]
+__all__ = ["WINDOW_TOLERANCE", "Predictor", "keep_largest_component", "postprocess"]
+
+#: ``medseg train`` keeps whole-image windows when their mean validation Dice is at most this
+#: much below that of training-size windows (see :class:`Predictor`'s ``window``)
+WINDOW_TOLERANCE = 0.001
 
 
 def keep_largest_component(mask: np.ndarray) -> np.ndarray:
@@ -62,17 +66,33 @@ class Predictor:
     overlap : window overlap fraction (0 <= overlap < 1).
     sw_batch_size : windows per forward pass; default from the patch size.
     device : "cpu", "cuda" or "auto".
-    channels_last : on CPU, convert the networks (in place) to channels-last memory layout.
+    channels_last : on CPU, convert the networks (in place) to channels-last memory layout
+        (off by default: measured slower than the default layout with 2 threads, 0.41 vs
+        0.35 s per DRIVE image with 128x128 windows and 0.17 vs 0.14 s with one whole-image
+        window; ``benchmarks/results/dl.md``).
+    window : "patch" — windows of the training patch size (nnU-Net's way), or "image" —
+        one window over the whole (padded) image when it has at most ``max_window_voxels``
+        voxels, else the largest windows under that bound. With instance normalisation a
+        window's statistics then cover more context than in training, so
+        ``medseg train`` measures both on the validation cases and keeps "image" only where
+        its Dice is within ``WINDOW_TOLERANCE`` of "patch" (it needs far fewer voxels:
+        DRIVE 565x584 with 128x128 patches at overlap 0.25 runs 36 windows = 1.7x the
+        image's voxels).
+    max_window_voxels : memory bound of one "image" window (default 2**21 voxels).
     backend : "torch", "onnx" to run the windows with ONNX Runtime on the CPU (each network
         is exported once, in memory; needs the ``onnx`` and ``onnxruntime`` packages), or
-        "auto": onnx on the CPU when both packages are installed (1.4x faster than torch
-        at the same Dice in ``benchmarks/bench_dl_infer.py``), torch otherwise.
+        "auto": onnx on the CPU with one torch thread when both packages are installed,
+        torch otherwise (``benchmarks/bench_dl_infer.py`` on DRIVE: one thread, whole-image
+        window, 0.230 s ONNX Runtime vs 0.258 s torch per image; two threads 0.148 vs 0.141 s).
     """
 
     def __init__(self, nets: Sequence[torch.nn.Module], plan, *, tta: bool = True, overlap: float = 0.5,
-                 sw_batch_size: int | None = None, device: str = "auto", channels_last: bool = True,
-                 backend: str = "torch") -> None:
+                 sw_batch_size: int | None = None, device: str = "auto", channels_last: bool = False,
+                 backend: str = "torch", window: str = "patch", max_window_voxels: int | None = None) -> None:
         from medseg.errors import ConfigError
+
+        if window not in ("patch", "image"):
+            raise ConfigError(f"unknown inference window '{window}'; choose patch or image")
 
         if not 0 <= overlap < 1:
             raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
@@ -80,7 +100,8 @@ class Predictor:
             raise ConfigError(f"unknown inference backend '{backend}'; choose auto, torch or onnx")
         self.device = torch.device(resolve_device(device))
         if backend == "auto":
-            backend = "onnx" if self.device.type == "cpu" and _onnx_available() else "torch"
+            one_thread = torch.get_num_threads() == 1
+            backend = "onnx" if self.device.type == "cpu" and one_thread and _onnx_available() else "torch"
         if backend == "onnx" and self.device.type != "cpu":
             raise ConfigError("the onnx backend runs on the CPU; use --device cpu or the torch backend")
         self.nets = [n.to(self.device).eval() for n in nets]
@@ -92,7 +113,7 @@ class Predictor:
                 log.warning("ONNX Runtime backend unavailable for this network (%s); using torch", exc)
         if self._onnx is not None:
             self._fmt = None
-        elif self.device.type == "cpu" and channels_last:  # oneDNN convolutions are faster in channels-last layout
+        elif self.device.type == "cpu" and channels_last:
             fmt = torch.channels_last if plan.dims == 2 else torch.channels_last_3d
             self.nets = [n.to(memory_format=fmt) for n in self.nets]
             self._fmt = fmt
@@ -101,6 +122,8 @@ class Predictor:
         self.plan = plan
         self.tta = tta
         self.overlap = overlap
+        self.window = window
+        self.max_window_voxels = int(max_window_voxels or 2 ** 21)
         vox = float(np.prod(plan.patch_size))
         self.sw_batch_size = sw_batch_size or max(1, int(2 ** 18 // vox) if plan.dims == 2 else int(2 ** 19 // vox))
 
@@ -122,7 +145,14 @@ class Predictor:
         if self._fmt is not None:
             fmt = self._fmt
             run = [lambda t, n=n: n(t.contiguous(memory_format=fmt)) for n in self.nets]
-        patch = [min(p, s) if s >= p else p for p, s in zip(self.plan.patch_size, x.shape[2:])]
+        patch = self.window_size(tuple(x.shape[2:]))
+        bs = self.sw_batch_size if self.window == "patch" else max(1, self.sw_batch_size * int(
+            np.prod(self.plan.patch_size)) // int(np.prod(patch)))
+        single = self.window == "image" and all(w >= s for w, s in zip(patch, x.shape[2:]))
+        if single:  # centred like MONAI's padding of an image smaller than the window
+            extra = [w - s for w, s in zip(patch, x.shape[2:])]
+            pad = [v for e in reversed(extra) for v in (e // 2, e - e // 2)]
+            crop = (slice(None), slice(None)) + tuple(slice(e // 2, e // 2 + s) for e, s in zip(extra, x.shape[2:]))
         acc = None
         n = 0
         use_amp = self.device.type == "cuda"
@@ -130,14 +160,34 @@ class Predictor:
             for flip in self._mirrors():
                 xi = torch.flip(x, flip) if flip else x
                 with torch.autocast(self.device.type, enabled=use_amp):
-                    logits = sliding_window_inference(xi, patch, self.sw_batch_size, net, overlap=self.overlap,
-                                                      mode="gaussian", sigma_scale=0.125, padding_mode="constant")
+                    if single:  # one window: pad with zeros as the inferer does, run, crop
+                        logits = net(F.pad(xi, pad) if any(pad) else xi)[crop]
+                    else:
+                        logits = sliding_window_inference(xi, patch, bs, net, overlap=self.overlap,
+                                                          mode="gaussian", sigma_scale=0.125,
+                                                          padding_mode="constant")
                 p = torch.softmax(logits.float(), dim=1)
                 if flip:
                     p = torch.flip(p, flip)
                 acc = p if acc is None else acc + p
                 n += 1
-        return (acc / n)[0].cpu().numpy()
+        return (acc if n == 1 else acc / n)[0].cpu().numpy()
+
+    def window_size(self, shape: tuple[int, ...]) -> list[int]:
+        """The sliding-window size for a preprocessed image of spatial ``shape``."""
+        patch = [int(p) for p in self.plan.patch_size]
+        if self.window == "patch":
+            return patch
+        from medseg.nets import net_divisor
+
+        div = net_divisor(self.plan.net, self.plan.channels)
+        win = [max(p, -(-int(s) // div) * div) for p, s in zip(patch, shape)]  # whole image, padded
+        while int(np.prod(win)) > self.max_window_voxels:  # too large: halve the longest axis
+            ax = int(np.argmax([w / p for w, p in zip(win, patch)]))
+            if win[ax] <= patch[ax]:
+                break
+            win[ax] = max(patch[ax], -(-(win[ax] // 2) // div) * div)
+        return win
 
     def predict_proba(self, image: Image) -> Image:
         """Channel-first class probabilities ``(K, *image.shape)`` on ``image``'s grid."""

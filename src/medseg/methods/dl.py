@@ -34,8 +34,12 @@ class UNetParams:
     use_folds: str = field(default="all", metadata={"help": "folds to ensemble: 'all' or e.g. 0,2"})
     postprocess: bool = field(default=True, metadata={"help": "apply the post-processing chosen on validation"})
     backend: str = field(default="auto", metadata={
-        "help": "inference engine: 'auto' (ONNX Runtime on the CPU when installed, else torch), "
+        "help": "inference engine: 'auto' (ONNX Runtime on the CPU with one thread when installed, else torch), "
                 "'torch' or 'onnx'"})
+    window: str = field(default="auto", metadata={
+        "help": "inference window: 'auto' (the one training chose on validation, see model.json "
+                "inference_window), 'patch' (training patch size, nnU-Net's way) or 'image' (whole image "
+                "up to a memory bound: fewer voxels, faster)"})
     checkpoint: str = field(default="last", metadata={
         "help": "weights to use: 'last' (end of training, as nnU-Net) or 'best' (best validation Dice)"})
 
@@ -167,8 +171,11 @@ class UNetMethod(Segmenter):
                 raise ConfigError(f"--checkpoint must be 'last' or 'best', got '{self.params.checkpoint}'")
             ck = f"checkpoint_{self.params.checkpoint}.pt"
             nets = [load_fold_net(self._dir / f"fold_{k}", plan, device, ck) for k in folds]
+            window = self.params.window
+            if window == "auto":
+                window = str((self._info or {}).get("inference_window", "patch"))
             self._predictor = Predictor(nets, plan, tta=self.params.tta, overlap=self.params.overlap, device=device,
-                                        backend=self.params.backend)
+                                        backend=self.params.backend, window=window)
         return self._predictor
 
     def predict_proba(self, image: Image) -> Image:

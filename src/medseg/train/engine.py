@@ -138,30 +138,57 @@ def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
                              step_callback=step_callback)
         fold_info[str(k)] = {"best_val_dice": summary["best_val_dice"], "steps": summary["steps"],
                              "elapsed_s": summary["elapsed_s"]}
-    post = _choose_postprocessing(out, folds, splits, plan, prep, device)
+    window, window_scores, post = _choose_inference(out, folds, splits, plan, prep, device)
     info = {"plan": plan.to_json(), "folds": folds, "n_folds": cfg.folds, "fold_results": fold_info,
-            "postprocessing": post,
+            "postprocessing": post, "inference_window": window, "inference_window_val_dice": window_scores,
             "train_options": dataclasses.asdict(cfg)}
     write_model_info(out, "unet", info)
     return info
 
 
-def _choose_postprocessing(out: Path, folds: list[int], splits, plan: Plan, prep, device: str) -> dict[str, str]:
-    """Keep-largest-component per class where it raises the validation Dice."""
-    from medseg.infer.postselect import select_postprocessing
+def _choose_inference(out: Path, folds: list[int], splits, plan: Plan, prep, device: str
+                      ) -> tuple[str, dict[str, float], dict[str, str]]:
+    """Choose, on the validation cases, the inference window and the post-processing.
 
-    pairs = []
+    Window: "image" (whole-image windows, far fewer voxels to compute) when its mean
+    validation Dice is within :data:`~medseg.infer.predictor.WINDOW_TOLERANCE` of
+    training-size windows, else "patch" (also when no validation image is larger than a
+    patch, where both are the same). Post-processing: keep-largest-component per class
+    where it raises the validation Dice of the chosen window's predictions.
+    """
+    from medseg.infer.loading import load_fold_net
+    from medseg.infer.postselect import select_postprocessing
+    from medseg.infer.predictor import WINDOW_TOLERANCE, Predictor
+
+    pairs: dict[str, list] = {"patch": [], "image": []}
+    larger = False
     for k in folds:
         if not splits[k]["val"]:
             continue
-        from medseg.infer.loading import load_fold_net
-
         net = load_fold_net(out / f"fold_{k}", plan, device, "checkpoint_last.pt")
-        from medseg.infer.predictor import Predictor
-
-        pred = Predictor([net], plan, tta=False, overlap=0.25, device=device)
+        preds = {w: Predictor([net], plan, tta=False, overlap=0.25, device=device, window=w, channels_last=False)
+                 for w in pairs}
         for cid in splits[k]["val"]:
             c = prep(cid)
-            lab = pred.probabilities(c.image).argmax(0).astype(np.uint8)
-            pairs.append((lab, c.label, None if c.roi is None else c.roi.astype(bool)))
-    return select_postprocessing(pairs, plan.n_classes) if pairs else {}
+            roi = None if c.roi is None else c.roi.astype(bool)
+            lab = preds["patch"].probabilities(c.image).argmax(0).astype(np.uint8)
+            pairs["patch"].append((lab, c.label, roi))
+            if preds["image"].window_size(c.label.shape) != list(plan.patch_size):
+                larger = True  # else both windows are the same: the same prediction
+                lab = preds["image"].probabilities(c.image).argmax(0).astype(np.uint8)
+            pairs["image"].append((lab, c.label, roi))
+    if not pairs["patch"]:
+        return "patch", {}, {}
+    scores = {w: _mean_dice(p, plan.n_classes) for w, p in pairs.items()}
+    window = "patch"
+    if larger and scores["image"] >= scores["patch"] - WINDOW_TOLERANCE:
+        window = "image"
+    log.info("inference window on validation: %s (mean Dice %s)", window,
+             ", ".join(f"{w} {v:.4f}" for w, v in scores.items()))
+    return window, {w: round(v, 5) for w, v in scores.items()}, select_postprocessing(pairs[window], plan.n_classes)
+
+
+def _mean_dice(pairs, n_classes: int) -> float:
+    from medseg.train.loop import _dice_per_class
+
+    return float(np.mean([np.mean(_dice_per_class(p, t, n_classes, r)) for p, t, r in pairs]))
