@@ -190,3 +190,18 @@ def test_window_choice_with_patches_smaller_than_the_images(disc2d, tmp_path):
     seg = load_model(tmp_path / "m")
     assert seg.predictor().window_size((64, 64)) == ([64, 64] if expect == "image" else [32, 32])
     assert seg(img).shape == img.shape
+
+
+def test_cli_export_writes_onnx_and_refuses_bad_input(model2d, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from medseg.cli.main import main
+
+    out = tmp_path / "net.onnx"
+    assert main(["export", str(model2d[0]), str(out), "--fold", "1"]) == 0
+    assert out.is_file() and out.stat().st_size > 1000
+    assert main(["export", str(model2d[0]), str(tmp_path / "x.onnx"), "--fold", "7"]) == 2
+    assert "fold 7 was not trained" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+    assert main(["export", str(tmp_path / "nothing"), str(tmp_path / "y.onnx")]) == 2
+    assert main(["export", str(model2d[0]), str(tmp_path / "y.txt")]) == 2
+    assert not list(tmp_path.glob("y*"))

@@ -19,7 +19,7 @@ from medseg import __version__
 from medseg.errors import MedsegError
 
 COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "predict", "evaluate",
-            "compare", "demo", "serve")
+            "compare", "export", "demo", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

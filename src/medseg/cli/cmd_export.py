@@ -1,0 +1,39 @@
+"""``medseg export MODEL_DIR OUT.onnx [--fold K] [--checkpoint last|best] [--opset N]``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+HELP = "export a trained unet fold network to ONNX (for ONNX Runtime and other engines)"
+DESCRIPTION = """Export one fold's network of a `unet` model folder to an ONNX file (written
+atomically). The graph takes the preprocessed input (N, C, *spatial) — normalisation and
+spacing are in the model's plan.json — with dynamic batch and spatial sizes (multiples of
+2 ** (depth - 1)) and returns logits (N, K, *spatial). It needs the `onnx` package.
+
+Examples:
+  medseg export models/unet unet_fold0.onnx
+  medseg export models/unet unet_fold2_best.onnx --fold 2 --checkpoint best
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", metavar="MODEL_DIR", help="a unet model folder (from medseg train --method unet)")
+    p.add_argument("out", metavar="OUT", help="ONNX file to write (.onnx)")
+    p.add_argument("--fold", type=int, default=None, help="fold to export (default: the first trained)")
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last", help="weights (default last)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+
+
+def run(args, extra) -> int:
+    from medseg.errors import InputError
+    from medseg.infer.export import export_onnx
+
+    model, out = Path(args.model), Path(args.out)
+    if not model.is_dir():
+        raise InputError(f"{model}: no such model folder")
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"{out}: the output file must end in .onnx")
+    if out.exists() and out.is_dir():
+        raise InputError(f"{out}: is a folder; give a file name ending in .onnx")
+    export_onnx(model, out, fold=args.fold, checkpoint=args.checkpoint, opset=args.opset)
+    print(f"wrote {out} (fold {args.fold if args.fold is not None else 'first'}, {args.checkpoint} weights)")
+    return 0
