@@ -164,7 +164,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
             scaler.scale(loss).backward()
             if cfg.grad_clip > 0:
                 scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
             scaler.step(opt)
             scaler.update()
             step += 1
