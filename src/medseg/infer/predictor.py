@@ -93,7 +93,6 @@ class Predictor:
 
         if window not in ("patch", "image"):
             raise ConfigError(f"unknown inference window '{window}'; choose patch or image")
-
         if not 0 <= overlap < 1:
             raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
         if backend not in ("torch", "onnx", "auto"):
@@ -171,7 +170,7 @@ class Predictor:
                     p = torch.flip(p, flip)
                 acc = p if acc is None else acc + p
                 n += 1
-        return (acc if n == 1 else acc / n)[0].cpu().numpy()
+        return np.ascontiguousarray((acc if n == 1 else acc / n)[0].cpu().numpy())
 
     def window_size(self, shape: tuple[int, ...]) -> list[int]:
         """The sliding-window size for a preprocessed image of spatial ``shape``."""
