@@ -1,6 +1,7 @@
 """ONNX export of a trained fold network (for deployment with ONNX Runtime)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -40,7 +41,8 @@ def export_onnx(model_dir: str | Path, out: str | Path, *, fold: int | None = No
     x = torch.zeros((1, plan.in_channels) + tuple(plan.patch_size))
     axes = {0: "batch", **{i + 2: f"s{i}" for i in range(plan.dims)}}
     out = Path(out)
-    with atomic_path(out) as tmp, torch.no_grad():
+    with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exporter notes on instance norm in eval mode (exported correctly)
         torch.onnx.export(net, (x,), str(tmp), input_names=["image"], output_names=["logits"],
                           dynamic_axes={"image": axes, "logits": axes}, opset_version=opset, dynamo=False)
     return out
