@@ -154,3 +154,17 @@ def test_unknown_window_is_a_config_error():
 
     with pytest.raises(ConfigError, match="window"):
         Predictor([torch.nn.Identity()], Plan(patch_size=(8, 8)), window="huge", device="cpu")
+
+
+def test_auto_backend_is_onnx_only_with_one_thread():
+    from medseg.infer.predictor import Predictor, _onnx_available
+
+    plan, net = _tiny()
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert Predictor([net], plan, device="cpu", backend="auto")._onnx is None
+        torch.set_num_threads(1)
+        assert (Predictor([net], plan, device="cpu", backend="auto")._onnx is not None) == _onnx_available()
+    finally:
+        torch.set_num_threads(n)
