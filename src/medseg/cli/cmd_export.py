@@ -26,6 +26,7 @@ def add_arguments(p) -> None:
 def run(args, extra) -> int:
     from medseg.errors import InputError
     from medseg.infer.export import export_onnx
+    from medseg.methods.base import read_model_info
 
     model, out = Path(args.model), Path(args.out)
     if not model.is_dir():
@@ -34,8 +35,6 @@ def run(args, extra) -> int:
         raise InputError(f"{out}: the output file must end in .onnx")
     if out.exists() and out.is_dir():
         raise InputError(f"{out}: is a folder; give a file name ending in .onnx")
-    from medseg.methods.base import read_model_info
-
     export_onnx(model, out, fold=args.fold, checkpoint=args.checkpoint, opset=args.opset)
     fold = args.fold if args.fold is not None else list(read_model_info(model).get("folds", [0]))[0]
     print(f"wrote {out} (fold {fold}, {args.checkpoint} weights; input: the preprocessed image, see plan.json)")
