@@ -104,9 +104,9 @@ def test_anisotropic_spacing_changes_per_axis_sigma():
 
 def test_default_sigmas_follow_spacing_and_extent():
     img, _ = disc_phantom((64, 64), seed=0, spacing=(0.5, 0.5))
-    assert default_sigmas(img) == (0.5, 1.0, 2.0)  # 32 mm extent -> at most 2 mm
+    assert default_sigmas(img) == (0.25, 0.5, 1.0, 2.0)  # 32 mm extent -> at most 2 mm
     big = Image(np.zeros((512, 512), np.float32), (0.2, 0.3))
-    assert default_sigmas(big)[0] == 0.2
+    assert default_sigmas(big)[0] == 0.1  # half the finest spacing
 
 
 def test_channels_per_channel_and_selected():

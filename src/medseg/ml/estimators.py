@@ -49,7 +49,7 @@ class FeatureParams:
     features: tuple[str, ...] = field(default=DEFAULT_FEATURES, metadata=_h(
         "comma-separated feature filters (see medseg.features.FEATURES)"))
     sigmas: tuple[float, ...] | None = field(default=None, metadata=_h(
-        "physical scales (mm); default: min(spacing) * 1,2,4,8 limited by the image extent"))
+        "physical scales (mm); default: min(spacing) * 0.5,1,2,4,8 limited by the image extent"))
     channels: tuple[int, ...] | None = field(default=None, metadata=_h("channels to use; default: all"))
     normalise: Literal["percentile", "zscore", "none"] = field(default="percentile", metadata=_h(
         "per-image intensity normalisation before filtering"))
