@@ -14,11 +14,14 @@ all on the same network and preprocessed arrays, timings interleaved, best of
 Training throughput: samples/s of ``medseg``'s training loop (background augmentation,
 sampling, Dice+CE, clipping) vs the plain loop of issue 8 running the very same network
 (medseg's ``unet`` 16-32-64-128 with residual units and affine instance norm), patch
-128x128 and batch 8, over ``--steps`` steps each, interleaved ``--repeat`` times (best kept).
+128x128 and batch 8, over ``--steps`` steps each, interleaved ``--repeat`` times (best kept);
+medseg runs uncompiled and with ``torch.compile`` (its default for folds planned to train 5
+minutes or more), the latter timed after its first step, which is the compilation (printed).
 
 Usage::
 
     python benchmarks/bench_dl_infer.py --threads 2 [--model DIR] [--steps 60]
+    python benchmarks/bench_dl_infer.py --threads 2 --no-infer --steps 100   # throughput only
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ def main() -> None:
                     help="medseg's inference window (default: the one in the model folder, chosen on validation)")
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats (interleaved; best is kept)")
     ap.add_argument("--no-train", action="store_true", help="skip the training-throughput comparison")
+    ap.add_argument("--no-infer", action="store_true", help="only the training-throughput comparison")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -56,6 +60,8 @@ def main() -> None:
 
     ds = bd.drive_dataset()
     splits = make_splits([c.case_id for c in ds.cases], 5, 0)
+    if a.no_infer:
+        return training_throughput(a, bd, ds, splits, TrainConfig, train_model)
     model = Path(a.model) if a.model else Path(tempfile.mkdtemp(prefix="bench_dl_infer_")) / "m"
     if not a.model:
         train_model(ds, model, TrainConfig(time_budget=a.train_minutes, folds=5, fold="0", progress=False))
@@ -109,10 +115,11 @@ def main() -> None:
             continue
         t, f = min(r[0] for r in rows), rows[0][1]
         print(f"{name}: {t:.3f} s/image  speed-up x{tp / t:.2f}  F1 {f:.4f}  diff {f - fp:+.4f}", flush=True)
-    if a.no_train:
-        return
+    if not a.no_train:
+        training_throughput(a, bd, ds, splits, TrainConfig, train_model)
 
-    # ------------------------------------------------------------ training throughput
+
+def training_throughput(a, bd, ds, splits, TrainConfig, train_model) -> None:
     train = bd.load_cases(ds, splits[0]["train"])
     from medseg.nets import create_net
 
@@ -120,19 +127,32 @@ def main() -> None:
     # norm with affine parameters; the plain loop's own network has no affine parameters)
     same = lambda: create_net("unet", spatial_dims=2, in_channels=3, out_channels=2,  # noqa: E731
                               channels=(16, 32, 64, 128), num_res_units=2, norm="instance")
-    plain_sps, medseg_sps = [], []
+    plain_sps, medseg_sps, compiled_sps, compile_s = [], [], [], []
     for _ in range(a.repeat):
         plain_sps.append(bd.plain_loop(train, [], a.steps * 1e9, 0, 1e12, max_steps=a.steps,
                                        net_factory=same)["samples_per_s"])
-        out = Path(tempfile.mkdtemp(prefix="bench_dl_thr_")) / "m"
-        cfg = TrainConfig(epochs=1, iters_per_epoch=a.steps, folds=5, fold="0", progress=False,
-                          channels=(16, 32, 64, 128), patch_size=(128, 128), batch_size=8)
-        train_model(ds, out, cfg)
-        log = json.loads((out / "fold_0" / "log.json").read_text())
-        medseg_sps.append(8 * log["steps"] / log["history"][-1]["train_s"])
+        for mode, into in (("off", medseg_sps), ("on", compiled_sps)):
+            out = Path(tempfile.mkdtemp(prefix="bench_dl_thr_")) / "m"
+            cfg = TrainConfig(epochs=1, iters_per_epoch=a.steps, folds=5, fold="0", progress=False,
+                              channels=(16, 32, 64, 128), patch_size=(128, 128), batch_size=8, compile=mode)
+            train_model(ds, out, cfg)
+            log = json.loads((out / "fold_0" / "log.json").read_text())
+            train_s = log["history"][-1]["train_s"]
+            if log["compiled"]:  # steady state: the first step is the one-off compilation
+                compile_s.append(log["first_step_s"])
+                into.append(8 * (log["steps"] - 1) / (train_s - log["first_step_s"]))
+            elif mode == "off":
+                into.append(8 * log["steps"] / train_s)
     print(f"training samples/s (best of {a.repeat}): plain {max(plain_sps):.2f}  medseg {max(medseg_sps):.2f}  "
           f"ratio x{max(medseg_sps) / max(plain_sps):.2f}  (all: plain {[round(v, 1) for v in plain_sps]}, "
           f"medseg {[round(v, 1) for v in medseg_sps]})")
+    if compiled_sps:
+        print(f"medseg with torch.compile (the default for folds planned >= 5 min), after compiling: "
+              f"{max(compiled_sps):.2f} samples/s, ratio x{max(compiled_sps) / max(plain_sps):.2f} vs plain; "
+              f"compilation (first step) {min(compile_s):.1f}-{max(compile_s):.1f} s "
+              f"(all: {[round(v, 1) for v in compiled_sps]})")
+    else:
+        print("medseg with torch.compile: compiling failed on this machine (see the warning above)")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,17 @@ def test_methods_lists_threshold(capsys):
     assert "threshold" in names
 
 
+def test_methods_shows_training_options(capsys):
+    code, out, _ = run(["methods", "unet"], capsys)
+    assert code == 0 and "training options (medseg train DATASET --method unet" in out
+    assert "--time-budget" in out and "--compile" in out and "--tta" in out
+    code, out, _ = run(["methods", "random-forest", "--json"], capsys)
+    (rf,) = json.loads(out)["methods"]
+    assert "samples_per_image" in [p["name"] for p in rf["train_params"]]
+    code, out, _ = run(["methods", "otsu", "--json"], capsys)
+    assert "train_params" not in json.loads(out)["methods"][0]
+
+
 def test_segment_threshold_keeps_geometry(tmp_path, capsys):
     img, truth = disc_phantom((40, 50, 60), seed=2, spacing=(2.0, 0.5, 0.7))
     img = Image(img.array, img.spacing, (1.0, 2.0, 3.0), np.diag([1.0, -1.0, 1.0]))

@@ -92,6 +92,75 @@ def test_resume_is_bit_identical(disc2d, tmp_path):
     assert [h["loss"] for h in sa["history"]] == [h["loss"] for h in sb["history"]]
 
 
+def test_compile_failure_falls_back_to_eager(disc2d, tmp_path, monkeypatch, caplog):
+    """A compiler that fails at the first step (e.g. no C++ compiler) costs a warning, not the run."""
+    calls = []
+
+    class Broken(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            calls.append(x.shape)
+            raise RuntimeError("InductorError: no working C++ compiler found\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: Broken(net))
+    cfg = TrainConfig(epochs=1, folds=2, batch_size=2, compile="on", **FAST)
+    with caplog.at_level("WARNING"):
+        train_model(load_dataset(disc2d), tmp_path / "m", cfg)
+    assert len(calls) == 1  # tried once, then the plain network
+    assert "torch.compile failed (RuntimeError: InductorError: no working C++ compiler found)" in caplog.text
+    log = json.loads((tmp_path / "m" / "fold_0" / "log.json").read_text())
+    assert log["steps"] == 10 and log["compiled"] is False
+    assert np.isfinite(log["history"][-1]["loss"])
+
+
+def test_compile_auto_follows_planned_time():
+    from types import SimpleNamespace
+
+    from medseg.train.loop import _use_compile
+
+    plan = SimpleNamespace(step_seconds=0.1)
+    auto, off, on = (SimpleNamespace(compile=m) for m in ("auto", "off", "on"))
+    assert _use_compile(auto, plan, 20 * 60.0, None)          # a 20-minute budget
+    assert not _use_compile(auto, plan, 60.0, None)           # the demo's minute
+    assert _use_compile(auto, plan, None, 50 * 250)           # default 50 epochs: ~21 min
+    assert not _use_compile(auto, plan, None, 30)             # a few steps
+    assert not _use_compile(off, plan, 3600.0, None) and _use_compile(on, plan, 1.0, None)
+
+
+def test_bad_compile_value(disc2d, tmp_path):
+    from medseg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--compile must be auto, on or off"):
+        train_model(load_dataset(disc2d), tmp_path / "m", TrainConfig(epochs=1, folds=2, compile="yes", **FAST))
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_compiled_resume_is_bit_identical(disc2d, tmp_path):
+    """torch.compile (real compiler; ~1 min on 2 cores): a killed, resumed run recompiles and
+    ends with the same weights as an uninterrupted compiled run."""
+    ds = load_dataset(disc2d)
+    cfg = TrainConfig(epochs=2, folds=2, batch_size=2, compile="on", **FAST)
+    train_model(ds, tmp_path / "full", cfg)
+    log = json.loads((tmp_path / "full" / "fold_0" / "log.json").read_text())
+    assert log["compiled"] is True
+
+    def kill(step):
+        if step == 13:
+            raise StopTraining
+
+    with pytest.raises(StopTraining):
+        train_model(ds, tmp_path / "cut", cfg, step_callback=kill)
+    train_model(ds, tmp_path / "cut", TrainConfig(resume=True, epochs=2, folds=2, batch_size=2, compile="on", **FAST))
+    a = torch.load(tmp_path / "full" / "fold_0" / "checkpoint_last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "fold_0" / "checkpoint_last.pt", weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 # ---------------------------------------------------------------------------- bad input
 def test_too_few_cases_for_folds(disc2d, tmp_path):
     with pytest.raises(InputError, match="too few for 5-fold"):

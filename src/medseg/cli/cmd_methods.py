@@ -45,6 +45,10 @@ def run(args, extra) -> int:
             if args.name or len(info) == 1:
                 for p in i["params"]:
                     print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
+                if i.get("train_params"):
+                    print(f"    training options (medseg train DATASET --method {i['name']} --out MODEL_DIR ...):")
+                    for p in i["train_params"]:
+                        print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
     if recipes:
         print("Recipes (medseg segment IN OUT --recipe NAME)")
         for r in recipes:

@@ -79,15 +79,23 @@ class Segmenter:
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        """Name, family, dims, summary and parameters (name, type, default, help)."""
-        params = []
-        for f in dataclasses.fields(cls.Params):
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-            params.append({"name": f.name, "type": _type_str(f.type), "default": to_dict(default),
-                           "help": f.metadata.get("help", "")})
-        return {"name": cls.name, "family": cls.family, "dims": list(cls.dims), "summary": cls.summary,
-                "trainable": cls.trainable, "params": params}
+        """Name, family, dims, summary, parameters (name, type, default, help) and, for
+        trainable methods, the options of ``medseg train`` (``train_params``)."""
+        out = {"name": cls.name, "family": cls.family, "dims": list(cls.dims), "summary": cls.summary,
+               "trainable": cls.trainable, "params": _describe_fields(cls.Params)}
+        if cls.trainable and cls.TrainParams is not None:
+            out["train_params"] = _describe_fields(cls.TrainParams)
+        return out
+
+
+def _describe_fields(dc: type) -> list[dict[str, Any]]:
+    params = []
+    for f in dataclasses.fields(dc):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        params.append({"name": f.name, "type": _type_str(f.type), "default": to_dict(default),
+                       "help": f.metadata.get("help", "")})
+    return params
 
 
 def _type_str(tp: Any) -> str:

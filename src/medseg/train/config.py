@@ -28,6 +28,10 @@ class TrainConfig:
         "help": "background augmentation threads (default: one per CPU core beyond the first, at most 2 "
                 "on the CPU and 8 with a GPU; 0: batches made in the training thread)"})
     grad_clip: float = field(default=12.0, metadata={"help": "gradient norm clipping (0: off)"})
+    compile: str = field(default="auto", metadata={
+        "help": "torch.compile the training network: auto (when a fold is planned to train for 5 minutes "
+                "or more; compiling takes 20-60 s on a CPU), on or off; training goes on uncompiled, with a "
+                "warning, where compiling fails (e.g. no C++ compiler)"})
     net: str | None = field(default=None, metadata={"help": "override the plan: unet, dynunet or classic-unet"})
     patch_size: tuple[int, ...] | None = field(default=None, metadata={"help": "override the plan's patch size, e.g. 128,128"})
     batch_size: int | None = field(default=None, metadata={"help": "override the plan's batch size"})

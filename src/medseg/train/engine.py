@@ -86,6 +86,8 @@ def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
     out = Path(out_dir)
     if cfg.time_budget is not None and cfg.time_budget <= 0:
         raise ConfigError(f"--time-budget must be positive minutes, got {cfg.time_budget}")
+    if cfg.compile not in ("auto", "on", "off"):
+        raise ConfigError(f"--compile must be auto, on or off, got {cfg.compile!r}")
     if cfg.epochs is not None and cfg.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {cfg.epochs}")
     if cfg.epochs is not None and cfg.time_budget is not None:
