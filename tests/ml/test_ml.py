@@ -263,6 +263,31 @@ def test_autocontext_stages_fit_save_load(tmp_path):
         load_model(d)
 
 
+@pytest.mark.parametrize("stages", [1, 2])
+def test_autocontext_shared_features_equal_per_stage_features(stages, monkeypatch):
+    """The image's own features are computed once for all stages; the result must equal
+    computing every stage's stack from scratch (block-wise path)."""
+    from medseg.ml.segmenter import PixelClassifier
+
+    data = [fundus_phantom((64, 72), seed=s) for s in range(3)]
+    seg = make("random-forest", autocontext=stages, n_estimators=8).fit(
+        [d[0] for d in data], [d[1].array.astype(np.uint8) for d in data], rois=[d[2] for d in data])
+    img, _, roi = fundus_phantom((64, 72), seed=11)
+    calls = []
+    real = PixelClassifier._shared_stack
+    monkeypatch.setattr(PixelClassifier, "_shared_stack", lambda self, im: calls.append(1) or real(self, im))
+    shared = seg.predict_proba(img, roi=roi).array
+    assert len(calls) == 1  # once for the whole chain of stages
+    monkeypatch.setattr(PixelClassifier, "_shared_stack", lambda self, im: None)
+    np.testing.assert_array_equal(shared, seg.predict_proba(img, roi=roi).array)
+    # a memory bound too small for the whole stack: block-wise per stage, same result
+    monkeypatch.setattr(PixelClassifier, "_shared_stack", real)
+    import medseg.ml.segmenter as sm
+
+    monkeypatch.setattr(sm, "feature_blocks", lambda *a, **k: [None, None])
+    np.testing.assert_array_equal(shared, seg.predict_proba(img, roi=roi).array)
+
+
 def test_autocontext_default_for_forests_only():
     assert get_method("random-forest")().params.autocontext == 1
     assert get_method("extra-trees")().params.autocontext == 1

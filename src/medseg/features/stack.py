@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_FEATURES",
     "FeatureConfig",
     "default_sigmas",
+    "feature_blocks",
     "feature_names",
     "feature_stack",
     "iter_feature_blocks",
@@ -201,6 +202,19 @@ def _plan_blocks(shape: Sequence[int], halo: np.ndarray, max_voxels: int) -> lis
             for p in itertools.product(*starts)]
 
 
+def feature_blocks(image: Image, config: FeatureConfig | None = None, *, extra_features: int = 0,
+                   max_memory_mb: float | None = None) -> list[tuple[slice, ...]]:
+    """The core blocks :func:`iter_feature_blocks` computes ``image``'s stack in (one block
+    when the stack plus ``extra_features`` more per voxel fits the memory bound)."""
+    config = (config or FeatureConfig()).resolve(image)
+    n_chan = len(config.check_channels(image))
+    n_feat = len(feature_names(image, config)) + int(extra_features)
+    budget = (max_memory_mb or config.max_memory_mb) * 2**20
+    workers = max(1, min(n_chan, os.cpu_count() or 1))
+    per_voxel = 4 * (n_feat + workers * (len(config.sigmas) * (3 + 3 * image.ndim) + 8))
+    return _plan_blocks(image.shape, _halo(image, config), max(int(budget // per_voxel), 1))
+
+
 def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, max_memory_mb: float | None = None
                         ) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
     """Yield ``(core_slices, features)`` with ``features`` shaped ``(F, *block_shape)``.
@@ -216,16 +230,13 @@ def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, ma
     """
     config = (config or FeatureConfig()).resolve(image)
     chans = normalise_channels(image, config)
-    n_feat = len(feature_names(image, config))
-    budget = (max_memory_mb or config.max_memory_mb) * 2**20
     workers = max(1, min(len(chans), os.cpu_count() or 1))
-    per_voxel = 4 * (n_feat + workers * (len(config.sigmas) * (3 + 3 * image.ndim) + 8))
     halo = _halo(image, config)
     ranges = []
     for a in chans:
         lo, hi = _robust(a)
         ranges.append((lo, max(hi - lo, 1e-6)))
-    for core in _plan_blocks(image.shape, halo, max(int(budget // per_voxel), 1)):
+    for core in feature_blocks(image, config, max_memory_mb=max_memory_mb):
         outer = tuple(slice(max(c.start - h, 0), min(c.stop + h, s)) for c, h, s in zip(core, halo, image.shape))
         inner = tuple(slice(c.start - o.start, c.stop - o.start) for c, o in zip(core, outer))
         def channel(k: int, outer=outer, inner=inner) -> list[np.ndarray]:
