@@ -286,6 +286,9 @@ def test_autocontext_shared_features_equal_per_stage_features(stages, monkeypatc
 
     monkeypatch.setattr(sm, "feature_blocks", lambda *a, **k: [None, None])
     np.testing.assert_array_equal(shared, seg.predict_proba(img, roi=roi).array)
+    blockwise = seg.predict_proba(img).array  # without an ROI: every pixel
+    monkeypatch.undo()
+    np.testing.assert_array_equal(blockwise, seg.predict_proba(img).array)
 
 
 def test_autocontext_default_for_forests_only():
