@@ -65,8 +65,9 @@ def _use_compile(cfg, plan, time_budget_s: float | None, total_steps: int | None
     Compiling costs 20-60 s on a CPU and then saves 8 % (3D U-Net) to 20 % (2D) of every
     step (benchmarks/results/dl.md), so ``auto`` compiles only folds planned to train for
     :data:`COMPILE_MIN_SECONDS` or more: by the time budget, or by the steps times the
-    step time measured when planning. The decision depends on the configuration only, so a
-    resumed run decides as the interrupted one did."""
+    step time measured when planning. The decision depends on the configuration and the
+    fold's budget, so a resumed fold decides as the interrupted one did (the compiled
+    kernels are deterministic: a resumed compiled run ends bit-identical on the CPU)."""
     mode = getattr(cfg, "compile", "off")
     if mode in ("on", "off"):
         return mode == "on"
