@@ -20,6 +20,11 @@ def _recipes() -> list[dict]:
     return [RECIPES.get(n).describe() for n in RECIPES.names()]
 
 
+def _print_params(params: list[dict]) -> None:
+    for p in params:
+        print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
+
+
 def run(args, extra) -> int:
     from medseg.methods.base import METHODS, get_method
 
@@ -43,12 +48,10 @@ def run(args, extra) -> int:
             tr = " (trainable)" if i["trainable"] and "trainable" not in i["summary"] else ""
             print(f"  {i['name']:<24} {dims:<6} {i['summary']}{tr}")
             if args.name or len(info) == 1:
-                for p in i["params"]:
-                    print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
+                _print_params(i["params"])
                 if i.get("train_params"):
                     print(f"    training options (medseg train DATASET --method {i['name']} --out MODEL_DIR ...):")
-                    for p in i["train_params"]:
-                        print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
+                    _print_params(i["train_params"])
     if recipes:
         print("Recipes (medseg segment IN OUT --recipe NAME)")
         for r in recipes:
