@@ -11,7 +11,7 @@ from medseg.features import (
     region_table,
 )
 from medseg.features.regions import write_region_csv
-from medseg.features.stack import iter_feature_blocks, sample_features
+from medseg.features.stack import feature_rows, iter_feature_blocks, sample_features
 from medseg.image import Image
 from medseg.testing import disc_phantom, fundus_phantom
 
@@ -70,6 +70,38 @@ def test_sample_features_matches_stack():
     idx = np.array([0, 17, 5000, 16 * 30 * 30 - 1])
     got = sample_features(img, cfg, idx, max_memory_mb=0.2)
     np.testing.assert_allclose(got, whole.reshape(whole.shape[0], -1)[:, idx].T, rtol=1e-6)
+
+
+@pytest.mark.parametrize("max_mb", [None, 1.0])
+def test_feature_rows_equal_masked_stack(max_mb, monkeypatch):
+    img, _ = disc_phantom((16, 64, 64), seed=3)
+    cfg = FeatureConfig(features=("gaussian", "gradient", "hessian"), sigmas=(1.0,))
+    whole, _ = feature_stack(img, cfg)
+    mask = np.zeros(img.shape, bool)
+    mask[2:5, 3:20, 4:9] = True
+    mask[12, 55, 60] = True
+    np.testing.assert_allclose(feature_rows(img, cfg, mask, max_memory_mb=max_mb), whole[:, mask], rtol=1e-6)
+    np.testing.assert_allclose(feature_rows(img, cfg, max_memory_mb=max_mb),
+                               whole.reshape(whole.shape[0], -1), rtol=1e-6)
+    assert feature_rows(img, cfg, np.zeros(img.shape, bool), max_memory_mb=max_mb).shape == (whole.shape[0], 0)
+    if max_mb:  # blocks without a masked voxel are not computed
+        import medseg.features.stack as st
+
+        n_blocks = sum(1 for _ in iter_feature_blocks(img, cfg, max_memory_mb=max_mb))
+        computed = []
+        real = st._iter_block_parts
+
+        def spy(*a, **k):
+            for core, parts in real(*a, **k):
+                computed.append(core)
+                yield core, parts
+
+        monkeypatch.setattr(st, "_iter_block_parts", spy)
+        feature_rows(img, cfg, mask, max_memory_mb=max_mb)
+        assert 0 < len(computed) < n_blocks
+        assert all(mask[c].any() for c in computed)
+    with pytest.raises(InputError, match="mask shape"):
+        feature_rows(img, cfg, mask[0])
 
 
 def test_scales_are_physical():

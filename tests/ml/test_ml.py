@@ -67,6 +67,12 @@ def test_chunked_prediction_equals_whole():
     small.__dict__.update({k: v for k, v in seg.__dict__.items() if k != "params"})
     small.feature_config_ = type(seg.feature_config_)(**{**seg.feature_config_.to_dict(), "max_memory_mb": 0.3})
     np.testing.assert_allclose(small.predict_proba(img).array, whole, atol=1e-6)
+    roi = np.zeros(img.shape, np.uint8)
+    roi[2:6, 4:20, 3:30] = 1  # some blocks hold no ROI voxel: skipped, background there
+    part = small.predict_proba(img, roi=roi).array
+    np.testing.assert_allclose(part, seg.predict_proba(img, roi=roi).array, atol=1e-6)
+    bg = int(np.flatnonzero(seg.classes_ == 0)[0])
+    assert (part[bg][roi == 0] == 1).all() and (np.delete(part, bg, 0)[:, roi == 0] == 0).all()
 
 
 def test_rgb_with_roi():
@@ -274,14 +280,14 @@ def test_autocontext_shared_features_equal_per_stage_features(stages, monkeypatc
         [d[0] for d in data], [d[1].array.astype(np.uint8) for d in data], rois=[d[2] for d in data])
     img, _, roi = fundus_phantom((64, 72), seed=11)
     calls = []
-    real = PixelClassifier._shared_stack
-    monkeypatch.setattr(PixelClassifier, "_shared_stack", lambda self, im: calls.append(1) or real(self, im))
+    real = PixelClassifier._shared_rows
+    monkeypatch.setattr(PixelClassifier, "_shared_rows", lambda self, im, m: calls.append(1) or real(self, im, m))
     shared = seg.predict_proba(img, roi=roi).array
     assert len(calls) == 1  # once for the whole chain of stages
-    monkeypatch.setattr(PixelClassifier, "_shared_stack", lambda self, im: None)
+    monkeypatch.setattr(PixelClassifier, "_shared_rows", lambda self, im, m: None)
     np.testing.assert_array_equal(shared, seg.predict_proba(img, roi=roi).array)
     # a memory bound too small for the whole stack: block-wise per stage, same result
-    monkeypatch.setattr(PixelClassifier, "_shared_stack", real)
+    monkeypatch.setattr(PixelClassifier, "_shared_rows", real)
     import medseg.ml.segmenter as sm
 
     monkeypatch.setattr(sm, "feature_blocks", lambda *a, **k: [None, None])

@@ -17,6 +17,7 @@ and obtain the same values as in one piece.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,6 +77,20 @@ class FeatureContext:
     value_min: float = 0.0
     ridges: str = "both"
     _cache: dict = field(default_factory=dict, repr=False)
+    _locks: dict = field(default_factory=dict, repr=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def cached(self, key: tuple, compute: Callable[[], object]):
+        """``compute()`` once per ``key``, also when filters of this channel run in several
+        threads (a thread asking for a value another is computing waits for it)."""
+        if key in self._cache:
+            return self._cache[key]
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._cache:
+                self._cache[key] = compute()
+        return self._cache[key]
 
     @property
     def ndim(self) -> int:
@@ -86,23 +101,16 @@ class FeatureContext:
         return tuple(float(sigma) / s for s in self.spacing)
 
     def smooth(self, sigma: float) -> np.ndarray:
-        key = ("g", sigma)
-        if key not in self._cache:
-            self._cache[key] = ndi.gaussian_filter(self.array, self.vox(sigma), mode="reflect",
-                                                   truncate=TRUNCATE).astype(np.float32, copy=False)
-        return self._cache[key]
+        return self.cached(("g", sigma), lambda: ndi.gaussian_filter(
+            self.array, self.vox(sigma), mode="reflect", truncate=TRUNCATE).astype(np.float32, copy=False))
 
     def gradient(self, sigma: float) -> list[np.ndarray]:
-        key = ("d", sigma)
-        if key not in self._cache:
-            g = self.smooth(sigma)
-            self._cache[key] = [d.astype(np.float32, copy=False) for d in np.gradient(g, *self.spacing)]
-        return self._cache[key]
+        return self.cached(("d", sigma), lambda: [d.astype(np.float32, copy=False)
+                                                  for d in np.gradient(self.smooth(sigma), *self.spacing)])
 
     def hessian_eigvals(self, sigma: float) -> np.ndarray:
         """Scale-normalised (``sigma**2 * H``) Hessian eigenvalues, descending: ``(ndim, *shape)``."""
-        key = ("h", sigma)
-        if key not in self._cache:
+        def compute():
             from skimage.feature import hessian_matrix_eigvals
 
             grads = self.gradient(sigma)
@@ -110,8 +118,9 @@ class FeatureContext:
             for i in range(self.ndim):
                 row = np.gradient(grads[i], *self.spacing)
                 elems.extend(row[j] * sigma**2 for j in range(i, self.ndim))
-            self._cache[key] = hessian_matrix_eigvals([e.astype(np.float32) for e in elems]).astype(np.float32)
-        return self._cache[key]
+            return hessian_matrix_eigvals([e.astype(np.float32) for e in elems]).astype(np.float32)
+
+        return self.cached(("h", sigma), compute)
 
 
 # ---------------------------------------------------------------------------- halos
@@ -298,9 +307,7 @@ def meijering(ctx: FeatureContext) -> list:
 def local_std(ctx: FeatureContext) -> list:
     """Gaussian-weighted local standard deviation (a cheap texture contrast) per scale."""
     out = []
-    sq = ctx._cache.get(("sq",))
-    if sq is None:
-        sq = ctx._cache[("sq",)] = ctx.array.astype(np.float32) ** 2
+    sq = ctx.cached(("sq",), lambda: ctx.array.astype(np.float32) ** 2)
     for s in ctx.sigmas:
         m2 = ndi.gaussian_filter(sq, ctx.vox(s), mode="reflect", truncate=TRUNCATE)
         m = ctx.smooth(s)

@@ -12,7 +12,8 @@ import dataclasses
 import itertools
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -32,8 +33,10 @@ __all__ = [
     "default_sigmas",
     "feature_blocks",
     "feature_names",
+    "feature_rows",
     "feature_stack",
     "iter_feature_blocks",
+    "iter_feature_rows",
     "normalise_channels",
     "sample_features",
 ]
@@ -219,6 +222,60 @@ def feature_blocks(image: Image, config: FeatureConfig | None = None, *, extra_f
     return _plan_blocks(image.shape, _halo(image, config), max(int(budget // per_voxel), 1))
 
 
+def _iter_block_parts(image: Image, config: FeatureConfig, *, max_memory_mb: float | None = None,
+                      wanted: Callable[[tuple[slice, ...]], bool] | None = None
+                      ) -> Iterator[tuple[tuple[slice, ...], list[np.ndarray]]]:
+    """Yield ``(core_slices, parts)``: the block's feature maps, one array per feature (not
+    stacked, so callers copy each value once). Blocks for which ``wanted(core)`` is false
+    are skipped without computing anything."""
+    config = config.resolve(image)
+    chans = normalise_channels(image, config)
+    workers = max(1, min(len(chans) * len(config.features), os.cpu_count() or 1))
+    halo = _halo(image, config)
+    ranges = []
+    for a in chans:
+        lo, hi = _robust(a)
+        ranges.append((lo, max(hi - lo, 1e-6)))
+
+    def block_parts(outer: tuple[slice, ...], inner: tuple[slice, ...]) -> list[np.ndarray]:
+        # one task per (channel, filter), run by `workers` threads in order; filters of a
+        # channel share its context (smoothed copies are computed once, see
+        # FeatureContext.cached), which is dropped when the channel's last filter is done so
+        # at most about `workers` contexts are alive
+        tasks = [(k, f) for k in range(len(chans)) for f in config.features]
+        contexts: dict[int, FeatureContext] = {}
+        left = {k: len(config.features) for k in range(len(chans))}
+        guard = threading.Lock()
+
+        def run(task: tuple[int, str]) -> list[np.ndarray]:
+            k, f = task
+            with guard:
+                if k not in contexts:
+                    lo, rng = ranges[k]
+                    contexts[k] = FeatureContext(np.ascontiguousarray(chans[k][outer]), image.spacing,
+                                                 config.sigmas, value_range=rng, value_min=lo,
+                                                 ridges=config.ridges)
+                ctx = contexts[k]
+            out = [np.ascontiguousarray(arr[inner], dtype=np.float32) for _, arr in FEATURES.get(f)(ctx)]
+            with guard:
+                left[k] -= 1
+                if not left[k]:
+                    del contexts[k]
+            return out
+
+        if workers > 1:  # SciPy's filters and NumPy's loops release the GIL
+            with ThreadPoolExecutor(workers) as ex:
+                return [p for res in ex.map(run, tasks) for p in res]
+        return [p for t in tasks for p in run(t)]
+
+    for core in feature_blocks(image, config, max_memory_mb=max_memory_mb):
+        if wanted is not None and not wanted(core):
+            continue
+        outer = tuple(slice(max(c.start - h, 0), min(c.stop + h, s)) for c, h, s in zip(core, halo, image.shape))
+        inner = tuple(slice(c.start - o.start, c.stop - o.start) for c, o in zip(core, outer))
+        yield core, block_parts(outer, inner)
+
+
 def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, max_memory_mb: float | None = None
                         ) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
     """Yield ``(core_slices, features)`` with ``features`` shaped ``(F, *block_shape)``.
@@ -232,30 +289,64 @@ def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, ma
     max_memory_mb : float, optional
         Overrides ``config.max_memory_mb``.
     """
-    config = (config or FeatureConfig()).resolve(image)
-    chans = normalise_channels(image, config)
-    workers = max(1, min(len(chans), os.cpu_count() or 1))
-    halo = _halo(image, config)
-    ranges = []
-    for a in chans:
-        lo, hi = _robust(a)
-        ranges.append((lo, max(hi - lo, 1e-6)))
-    for core in feature_blocks(image, config, max_memory_mb=max_memory_mb):
-        outer = tuple(slice(max(c.start - h, 0), min(c.stop + h, s)) for c, h, s in zip(core, halo, image.shape))
-        inner = tuple(slice(c.start - o.start, c.stop - o.start) for c, o in zip(core, outer))
-        def channel(k: int, outer=outer, inner=inner) -> list[np.ndarray]:
-            lo, rng = ranges[k]
-            ctx = FeatureContext(np.ascontiguousarray(chans[k][outer]), image.spacing, config.sigmas,
-                                 value_range=rng, value_min=lo, ridges=config.ridges)
-            return [np.ascontiguousarray(arr[inner], dtype=np.float32)
-                    for f in config.features for _, arr in FEATURES.get(f)(ctx)]
-
-        if workers > 1:  # SciPy's filters release the GIL: channels run in parallel threads
-            with ThreadPoolExecutor(workers) as ex:
-                parts = [p for ch in ex.map(channel, range(len(chans))) for p in ch]
-        else:
-            parts = [p for k in range(len(chans)) for p in channel(k)]
+    for core, parts in _iter_block_parts(image, config or FeatureConfig(), max_memory_mb=max_memory_mb):
         yield core, np.stack(parts)
+
+
+def iter_feature_rows(image: Image, config: FeatureConfig | None = None, mask: np.ndarray | None = None, *,
+                      max_memory_mb: float | None = None
+                      ) -> Iterator[tuple[tuple[slice, ...], np.ndarray, np.ndarray]]:
+    """Yield ``(core_slices, selected, rows)`` block by block: ``selected`` is the boolean
+    ``mask`` within the block's core (all true without a mask) and ``rows`` ``(F, n)`` the
+    features of its ``n`` selected voxels in C order. Blocks without a selected voxel are
+    skipped without computing their features, and no ``(F, *block_shape)`` stack is built
+    (the feature maps are gathered one by one)."""
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != image.shape:
+            raise InputError(f"mask shape {mask.shape} does not match the image shape {image.shape}")
+    wanted = None if mask is None else (lambda core: bool(mask[core].any()))
+    for core, parts in _iter_block_parts(image, config or FeatureConfig(), max_memory_mb=max_memory_mb,
+                                         wanted=wanted):
+        shape = tuple(sl.stop - sl.start for sl in core)
+        if mask is None:
+            sel = np.ones(shape, bool)
+            rows = np.stack([p.reshape(-1) for p in parts])
+        else:
+            sel = mask[core]
+            flat = np.flatnonzero(sel)
+            rows = np.empty((len(parts), flat.size), np.float32)
+            for i, p in enumerate(parts):
+                np.take(p.reshape(-1), flat, out=rows[i])
+        yield core, sel, rows
+
+
+def feature_rows(image: Image, config: FeatureConfig | None = None, mask: np.ndarray | None = None, *,
+                 max_memory_mb: float | None = None) -> np.ndarray:
+    """Features ``(F, n)`` of the ``n`` voxels where ``mask`` is true (all voxels without a
+    mask), in C order of the whole image, computed block-wise like :func:`iter_feature_blocks`.
+    Equal to ``feature_stack(image, config)[0][:, mask]`` without building that stack."""
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != image.shape:
+            raise InputError(f"mask shape {mask.shape} does not match the image shape {image.shape}")
+        n_total = int(mask.sum())
+    else:
+        n_total = int(np.prod(image.shape))
+    out = flat_all = None
+    for core, sel, rows in iter_feature_rows(image, config, mask, max_memory_mb=max_memory_mb):
+        if out is None:
+            if rows.shape[1] == n_total:  # one block holds every selected voxel
+                return rows
+            out = np.empty((rows.shape[0], n_total), np.float32)
+            flat_all = np.flatnonzero(mask) if mask is not None else None
+        local = np.unravel_index(np.flatnonzero(sel), sel.shape)
+        glob = np.ravel_multi_index(tuple(g + sl.start for g, sl in zip(local, core)), image.shape)
+        out[:, glob if flat_all is None else np.searchsorted(flat_all, glob)] = rows
+    if out is None:  # empty mask
+        cfg = (config or FeatureConfig()).resolve(image)
+        return np.empty((len(feature_names(image, cfg)), 0), np.float32)
+    return out
 
 
 def feature_stack(image: Image, config: FeatureConfig | None = None, *, max_memory_mb: float | None = None
@@ -289,25 +380,37 @@ def feature_stack(image: Image, config: FeatureConfig | None = None, *, max_memo
     config = (config or FeatureConfig()).resolve(image)
     names = feature_names(image, config)
     out = np.empty((len(names), *image.shape), np.float32)
-    for core, block in iter_feature_blocks(image, config, max_memory_mb=max_memory_mb):
-        out[(slice(None), *core)] = block
+    for core, parts in _iter_block_parts(image, config, max_memory_mb=max_memory_mb):
+        for i, p in enumerate(parts):
+            out[(i, *core)] = p
     return out, names
 
 
 def sample_features(image: Image, config: FeatureConfig, indices: np.ndarray, *,
                     max_memory_mb: float | None = None) -> np.ndarray:
-    """Features ``(len(indices), F)`` of the voxels at flat ``indices`` (C order), block-wise."""
+    """Features ``(len(indices), F)`` of the voxels at flat ``indices`` (C order), block-wise
+    (blocks holding none of them are not computed)."""
     config = config.resolve(image)
     indices = np.asarray(indices, dtype=np.int64)
     coords = np.unravel_index(indices, image.shape)
-    out = None
-    for core, block in iter_feature_blocks(image, config, max_memory_mb=max_memory_mb):
+    out = np.empty((len(feature_names(image, config)), indices.size), np.float32)
+
+    def inside(core: tuple[slice, ...]) -> np.ndarray:
         sel = np.ones(indices.size, bool)
         for c, sl in zip(coords, core):
             sel &= (c >= sl.start) & (c < sl.stop)
-        if out is None:
-            out = np.empty((indices.size, block.shape[0]), np.float32)
-        if sel.any():
-            local = tuple(c[sel] - sl.start for c, sl in zip(coords, core))
-            out[sel] = block[(slice(None), *local)].T
-    return out
+        return sel
+
+    for core, parts in _iter_block_parts(image, config, max_memory_mb=max_memory_mb,
+                                         wanted=lambda core: bool(inside(core).any())):
+        sel = inside(core)
+        shape = tuple(sl.stop - sl.start for sl in core)
+        local = np.ravel_multi_index(tuple(c[sel] - sl.start for c, sl in zip(coords, core)), shape)
+        whole = bool(sel.all())
+        for i, p in enumerate(parts):
+            vals = p.reshape(-1)[local]
+            if whole:
+                out[i] = vals
+            else:
+                out[i, sel] = vals
+    return out.T

@@ -8,7 +8,7 @@ for ``medseg train``. The concrete methods (``random-forest``, ``svm``, ...) in
 
 Training pixels follow the convention of :mod:`medseg.ml.sampling` (dense labels, or
 sparse scribbles with ``ignore_label``). Features are computed block-wise
-(:func:`medseg.features.iter_feature_blocks`), so prediction on a large 3D volume keeps
+(:func:`medseg.features.iter_feature_rows`), so prediction on a large 3D volume keeps
 a bounded working set; the estimator uses ``n_jobs`` cores.
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ from medseg.features.stack import (
     FeatureConfig,
     feature_blocks,
     feature_names,
-    feature_stack,
-    iter_feature_blocks,
+    feature_rows,
+    iter_feature_rows,
     sample_features,
 )
 from medseg.image import Image
@@ -315,7 +315,9 @@ class PixelClassifier(Segmenter):
     def _proba_rows(self, X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], len(self.classes_)), np.float32)
         for s in range(0, X.shape[0], _BATCH):
-            p = self.estimator_.predict_proba(X[s:s + _BATCH]) * self.class_weights_
+            # pixel-major rows: trees read a pixel's features from one place (DRIVE, 230k rows
+            # x 160 features: 0.3 s less per image than the feature-major view)
+            p = self.estimator_.predict_proba(np.ascontiguousarray(X[s:s + _BATCH])) * self.class_weights_
             p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
             out[s:s + _BATCH] = p
         return out
@@ -327,12 +329,13 @@ class PixelClassifier(Segmenter):
             m = m.context_
         return out
 
-    def _shared_stack(self, image: Image) -> np.ndarray | None:
-        """Features of ``image``'s own channels, computed once for every auto-context stage.
+    def _shared_rows(self, image: Image, mask: np.ndarray | None) -> np.ndarray | None:
+        """Features ``(F, n)`` of ``image``'s own channels at the ``mask`` voxels (all voxels
+        without one), computed once for every auto-context stage.
 
-        Each stage's stack is the previous stages' features of the image's channels (the
-        same when all stages use the same configuration, as they do by default) followed
-        by the features of the appended probability channels: features are computed per
+        Each stage's features are the previous stages' features of the image's channels (the
+        same when all stages use the same configuration, as they do by default) followed by
+        the features of the appended probability channels: features are computed per
         channel, so computing the image's part once gives the same values (DRIVE: 0.1-0.3 s
         less per 565x584 RGB image). ``None`` (compute per stage, block-wise) when the
         stages' configurations differ or the whole stack does not fit the memory bound."""
@@ -343,47 +346,49 @@ class PixelClassifier(Segmenter):
         stages[-1]._check_compatible(image)
         if len(feature_blocks(image, cfg, extra_features=len(self.feature_names_ or []))) > 1:
             return None
-        return feature_stack(image, cfg)[0]
+        return feature_rows(image, cfg, mask)
 
     def _proba_array(self, image: Image, roi: Any = None, stack: np.ndarray | None = None, *,
                      shared: np.ndarray | None = None) -> np.ndarray:
-        """Class probabilities; ``stack``: this stage's precomputed features (no auto-context);
-        ``shared``: the precomputed features of the image's own channels (see
-        :meth:`_shared_stack`)."""
+        """Class probabilities; ``stack``: this stage's precomputed ``(F, *shape)`` features
+        (no auto-context); ``shared``: the precomputed ``(F, n)`` features of the image's own
+        channels at the ROI voxels (see :meth:`_shared_rows`)."""
         self._check_fitted()
         image = check_input(image, type(self))
+        r = None if roi is None else _as_label_array(roi, image, "ROI") > 0
+        rows = None
         if self.context_ is not None:
             if stack is not None:
                 raise ConfigError("a precomputed feature stack cannot be used with auto-context stages")
             ctx = self.context_
             if shared is None:
-                shared = self._shared_stack(image)
+                shared = self._shared_rows(image, r)
             n_own = image.n_channels
             image = add_context(image, ctx._proba_array(image, roi, shared=shared), ctx.classes_)
             if shared is not None:
                 probs = Image(image.array[n_own:], image.spacing, image.origin, image.direction)
-                stack = np.concatenate([shared, feature_stack(probs, self.feature_config_)[0]])
+                rows = np.concatenate([shared, feature_rows(probs, self.feature_config_, r)])
         elif shared is not None:
-            stack = shared
+            rows = shared
+        elif stack is not None:
+            rows = stack.reshape(stack.shape[0], -1) if r is None else stack[:, r]
         self._check_compatible(image)
         names = feature_names(image, self.feature_config_)
         if names != self.feature_names_:
             raise InputError(f"the image gives features {names[:3]}... but the model expects "
                              f"{self.feature_names_[:3]}... ({len(self.feature_names_)} features)")
-        r = None if roi is None else _as_label_array(roi, image, "ROI") > 0
         prob = np.zeros((len(self.classes_), *image.shape), np.float32)
         bg = np.flatnonzero(self.classes_ == 0)
-        blocks = ([(tuple(slice(0, s) for s in image.shape), stack)] if stack is not None else
-                  iter_feature_blocks(image, self.feature_config_))
+        whole = tuple(slice(0, s) for s in image.shape)
+        blocks = ([(whole, np.ones(image.shape, bool) if r is None else r, rows)] if rows is not None else
+                  iter_feature_rows(image, self.feature_config_, r))
         self._set_jobs()
-        for core, block in blocks:
-            sel = np.ones(block.shape[1:], bool) if r is None else r[core]
-            rows = block[:, sel].T
-            if rows.shape[0]:
+        for core, sel, block_rows in blocks:
+            if block_rows.shape[1]:
                 view = prob[(slice(None), *core)]
-                view[:, sel] = self._proba_rows(rows).T
-            if r is not None and bg.size:
-                prob[(bg[0], *core)][~sel] = 1.0
+                view[:, sel] = self._proba_rows(block_rows.T).T
+        if r is not None and bg.size:
+            prob[bg[0]][~r] = 1.0
         return prob
 
     def _set_jobs(self) -> None:
