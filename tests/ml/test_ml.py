@@ -316,3 +316,25 @@ def test_autocontext_falls_back_when_a_half_lacks_a_class():
     seg = make("random-forest", autocontext=1).fit([img0, img1], [t0, lab1])
     assert seg.context_ is not None and seg.classes_.tolist() == [0, 1, 2]
     assert seg.predict_proba(img0).array.shape == (3, 40, 40)
+
+
+def test_autocontext_training_reuses_own_features_exactly(monkeypatch):
+    """The next stage's training samples take the image's own features from the earlier
+    stage's prediction; the fitted model must equal one whose samples are computed afresh."""
+    import medseg.ml.segmenter as sm
+
+    data = [fundus_phantom((64, 72), seed=s) for s in range(4)]
+    args = ([d[0] for d in data], [d[1].array.astype(np.uint8) for d in data])
+    img, _, roi = fundus_phantom((64, 72), seed=11)
+    used = []
+    real = sm._sample_with_own_rows
+    monkeypatch.setattr(sm, "_sample_with_own_rows",
+                        lambda im, cfg, idx, own: used.append(own is not None) or real(im, cfg, idx, own))
+    for rois in ([d[2] for d in data], None):
+        used.clear()
+        reuse = make("random-forest", autocontext=1, n_estimators=8).fit(*args, rois=rois)
+        assert sum(used) == len(data)  # every second-stage image took its own features over
+        with monkeypatch.context() as m:
+            m.setattr(sm, "_sample_with_own_rows", lambda im, cfg, idx, own: sm.sample_features(im, cfg, idx))
+            fresh = make("random-forest", autocontext=1, n_estimators=8).fit(*args, rois=rois)
+        np.testing.assert_array_equal(reuse.predict_proba(img, roi=roi).array, fresh.predict_proba(img, roi=roi).array)

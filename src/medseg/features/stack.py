@@ -225,11 +225,14 @@ def feature_blocks(image: Image, config: FeatureConfig | None = None, *, extra_f
 
 
 def _iter_block_parts(image: Image, config: FeatureConfig, *, max_memory_mb: float | None = None,
-                      wanted: Callable[[tuple[slice, ...]], bool] | None = None
+                      pick: Callable[[tuple[slice, ...]], np.ndarray | None] | None = None
                       ) -> Iterator[tuple[tuple[slice, ...], list[np.ndarray]]]:
     """Yield ``(core_slices, parts)``: the block's feature maps, one array per feature (not
-    stacked, so callers copy each value once). Blocks for which ``wanted(core)`` is false
-    are skipped without computing anything."""
+    stacked, so callers copy each value once).
+
+    With ``pick``, ``pick(core)`` gives flat indices into the core block (C order) and each
+    part is the 1D array of the feature at those voxels, gathered by the worker threads;
+    blocks where it gives no index are skipped without computing anything."""
     config = config.resolve(image)
     chans = normalise_channels(image, config)
     workers = max(1, min(len(chans) * len(config.features), os.cpu_count() or 1))
@@ -239,7 +242,8 @@ def _iter_block_parts(image: Image, config: FeatureConfig, *, max_memory_mb: flo
         lo, hi = _robust(a)
         ranges.append((lo, max(hi - lo, 1e-6)))
 
-    def block_parts(outer: tuple[slice, ...], inner: tuple[slice, ...]) -> list[np.ndarray]:
+    def block_parts(outer: tuple[slice, ...], inner: tuple[slice, ...], flat: np.ndarray | None
+                    ) -> list[np.ndarray]:
         # one task per (channel, filter), run by `workers` threads in order; filters of a
         # channel share its context (smoothed copies are computed once, see
         # FeatureContext.cached), which is dropped when the channel's last filter is done so
@@ -258,7 +262,11 @@ def _iter_block_parts(image: Image, config: FeatureConfig, *, max_memory_mb: flo
                                                  config.sigmas, value_range=rng, value_min=lo,
                                                  ridges=config.ridges)
                 ctx = contexts[k]
-            out = [np.ascontiguousarray(arr[inner], dtype=np.float32) for _, arr in FEATURES.get(f)(ctx)]
+            if flat is None:
+                out = [np.ascontiguousarray(arr[inner], dtype=np.float32) for _, arr in FEATURES.get(f)(ctx)]
+            else:
+                out = [np.take(np.ascontiguousarray(arr, dtype=np.float32).reshape(-1), flat)
+                       for _, arr in FEATURES.get(f)(ctx)]
             with guard:
                 left[k] -= 1
                 if not left[k]:
@@ -271,11 +279,19 @@ def _iter_block_parts(image: Image, config: FeatureConfig, *, max_memory_mb: flo
         return [p for t in tasks for p in run(t)]
 
     for core in feature_blocks(image, config, max_memory_mb=max_memory_mb):
-        if wanted is not None and not wanted(core):
-            continue
         outer = tuple(slice(max(c.start - h, 0), min(c.stop + h, s)) for c, h, s in zip(core, halo, image.shape))
         inner = tuple(slice(c.start - o.start, c.stop - o.start) for c, o in zip(core, outer))
-        yield core, block_parts(outer, inner)
+        flat = None
+        if pick is not None:
+            flat = np.asarray(pick(core), dtype=np.int64)
+            if not flat.size:
+                continue
+            if outer != core:  # core-local -> indices into the block with its halo
+                core_shape = tuple(sl.stop - sl.start for sl in core)
+                local = np.unravel_index(flat, core_shape)
+                flat = np.ravel_multi_index(tuple(c + sl.start for c, sl in zip(local, inner)),
+                                            tuple(sl.stop - sl.start for sl in outer))
+        yield core, block_parts(outer, inner, flat)
 
 
 def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, max_memory_mb: float | None = None
@@ -307,19 +323,11 @@ def iter_feature_rows(image: Image, config: FeatureConfig | None = None, mask: n
         mask = np.asarray(mask, bool)
         if mask.shape != image.shape:
             raise InputError(f"mask shape {mask.shape} does not match the image shape {image.shape}")
-    wanted = None if mask is None else (lambda core: bool(mask[core].any()))
+    pick = None if mask is None else (lambda core: np.flatnonzero(mask[core]))
     for core, parts in _iter_block_parts(image, config or FeatureConfig(), max_memory_mb=max_memory_mb,
-                                         wanted=wanted):
-        shape = tuple(sl.stop - sl.start for sl in core)
-        if mask is None:
-            sel = np.ones(shape, bool)
-            rows = np.stack([p.reshape(-1) for p in parts])
-        else:
-            sel = mask[core]
-            flat = np.flatnonzero(sel)
-            rows = np.empty((len(parts), flat.size), np.float32)
-            for i, p in enumerate(parts):
-                np.take(p.reshape(-1), flat, out=rows[i])
+                                         pick=pick):
+        sel = np.ones(tuple(sl.stop - sl.start for sl in core), bool) if mask is None else mask[core]
+        rows = np.stack([p.reshape(-1) for p in parts])
         yield core, sel, rows
 
 
@@ -403,14 +411,15 @@ def sample_features(image: Image, config: FeatureConfig, indices: np.ndarray, *,
             sel &= (c >= sl.start) & (c < sl.stop)
         return sel
 
-    for core, parts in _iter_block_parts(image, config, max_memory_mb=max_memory_mb,
-                                         wanted=lambda core: bool(inside(core).any())):
+    def pick(core: tuple[slice, ...]) -> np.ndarray:
         sel = inside(core)
         shape = tuple(sl.stop - sl.start for sl in core)
-        local = np.ravel_multi_index(tuple(c[sel] - sl.start for c, sl in zip(coords, core)), shape)
+        return np.ravel_multi_index(tuple(c[sel] - sl.start for c, sl in zip(coords, core)), shape)
+
+    for core, parts in _iter_block_parts(image, config, max_memory_mb=max_memory_mb, pick=pick):
+        sel = inside(core)
         whole = bool(sel.all())
-        for i, p in enumerate(parts):
-            vals = p.reshape(-1)[local]
+        for i, vals in enumerate(parts):
             if whole:
                 out[i] = vals
             else:

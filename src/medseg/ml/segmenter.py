@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PixelClassifier"]
 
+_CONTEXT_TREE_DIVISOR = 2  # earlier auto-context stages get n_estimators // this many trees
 _BATCH = 1 << 18  # rows per predict_proba call (bounds the (rows, F) matrix copy)
 
 
@@ -87,6 +88,34 @@ def add_context(image: Image, prob: np.ndarray, classes: np.ndarray) -> Image:
     meta = {k: v for k, v in dict(image.meta).items() if k != "rgb"}
     return Image(np.concatenate([arr, np.asarray(prob, np.float32)[keep]]), image.spacing, image.origin,
                  image.direction, meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OwnRows:
+    """Features ``rows`` ``(F, n)`` of an image's first ``n_channels`` channels at the ``mask``
+    voxels (all voxels when ``None``), computed with ``config`` while an earlier auto-context
+    stage predicted the image; the next stage's training samples take them from here."""
+
+    rows: np.ndarray
+    mask: np.ndarray | None
+    config: FeatureConfig
+    n_channels: int
+
+
+def _sample_with_own_rows(image: Image, cfg: FeatureConfig, idx: np.ndarray, own: _OwnRows | None) -> np.ndarray:
+    """``sample_features(image, cfg, idx)``, taking the features of the image's own channels
+    from ``own`` when it holds them (same values: features are computed per channel)."""
+    if own is None or own.config != cfg or image.n_channels <= own.n_channels:
+        return sample_features(image, cfg, idx)
+    if own.mask is None:
+        pos = idx
+    else:
+        flat = own.mask.reshape(-1)
+        if not flat[idx].all():
+            return sample_features(image, cfg, idx)
+        pos = np.cumsum(flat)[idx] - 1  # rank of each sampled voxel among the mask's voxels
+    rest = Image(image.array[own.n_channels:], image.spacing, image.origin, image.direction)
+    return np.concatenate([own.rows[:, pos].T, sample_features(rest, cfg, idx)], axis=1)
 
 
 def _as_list(x: Any) -> list:
@@ -177,7 +206,7 @@ class PixelClassifier(Segmenter):
         if getattr(lower, "n_estimators", 0) >= 20:
             # earlier stages only provide context: half the trees halves their fit and prediction
             # time (DRIVE fold 0: training 143 -> 92 s, prediction 1.57 -> 1.27 s per image, F1 unchanged)
-            lower = dataclasses.replace(lower, n_estimators=lower.n_estimators // 2)
+            lower = dataclasses.replace(lower, n_estimators=lower.n_estimators // _CONTEXT_TREE_DIVISOR)
 
         def subset(keep: set[int]):
             return lambda: (t for i, t in enumerate(source()) if i in keep)
@@ -204,7 +233,12 @@ class PixelClassifier(Segmenter):
             for i, (image, lab, roi) in enumerate(source()):
                 image = check_input(image, type(self))
                 ctx = helpers[1 - (i % 2)] if helpers else prev
-                yield add_context(image, ctx.predict_proba(image, roi=roi).array, ctx.classes_), lab, roi
+                # the image's own features, computed once for the prediction and this stage's samples
+                r = None if roi is None else _as_label_array(roi, image, "ROI") > 0
+                rows = ctx._shared_rows(image, r)
+                prob = ctx._proba_array(image, roi, shared=rows)
+                own = None if rows is None else _OwnRows(rows, r, ctx.feature_config_, image.n_channels)
+                yield add_context(image, prob, ctx.classes_), lab, roi, own
 
         stage_opts = dataclasses.replace(opts, seed=opts.seed + k)  # other pixels than the previous stage
         self._fit_stream(with_probabilities(), n, options=stage_opts, class_names=class_names)
@@ -225,7 +259,8 @@ class PixelClassifier(Segmenter):
         base_cfg = feature_config(self.params)
         xs, ys, totals = [], [], {}
         cfg = None
-        for image, lab, roi in tqdm(triples, total=n, desc="features", unit="img", disable=n < 3):
+        for item in tqdm(triples, total=n, desc="features", unit="img", disable=n < 3):
+            image, lab, roi, own = item if len(item) == 4 else (*item, None)
             image = check_input(image, type(self))
             if cfg is None:
                 cfg = base_cfg.resolve(image)
@@ -240,7 +275,7 @@ class PixelClassifier(Segmenter):
                 totals[v] = totals.get(v, 0) + c
             idx = draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng)
             if idx.size:
-                xs.append(sample_features(image, cfg, idx))
+                xs.append(_sample_with_own_rows(image, cfg, idx, own))
                 ys.append(y.reshape(-1)[idx])
         classes = np.array(sorted(totals), dtype=np.int64)
         check_classes(classes, ignore_label=opts.ignore_label, n_pixels=sum(totals.values()))
