@@ -338,3 +338,41 @@ def test_autocontext_training_reuses_own_features_exactly(monkeypatch):
             m.setattr(sm, "_sample_with_own_rows", lambda im, cfg, idx, own: sm.sample_features(im, cfg, idx))
             fresh = make("random-forest", autocontext=1, n_estimators=8).fit(*args, rois=rois)
         np.testing.assert_array_equal(reuse.predict_proba(img, roi=roi).array, fresh.predict_proba(img, roi=roi).array)
+
+
+def test_cascade_leaves_clear_background_to_the_first_stage(monkeypatch, tmp_path):
+    from medseg.ml.segmenter import PixelClassifier
+
+    data = [fundus_phantom((96, 96), seed=s) for s in range(4)]
+    seg = make("random-forest", autocontext=1, n_estimators=8).fit(
+        [d[0] for d in data], [d[1].array.astype(np.uint8) for d in data], rois=[d[2] for d in data])
+    rb = seg.reject_below_
+    assert rb is not None and 0 < rb <= seg.threshold_
+    img, _, roi = fundus_phantom((96, 96), seed=11)
+    inside = roi.array > 0
+    rows = []
+    real = PixelClassifier._proba_rows
+    monkeypatch.setattr(PixelClassifier, "_proba_rows",
+                        lambda self, X: rows.append((self is seg, X.shape[0])) or real(self, X))
+    fast = seg.predict_proba(img, roi=roi).array
+    fast_labels = seg.predict(img, roi=roi).array
+    n_fast = sum(n for last, n in rows if last)
+    seg.reject_below_ = None
+    rows.clear()
+    full = seg.predict_proba(img, roi=roi).array
+    full_labels = seg.predict(img, roi=roi).array
+    n_full = sum(n for last, n in rows if last)
+    seg.reject_below_ = rb
+    first = seg.context_.predict_proba(img, roi=roi).array
+    easy = (first[1] < rb) & inside
+    assert easy.any() and n_fast == 2 * int((inside & ~easy).sum()) and n_full == 2 * int(inside.sum())
+    np.testing.assert_array_equal(fast[:, easy], first[:, easy])  # skipped: the first stage's answer
+    np.testing.assert_array_equal(fast[:, ~easy], full[:, ~easy])  # the rest: unchanged
+    assert (fast_labels != full_labels).mean() < 0.002
+    seg.save(tmp_path / "m")
+    assert load_model(tmp_path / "m").reject_below_ == rb
+    # no tuned threshold (argmax), no cascade
+    argmax = make("random-forest", autocontext=1, n_estimators=8).fit(
+        [d[0] for d in data], [d[1].array.astype(np.uint8) for d in data], rois=[d[2] for d in data],
+        options=get_method("random-forest").TrainParams(threshold="argmax"))
+    assert argmax.reject_below_ is None

@@ -62,6 +62,7 @@ def save_model(model: PixelClassifier, directory: Path) -> Path:
             "class_names": {str(k): v for k, v in model.class_names_.items()},
             "class_weights": [float(w) for w in model.class_weights_],
             "threshold": model.threshold_,
+            "reject_below": model.reject_below_,
             "n_channels": int(model.n_channels_),
             "ndim": int(model.ndim_),
             "estimator": type(model.estimator_).__name__,
@@ -118,6 +119,8 @@ def load_model_folder(cls: type[PixelClassifier], directory: Path) -> PixelClass
         model.n_channels_, model.ndim_ = int(info["n_channels"]), int(info["ndim"])
         thr = info.get("threshold")
         model.threshold_ = None if thr is None else float(thr)
+        rej = info.get("reject_below")
+        model.reject_below_ = None if rej is None else float(rej)
         model.train_info_ = dict(info.get("training", {}))
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"{directory}/model.json: incomplete or invalid model description ({exc})") from None
