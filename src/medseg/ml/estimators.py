@@ -39,7 +39,9 @@ def _h(text: str) -> dict[str, str]:
 _AUTOCONTEXT_HELP = ("auto-context stages after the first (ilastik's auto-context): each stage adds the "
                      "previous stage's class probabilities to the image as channels and is trained again; "
                      "the training probabilities come from two half-models (cross-fitting), so the next "
-                     "stage learns from probabilities like those it sees on new images. 0: one stage")
+                     "stage learns from probabilities like those it sees on new images; with binary "
+                     "dense labels a stage leaves the pixels its predecessor finds clearly background "
+                     "(a bound learnt on held-out pixels) to that predecessor. 0: one stage")
 
 
 @dataclass(frozen=True)
