@@ -45,8 +45,8 @@ __all__ = [
 #: eigenvalues, the local standard deviation and the structure-tensor eigenvalues, at every
 #: scale. DRIVE 5-fold random-forest F1: 0.7761 without the last two, 0.7779 with
 #: ``local_std`` (a local contrast measure), 0.7805 with ``structure`` too (local orientation
-#: coherence; 4 of 5 folds better at each step), for ~0.5 s more per 565x584 RGB image in all
-#: (benchmarks/results/ml.md).
+#: coherence; 4 of 5 folds better at each step); the two cost ~0.25 s of feature time per
+#: 565x584 RGB image on 2 cores (benchmarks/results/ml.md).
 DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian", "local_std", "structure")
 
 
@@ -225,7 +225,7 @@ def feature_blocks(image: Image, config: FeatureConfig | None = None, *, extra_f
 
 
 def _iter_block_parts(image: Image, config: FeatureConfig, *, max_memory_mb: float | None = None,
-                      pick: Callable[[tuple[slice, ...]], np.ndarray | None] | None = None
+                      pick: Callable[[tuple[slice, ...]], np.ndarray] | None = None
                       ) -> Iterator[tuple[tuple[slice, ...], list[np.ndarray]]]:
     """Yield ``(core_slices, parts)``: the block's feature maps, one array per feature (not
     stacked, so callers copy each value once).
