@@ -195,3 +195,20 @@ def test_region_table_3d_and_bad_input():
     assert rows and all(r["size_voxels"] > 0 for r in rows)
     with pytest.raises(InputError):
         region_table(img, img)
+
+
+def test_threaded_features_equal_serial(monkeypatch):
+    """Filters of one channel run in several threads sharing its cache: same values as one
+    thread computing them in order."""
+    import medseg.features.stack as st
+
+    rgb, _, _ = fundus_phantom((64, 72), seed=2)
+    cfg = FeatureConfig()
+    monkeypatch.setattr(st.os, "cpu_count", lambda: 4)
+    threaded, names = feature_stack(rgb, cfg)
+    grey = feature_stack(rgb.channel(1), cfg)[0]
+    monkeypatch.setattr(st.os, "cpu_count", lambda: 1)
+    serial, _ = feature_stack(rgb, cfg)
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_array_equal(grey, feature_stack(rgb.channel(1), cfg)[0])
+    assert len(names) == threaded.shape[0]
