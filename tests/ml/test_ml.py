@@ -163,6 +163,17 @@ def test_tampered_unsafe_and_newer_models_refused(tmp_path):
         load_model(d)
 
 
+@pytest.mark.parametrize("key,value", [("reject_below", 5.0), ("reject_below", float("nan")), ("threshold", -0.1)])
+def test_invalid_decision_bounds_refused(tmp_path, key, value):
+    img, truth = disc_phantom((32, 32), seed=0)
+    d = make("random-forest").fit(img, truth).save(tmp_path / "m")
+    info = json.loads((d / "model.json").read_text())
+    info[key] = value
+    (d / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match=f"{key} must be a probability"):
+        load_model(d)
+
+
 def test_channel_mismatch_at_prediction(tmp_path):
     img, truth = disc_phantom((32, 32), seed=0)
     seg = make("decision-tree").fit(img, truth)

@@ -79,6 +79,16 @@ def save_model(model: PixelClassifier, directory: Path) -> Path:
     return directory
 
 
+def _probability(value, key: str) -> float | None:
+    """``None`` or a probability in [0, 1] (a decision bound read from model.json)."""
+    if value is None:
+        return None
+    v = float(value)
+    if not 0.0 <= v <= 1.0:  # also false for NaN
+        raise ValueError(f"{key} must be a probability in [0, 1], got {value!r}")
+    return v
+
+
 def load_model_folder(cls: type[PixelClassifier], directory: Path) -> PixelClassifier:
     """Rebuild a fitted ``cls`` from ``directory`` (see the module docstring for the checks)."""
     import sklearn
@@ -117,10 +127,8 @@ def load_model_folder(cls: type[PixelClassifier], directory: Path) -> PixelClass
         model.class_names_ = {int(k): str(v) for k, v in info.get("class_names", {}).items()}
         model.class_weights_ = np.asarray(info["class_weights"], dtype=float)
         model.n_channels_, model.ndim_ = int(info["n_channels"]), int(info["ndim"])
-        thr = info.get("threshold")
-        model.threshold_ = None if thr is None else float(thr)
-        rej = info.get("reject_below")
-        model.reject_below_ = None if rej is None else float(rej)
+        model.threshold_ = _probability(info.get("threshold"), "threshold")
+        model.reject_below_ = _probability(info.get("reject_below"), "reject_below")
         model.train_info_ = dict(info.get("training", {}))
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"{directory}/model.json: incomplete or invalid model description ({exc})") from None
