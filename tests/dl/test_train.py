@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from medseg.errors import InputError, ModelError
+from medseg.errors import ConfigError, InputError, ModelError
 from medseg.io import load_dataset
 from medseg.methods.base import load_model
 from medseg.testing import disc_phantom, head_phantom, make_dataset
@@ -173,6 +173,52 @@ def test_missing_labels(tmp_path):
     with pytest.raises(InputError):
         ds = load_dataset(root)
         train_model(ds, tmp_path / "m", TrainConfig(epochs=1, folds=2, **FAST))
+
+
+def test_nan_in_a_training_image_is_refused_and_nothing_is_written(tmp_path):
+    im = np.random.default_rng(0).normal(size=(4, 32, 32)).astype(np.float32)
+    lab = np.zeros((4, 32, 32), np.uint8)
+    lab[:, 8:20, 8:20] = 1
+    im[2, 3, 3] = np.nan
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "images.npy", im)
+    np.save(tmp_path / "d" / "labels.npy", lab)
+    with pytest.raises(InputError, match="case 2: the image contains 1 NaN"):
+        train_model(load_dataset(tmp_path / "d"), tmp_path / "m", TrainConfig(epochs=1, folds=2, **FAST))
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_patch_size_or_budget_leaves_no_folder(disc2d, tmp_path):
+    ds = load_dataset(disc2d)
+    for cfg in (TrainConfig(epochs=1, folds=2, patch_size=(18, 18), **FAST),  # FAST: 3 levels, divisor 4
+                TrainConfig(epochs=1, folds=2, patch_size=(4, 4), **FAST),
+                TrainConfig(epochs=1, folds=2, patch_size=(16, 16, 16), **FAST)):
+        with pytest.raises(ConfigError, match="--patch-size"):
+            train_model(ds, tmp_path / "m", cfg)
+        assert not (tmp_path / "m").exists()
+    for budget in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(ConfigError, match="--time-budget"):
+            train_model(ds, tmp_path / "m", TrainConfig(time_budget=budget, folds=2))
+    # an empty folder the user made stays, empty
+    (tmp_path / "e").mkdir()
+    with pytest.raises(ConfigError):
+        train_model(ds, tmp_path / "e", TrainConfig(epochs=1, folds=2, patch_size=(18, 18), **FAST))
+    assert (tmp_path / "e").is_dir() and not any((tmp_path / "e").iterdir())
+
+
+def test_images_smaller_than_the_network_divisor_train_and_predict(tmp_path):
+    rng = np.random.default_rng(0)
+    lab = np.zeros((4, 6, 6), np.uint8)
+    lab[:, 1:4, 1:4] = 1
+    im = (rng.normal(size=(4, 6, 6)) + 3 * lab).astype(np.float32)
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "images.npy", im)
+    np.save(tmp_path / "d" / "labels.npy", lab)
+    cfg = TrainConfig(epochs=1, folds=2, **{**FAST, "channels": None})  # the planned 4 levels: divisor 8
+    info = train_model(load_dataset(tmp_path / "d"), tmp_path / "m", cfg)
+    assert list(info["plan"]["patch_size"]) == [16, 16]  # padded up to a patch the network can halve
+    pred = load_model(tmp_path / "m")(im[0])
+    assert pred.shape == (6, 6)
 
 
 def test_existing_output_needs_resume(disc2d, tmp_path):

@@ -185,6 +185,7 @@ class UNetMethod(Segmenter):
     def __call__(self, image: Image) -> Image:
         from medseg.infer.predictor import postprocess
 
+        image = check_input(image, type(self))  # a NumPy array becomes an Image (unit spacing)
         prob = self.predict_proba(image)
         lab = np.argmax(prob.array, axis=0).astype(np.uint8)
         if self.params.postprocess:

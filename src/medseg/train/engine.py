@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,16 +77,32 @@ def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
                 step_callback: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train the self-configured U-Net on ``dataset`` into the model folder ``out_dir``.
 
-    Returns the model description written to ``model.json``.
+    Returns the model description written to ``model.json``. A run that fails or is
+    interrupted before its first checkpoint removes what it wrote (a bad option or case
+    leaves no half-written model folder behind); after that, the folder is kept for
+    ``--resume``.
     """
+    out = Path(out_dir)
+    existed = out.is_dir()
+    before = set(out.iterdir()) if existed else set()
+    try:
+        return _train_model(dataset, out, cfg, step_callback=step_callback)
+    except BaseException:
+        if out.is_dir() and not any(out.glob("fold_*/checkpoint_last.pt")):
+            for p in ([out] if not existed else [q for q in out.iterdir() if q not in before]):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        raise
+
+
+def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
+                 step_callback: Callable[[int], None] | None) -> dict[str, Any]:
     from medseg.infer.predictor import resolve_device
     from medseg.methods.base import write_model_info
     from medseg.train.data import prepare_case
     from medseg.train.loop import train_fold
 
     cfg = cfg or TrainConfig()
-    out = Path(out_dir)
-    if cfg.time_budget is not None and cfg.time_budget <= 0:
+    if cfg.time_budget is not None and not (math.isfinite(cfg.time_budget) and cfg.time_budget > 0):
         raise ConfigError(f"--time-budget must be positive minutes, got {cfg.time_budget}")
     if cfg.compile not in ("auto", "on", "off"):
         raise ConfigError(f"--compile must be auto, on or off, got {cfg.compile!r}")

@@ -84,6 +84,16 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
 
 
 # ---------------------------------------------------------------------------- fingerprint
+def require_finite(array: np.ndarray, case_id: str) -> None:
+    """Refuse a training image holding NaN or Inf (it would silently poison the normalisation
+    and the gradients)."""
+    a = np.asarray(array)
+    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+        n = int(a.size - np.count_nonzero(np.isfinite(a)))
+        raise InputError(f"case {case_id}: the image contains {n} NaN/Inf value(s); fill or mask them "
+                         "before training (`medseg inspect` lists such cases)")
+
+
 def fingerprint(dataset: Any, *, max_cases: int = 64, seed: int = 0) -> dict[str, Any]:
     """Summarise a labelled dataset for planning.
 
@@ -112,6 +122,7 @@ def fingerprint(dataset: Any, *, max_cases: int = 64, seed: int = 0) -> dict[str
         elif img.ndim != dims:
             raise InputError(f"case {case.case_id} is {img.ndim}D but earlier cases are {dims}D; "
                              "a dataset must be all 2D or all 3D")
+        require_finite(img.array, case.case_id)
         shapes.append(list(img.shape))
         spacings.append(list(img.spacing))
         nch.add(img.n_channels)
@@ -156,6 +167,12 @@ def _round_patch(shape: list[float], div: int, cap_vox: float) -> list[int]:
     while np.prod(s) > cap_vox:
         s[np.argmax(s)] *= 0.9
     return [max(div, int(math.ceil(x / div) * div)) for x in s]
+
+
+def _deep_enough(patch: list[int], div: int) -> bool:
+    """Whether the deepest level of a network that divides ``patch`` by ``div`` keeps more than
+    one voxel (instance normalisation needs at least two)."""
+    return int(np.prod([p // div for p in patch])) >= 2
 
 
 def _widths(level: int, dims: int, depth: int) -> tuple[int, ...]:
@@ -289,10 +306,16 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
     whole = _round_patch(list(np.max(shapes, axis=0)), div, cap)
     if dims == 3 and np.prod(whole) <= 2 * np.prod(patch) and all(w >= s for w, s in zip(whole, np.max(shapes, axis=0))):
         patch = whole
-    patch = list(overrides.get("patch_size") or patch)
-    if dims == 2:  # small 2D patches train much faster per voxel on CPU; cap at 128 when time-bound
-        if device == "cpu" and "patch_size" not in overrides:
-            patch = [min(p, 128) for p in patch]
+    if dims == 2 and device == "cpu":  # small 2D patches train much faster per voxel on CPU
+        patch = [min(p, 128) for p in patch]
+    if not _deep_enough(patch, div):  # tiny images: pad them to a patch the network can halve
+        patch = [max(p, 2 * div) for p in patch]
+    if overrides.get("patch_size"):
+        patch = [int(p) for p in overrides["patch_size"]]
+        if len(patch) != dims or min(patch) < 1 or any(p % div for p in patch) or not _deep_enough(patch, div):
+            raise ConfigError(f"--patch-size {','.join(map(str, patch))}: give {dims} sizes, each a multiple of "
+                              f"{div} (the network halves the patch {depth - 1} times), at least one of them "
+                              f"{2 * div} or more")
     names = fp.get("label_names") or {}
     base = dict(dims=dims, in_channels=fp["n_channels"], n_classes=n_classes,
                 class_names={str(c): names.get(str(c), "background" if c == 0 else f"class{c}")
