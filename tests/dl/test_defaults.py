@@ -168,3 +168,40 @@ def test_auto_backend_is_onnx_only_with_one_thread():
         assert (Predictor([net], plan, device="cpu", backend="auto")._onnx is not None) == _onnx_available()
     finally:
         torch.set_num_threads(n)
+
+
+def test_in_place_softmax_and_tta_average_match_the_plain_computation():
+    from monai.inferers import sliding_window_inference
+
+    from medseg.infer.predictor import Predictor, _softmax_
+
+    t = torch.randn(2, 3, 5, 7)
+    np.testing.assert_allclose(_softmax_(t.clone()).numpy(), torch.softmax(t, 1).numpy(), atol=1e-6)
+    plan, net = _tiny()
+    plan = dataclasses.replace(plan, aug_strength=1.0)
+    x = np.random.default_rng(2).normal(size=(1, 70, 50)).astype(np.float32)
+    p = Predictor([net], plan, tta=True, overlap=0.5, device="cpu").probabilities(x)
+    ref = 0
+    with torch.inference_mode():
+        for flip in [(), (2,), (3,), (2, 3)]:
+            xi = torch.flip(torch.from_numpy(x)[None], flip) if flip else torch.from_numpy(x)[None]
+            lo = sliding_window_inference(xi, plan.patch_size, 4, net, overlap=0.5, mode="gaussian",
+                                          sigma_scale=0.125, padding_mode="constant")
+            pr = torch.softmax(lo, 1)
+            ref = ref + (torch.flip(pr, flip) if flip else pr)
+    np.testing.assert_allclose(p, (ref / 4)[0].numpy(), atol=1e-5)
+
+
+def test_large_volumes_are_stitched_in_cpu_memory_when_the_gpu_is_short(monkeypatch):
+    from medseg.infer.predictor import Predictor
+
+    plan, net = _tiny()
+    p = Predictor([net], plan, tta=False, device="cpu")
+    x = torch.zeros((1, 1, 100, 100))
+    assert p._output_device(x).type == "cpu"
+    p.device = torch.device("cuda")  # only the decision is tested here (no GPU needed)
+    need = 4 * 4 * plan.n_classes * 100 * 100
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * need, 10 * need))
+    assert p._output_device(x).type == "cuda"
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * need - 1, 10 * need))
+    assert p._output_device(x).type == "cpu"

@@ -5,6 +5,12 @@ through MONAI's :func:`~monai.inferers.sliding_window_inference` with Gaussian
 weighting. Mirroring test-time augmentation averages the
 softmax over flips; several fold networks are averaged likewise. Probabilities are
 resampled back to the input grid when the plan resampled the image.
+
+Memory: the whole-image tensors are few — the inferer's output (with its weight map), one
+running sum, one mirrored copy; the softmax and the averaging work in place. On a GPU the
+windows always run there, and the stitching moves to CPU memory when those copies would
+not fit in half the GPU's free memory (so a large CT volume does not run the GPU out of
+memory). A single "image" window is bounded by ``max_window_voxels``.
 """
 from __future__ import annotations
 
@@ -52,6 +58,12 @@ def postprocess(labels: np.ndarray, rules: Mapping[str, str] | None) -> np.ndarr
             if m.any():
                 out[m & ~keep_largest_component(m)] = 0
     return out
+
+
+def _softmax_(t: torch.Tensor) -> torch.Tensor:
+    """Softmax over the class axis (1), in place: no second full-size tensor."""
+    t.sub_(t.amax(dim=1, keepdim=True)).exp_()
+    return t.div_(t.sum(dim=1, keepdim=True))
 
 
 class Predictor:
@@ -155,6 +167,7 @@ class Predictor:
         acc = None
         n = 0
         use_amp = self.device.type == "cuda"
+        out_device = self._output_device(x)
         for net in run:
             for flip in self._mirrors():
                 xi = torch.flip(x, flip) if flip else x
@@ -164,13 +177,36 @@ class Predictor:
                     else:
                         logits = sliding_window_inference(xi, patch, bs, net, overlap=self.overlap,
                                                           mode="gaussian", sigma_scale=0.125,
-                                                          padding_mode="constant")
-                p = torch.softmax(logits.float(), dim=1)
+                                                          padding_mode="constant", sw_device=self.device,
+                                                          device=out_device)
+                del xi
+                p = _softmax_(logits.float().to(out_device))
+                del logits
                 if flip:
                     p = torch.flip(p, flip)
-                acc = p if acc is None else acc + p
+                if acc is None:
+                    acc = p
+                else:
+                    acc.add_(p)
+                del p
                 n += 1
-        return np.ascontiguousarray((acc if n == 1 else acc / n)[0].cpu().numpy())
+        if n > 1:
+            acc.div_(n)
+        return np.ascontiguousarray(acc[0].cpu().numpy())
+
+    def _output_device(self, x: torch.Tensor) -> torch.device:
+        """Where the whole-image logits and probabilities live: the GPU when about four
+        full-size copies (the inferer's output and weights, the running sum, a mirrored
+        copy) fit in half its free memory, else the CPU (the windows still run on the GPU)."""
+        if self.device.type != "cuda":
+            return self.device
+        need = 4 * 4 * self.plan.n_classes * int(np.prod(x.shape[2:]))
+        free, _ = torch.cuda.mem_get_info(self.device)
+        if need <= free // 2:
+            return self.device
+        log.info("volume of %s voxels: stitching the windows in CPU memory (%.1f GB needed, %.1f GB free "
+                 "on the GPU)", "x".join(map(str, x.shape[2:])), need / 1e9, free / 1e9)
+        return torch.device("cpu")
 
     def window_size(self, shape: tuple[int, ...]) -> list[int]:
         """The sliding-window size for a preprocessed image of spatial ``shape``."""
