@@ -87,18 +87,35 @@ def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str
     if probabilities and proba_fn is None:
         raise InputError(f"method '{getattr(segmenter, 'name', segmenter)}' does not produce probabilities")
     written: list[Path] = []
+    failed: list[tuple[Path, InputError]] = []
     it = tqdm(pairs, desc="segment", unit="img", disable=not progress or len(pairs) < 2)
     for src, dst in it:
-        img = read_image(src, series=series) if src.is_dir() else read_image(src)
-        if probabilities:
-            prob = proba_fn(img)
-            labels = Image(np.argmax(prob.array, axis=0).astype(np.uint8), prob.spacing, prob.origin,
-                           prob.direction, img.meta)
-            pdst = dst.with_name(f"{strip_suffix(dst)}_prob{probability_suffix(src, img.ndim)}")
-            write_image(prob.with_array(prob.array.astype(np.float32)), pdst)
-            written.append(pdst)
-        else:
-            labels = segmenter(img)
-        write_image(labels, dst)
-        written.append(dst)
+        if len(pairs) == 1:
+            written += _segment_one(segmenter, proba_fn, src, dst, probabilities, series)
+            continue
+        try:  # a bad file in a folder: the others are still segmented, then one error names it
+            written += _segment_one(segmenter, proba_fn, src, dst, probabilities, series)
+        except InputError as exc:
+            failed.append((src, exc))
+    if failed:
+        names = "; ".join(f"{src.name}: {str(exc).removeprefix(str(src) + ': ')}" for src, exc in failed[:3])
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        done = len(pairs) - len(failed)
+        raise InputError(f"{len(failed)} of {len(pairs)} input(s) could not be segmented — {names}{more}; "
+                         + (f"the other {done} were written to {out}" if done else "nothing was written"))
     return written
+
+
+def _segment_one(segmenter, proba_fn, src: Path, dst: Path, probabilities: bool, series: str | None) -> list[Path]:
+    """Segment one input and write its label map (and probability map); return the paths."""
+    img = read_image(src, series=series) if src.is_dir() else read_image(src)
+    if not probabilities:
+        write_image(segmenter(img), dst)
+        return [dst]
+    prob = proba_fn(img)
+    labels = Image(np.argmax(prob.array, axis=0).astype(np.uint8), prob.spacing, prob.origin,
+                   prob.direction, img.meta)
+    pdst = dst.with_name(f"{strip_suffix(dst)}_prob{probability_suffix(src, img.ndim)}")
+    write_image(prob.with_array(prob.array.astype(np.float32)), pdst)
+    write_image(labels, dst)
+    return [pdst, dst]

@@ -107,6 +107,23 @@ def test_corrupt_file_is_refused(tmp_path, capsys):
     assert not (tmp_path / "o.nii.gz").exists()
 
 
+def test_bad_files_in_a_folder_are_named_and_the_others_segmented(tmp_path, capsys):
+    for i in range(3):
+        img, _ = disc_phantom((32, 32), seed=i)
+        write_image(img.with_array((img.array * 100).clip(0, 255).astype(np.uint8)), tmp_path / "in" / f"c{i}.png")
+    (tmp_path / "in" / "c1.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    a = np.ones((32, 32), np.float32)
+    a[3, 3] = np.nan
+    np.save(tmp_path / "in" / "c3.npy", a)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()}
+    code, _, err = run(["segment", str(tmp_path / "in"), str(tmp_path / "out"), "--method", "threshold"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert len([ln for ln in err.splitlines() if ln.startswith("medseg:")]) == 1  # (the rest: progress bar)
+    assert "2 of 4 input(s) could not be segmented" in err and "c1.png" in err and "c3.npy" in err and "NaN" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c2.png"]  # complete files only
+    assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before
+
+
 def test_internal_error_exit_1(monkeypatch, capsys):
     import medseg.cli.cmd_methods as cm
 
