@@ -82,3 +82,12 @@ def test_plan_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Plan().dims = 3  # type: ignore[misc]
     assert np.isfinite(Plan().lr)
+
+
+def test_label_values_missing_from_the_training_labels_are_warned_about(fundus, caplog):
+    fp = dict(fingerprint(fundus))
+    fp["class_counts"] = {"0": 1000, "2": 50}
+    with caplog.at_level("WARNING", logger="medseg.train.plan"):
+        plan = make_plan(fp, measure=False)
+    assert plan.n_classes == 3
+    assert "label value(s) 1 never occur" in caplog.text

@@ -285,6 +285,12 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
     if n_classes < 2:
         raise InputError("the labels contain only background (0); nothing to learn — check the label maps")
     counts = np.array([fp["class_counts"].get(str(c), 0) for c in range(n_classes)], dtype=float)
+    absent = [c for c in range(1, n_classes) if counts[c] == 0]
+    if absent:
+        log.warning("label value(s) %s never occur in the training labels (values present: %s); the "
+                    "network still has an output for each, which it will learn never to predict — "
+                    "relabel to consecutive values if these classes do not exist",
+                    ", ".join(map(str, absent)), ", ".join(map(str, values)))
     freq = counts / counts.sum()
     weights = np.clip((freq.max() / np.maximum(freq, 1e-6)) ** 0.25, 1.0, 4.0)
     if "dice" in str(overrides.get("loss", Plan.loss)):
