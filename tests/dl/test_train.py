@@ -320,3 +320,28 @@ def test_cli_export_writes_onnx_and_refuses_bad_input(model2d, tmp_path, capsys)
     assert main(["export", str(tmp_path / "nothing"), str(tmp_path / "y.onnx")]) == 2
     assert main(["export", str(model2d[0]), str(tmp_path / "y.txt")]) == 2
     assert not list(tmp_path.glob("y*"))
+
+
+def test_cli_prediction_options(model2d, tmp_path, capsys):
+    from medseg.cli.main import main
+    from medseg.io import write_image
+
+    img, _ = disc_phantom((64, 64), seed=5)
+    write_image(img, tmp_path / "x.nii.gz")
+    model = str(model2d[0])
+    # unet's prediction options are flags of predict and of segment --model
+    assert main(["predict", model, str(tmp_path / "x.nii.gz"), str(tmp_path / "a.nii.gz"),
+                 "--no-tta", "--use-folds", "1", "--overlap", "0.25", "--checkpoint", "best"]) == 0
+    assert main(["segment", str(tmp_path / "x.nii.gz"), str(tmp_path / "b.nii.gz"), "--model", model,
+                 "--window", "patch"]) == 0
+    one = load_model(model2d[0], {"tta": False, "use_folds": "1", "overlap": 0.25, "checkpoint": "best"})
+    from medseg.io import read_image
+
+    np.testing.assert_array_equal(read_image(tmp_path / "a.nii.gz").array, one(img).array)
+    capsys.readouterr()
+    for argv, needle in ((["--tta-typo"], "did you mean 'tta'"), (["--use-folds", "7"], "--use-folds 7"),
+                         (["--use-folds", "x"], "--use-folds must be"), (["--overlap", "1.5"], "overlap")):
+        assert main(["predict", model, str(tmp_path / "x.nii.gz"), str(tmp_path / "c.nii.gz"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err
+        assert not (tmp_path / "c.nii.gz").exists()

@@ -174,6 +174,21 @@ def test_invalid_decision_bounds_refused(tmp_path, key, value):
         load_model(d)
 
 
+def test_ml_models_take_no_prediction_options(tmp_path, capsys):
+    from medseg.cli.main import main
+    from medseg.errors import ConfigError
+    from medseg.io import write_image
+
+    img, truth = disc_phantom((32, 32), seed=0)
+    d = make("decision-tree").fit(img, truth).save(tmp_path / "m")
+    with pytest.raises(ConfigError, match="take no prediction options"):
+        load_model(d, {"sigmas": (1.0,)})
+    write_image(img, tmp_path / "x.nii.gz")
+    assert main(["predict", str(d), str(tmp_path / "x.nii.gz"), str(tmp_path / "y.nii.gz"), "--sigmas", "1"]) == 2
+    assert "take no prediction options" in capsys.readouterr().err
+    assert main(["predict", str(d), str(tmp_path / "x.nii.gz"), str(tmp_path / "y.nii.gz")]) == 0
+
+
 def test_channel_mismatch_at_prediction(tmp_path):
     img, truth = disc_phantom((32, 32), seed=0)
     seg = make("decision-tree").fit(img, truth)

@@ -1,7 +1,14 @@
-"""``medseg predict MODEL_DIR INPUT OUTPUT [--probabilities]``."""
+"""``medseg predict MODEL_DIR INPUT OUTPUT [--probabilities] [--OPTION VALUE ...]``."""
 from __future__ import annotations
 
 HELP = "apply a trained model folder to a file, DICOM series or folder"
+DESCRIPTION = """Apply the model folder MODEL_DIR (written by `medseg train`) to INPUT: an image file, a
+DICOM series folder or a folder of images. Outputs keep the input's format and geometry.
+
+Prediction options of the model's method are flags, e.g. for unet: --no-tta, --overlap 0.25,
+--use-folds 0,2, --device cpu, --window patch, --checkpoint best (`medseg methods unet`).
+"""
+ACCEPTS_EXTRA = True
 
 
 def add_arguments(p) -> None:
@@ -14,10 +21,10 @@ def add_arguments(p) -> None:
 
 
 def run(args, extra) -> int:
-    from medseg.methods.base import load_model
+    from medseg.cli.common import load_model_with_options
     from medseg.run import segment_paths
 
-    seg = load_model(args.model)
+    seg = load_model_with_options(args.model, extra)
     for w in segment_paths(seg, args.input, args.output, probabilities=args.probabilities, series=args.series):
         print(w)
     return 0

@@ -11,7 +11,8 @@ DESCRIPTION = """Segment IN (an image file, a DICOM series folder or a folder of
 Choose one of:
   --method NAME   any method of `medseg methods` (parameters as --param value)
   --recipe NAME   a saved preprocessing + method + post-processing pipeline
-  --model DIR     a model folder written by `medseg train`
+  --model DIR     a model folder written by `medseg train` (its prediction options as
+                  flags, e.g. unet's --no-tta or --use-folds 0,2)
 
 Example: medseg segment scan.nii.gz mask.nii.gz --method otsu
 """
@@ -33,12 +34,12 @@ def add_arguments(p) -> None:
 
 def build_segmenter(args, extra):
     from medseg.cli.common import params_from_tokens
-    from medseg.methods.base import METHODS, get_method, load_model
+    from medseg.methods.base import METHODS, get_method
 
-    if args.model:
-        if extra:
-            raise ConfigError(f"method parameters ({' '.join(extra)}) cannot be combined with --model")
-        return load_model(args.model)
+    if args.model:  # the flags are the model's prediction options (e.g. unet's --no-tta)
+        from medseg.cli.common import load_model_with_options
+
+        return load_model_with_options(args.model, extra)
     if args.recipe:
         from medseg.recipes import get_recipe
 

@@ -10,7 +10,8 @@ from typing import Any
 from medseg.config import field_type, from_dict, parse_value
 from medseg.errors import ConfigError, suggest
 
-__all__ = ["add_dataset_args", "dataset_from_args", "params_from_tokens", "flag_help", "split_kv"]
+__all__ = ["add_dataset_args", "dataset_from_args", "params_from_tokens", "flag_help", "split_kv",
+           "load_model_with_options"]
 
 
 def add_dataset_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -117,3 +118,15 @@ def split_kv(text: str) -> tuple[str, dict[str, str]]:
                 raise ConfigError(f"'{part}' in '{text}' is not key=value")
             params[k.strip()] = v.strip()
     return name.strip(), params
+
+
+def load_model_with_options(model_dir: str, tokens: Sequence[str]):
+    """``load_model`` with prediction options given as ``--name value`` tokens (e.g. ``unet``'s
+    ``--no-tta``, ``--overlap 0.25``, ``--use-folds 0,2``); see ``medseg methods NAME``."""
+    from medseg.methods.base import load_model, model_method
+
+    if not tokens:
+        return load_model(model_dir)
+    cls = model_method(model_dir)
+    params, _ = params_from_tokens(cls.Params, tokens, what=f"method '{cls.name}'")
+    return load_model(model_dir, params)

@@ -29,8 +29,8 @@ from medseg.image import Image
 from medseg.registry import Registry
 
 __all__ = ["Segmenter", "METHODS", "register_method", "segment", "get_method", "check_input",
-           "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "single_channel", "label_like", "write_model_info", "read_model_info", "load_model",
-           "EmptyParams"]
+           "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "single_channel", "label_like", "write_model_info",
+           "read_model_info", "load_model", "model_method", "EmptyParams"]
 
 METHODS: Registry[type[Segmenter]] = Registry("method")
 
@@ -225,8 +225,8 @@ def read_model_info(directory: str | Path) -> dict[str, Any]:
     return info
 
 
-def load_model(directory: str | Path) -> Segmenter:
-    """Load a trained model folder written by any trainable method."""
+def model_method(directory: str | Path) -> type[Segmenter]:
+    """The trainable method class that wrote the model folder ``directory``."""
     info = read_model_info(directory)
     name = info.get("method")
     try:
@@ -235,4 +235,24 @@ def load_model(directory: str | Path) -> Segmenter:
         raise ModelError(f"{directory}: {exc}") from None
     if not cls.trainable:
         raise ModelError(f"{directory}: method '{name}' is not trainable")
-    return cls.load(Path(directory))
+    return cls
+
+
+def load_model(directory: str | Path, params: Any = None) -> Segmenter:
+    """Load a trained model folder written by any trainable method.
+
+    ``params`` (a dict or the method's ``Params``) sets prediction options for methods whose
+    models take them (e.g. ``unet``: ``tta``, ``overlap``, ``use_folds``, ``device``); the
+    other methods' parameters are fixed by training and refuse them.
+    """
+    import inspect
+
+    cls = model_method(directory)
+    if params is None or params == {}:
+        return cls.load(Path(directory))
+    if "params" not in inspect.signature(cls.load).parameters:
+        raise ConfigError(f"method '{cls.name}' models take no prediction options; their parameters are "
+                          "fixed when they are trained")
+    if isinstance(params, dict):
+        params = from_dict(cls.Params, params, what=f"method '{cls.name}'")
+    return cls.load(Path(directory), params)

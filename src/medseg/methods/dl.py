@@ -160,7 +160,8 @@ class UNetMethod(Segmenter):
             device = resolve_device(self.params.device)
             folds = list(self._info.get("folds", [0]))
             if self.params.use_folds != "all":
-                want = parse_folds(self.params.use_folds, int(self._info.get("n_folds", max(folds) + 1)))
+                want = parse_folds(self.params.use_folds, int(self._info.get("n_folds", max(folds) + 1)),
+                                   flag="--use-folds")
                 missing = [k for k in want if k not in folds]
                 if missing:
                     raise ModelError(f"fold(s) {missing} were not trained in {self._dir}; trained: {folds}")

@@ -42,17 +42,18 @@ def make_splits(case_ids: list[str], n_folds: int, seed: int) -> list[dict[str, 
     return [{"train": [ids[i] for i in tr], "val": [ids[i] for i in va]} for tr, va in kf.split(ids)]
 
 
-def parse_folds(fold: str, n_folds: int) -> list[int]:
+def parse_folds(fold: str, n_folds: int, flag: str = "--fold") -> list[int]:
+    """Fold numbers from ``"all"`` or ``"0,2"``; ``flag`` names the option in errors."""
     text = str(fold).strip().lower()
     if text == "all":
         return list(range(n_folds))
     try:
         ks = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ConfigError(f"--fold must be a fold number or 'all', got '{fold}'") from None
+        raise ConfigError(f"{flag} must be fold numbers (e.g. 0 or 0,2) or 'all', got '{fold}'") from None
     bad = [k for k in ks if not 0 <= k < n_folds]
     if bad or not ks:
-        raise ConfigError(f"--fold {fold}: folds are numbered 0..{n_folds - 1} (--folds {n_folds})")
+        raise ConfigError(f"{flag} {fold}: folds are numbered 0..{n_folds - 1} (--folds {n_folds})")
     return ks
 
 
