@@ -22,6 +22,7 @@ Usage::
 
     python benchmarks/bench_dl_infer.py --threads 2 [--model DIR] [--steps 60]
     python benchmarks/bench_dl_infer.py --threads 2 --no-infer --steps 100   # throughput only
+    python benchmarks/bench_dl_infer.py --threads 2 --model DIR --fold 1 --overlaps 0.25,0.125,0 --window image --no-train
 """
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ from medseg.metrics import dice
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="a medseg unet model folder trained on DRIVE (fold 0)")
+    ap.add_argument("--model", default=None, help="a medseg unet model folder trained on DRIVE (fold --fold)")
+    ap.add_argument("--fold", type=int, default=0, help="the model's fold: its held-out images are timed")
+    ap.add_argument("--overlaps", default="0.25",
+                    help="medseg window overlaps to try with training-size windows, e.g. 0.25,0.125,0")
     ap.add_argument("--train-minutes", type=float, default=3.0, help="training time when no --model is given")
     ap.add_argument("--steps", type=int, default=60, help="training steps per contender for throughput")
     ap.add_argument("--images", type=int, default=4, help="held-out images to time")
@@ -64,11 +68,11 @@ def main() -> None:
         return training_throughput(a, bd, ds, splits, TrainConfig, train_model)
     model = Path(a.model) if a.model else Path(tempfile.mkdtemp(prefix="bench_dl_infer_")) / "m"
     if not a.model:
-        train_model(ds, model, TrainConfig(time_budget=a.train_minutes, folds=5, fold="0", progress=False))
+        train_model(ds, model, TrainConfig(time_budget=a.train_minutes, folds=5, fold=str(a.fold), progress=False))
     seg = load_model(model)
     window = a.window or str(seg._info.get("inference_window", "patch"))
     plan = seg.plan
-    val = bd.load_cases(ds, splits[0]["val"])[: a.images]
+    val = bd.load_cases(ds, splits[a.fold]["val"])[: a.images]
     arrays = [preprocess(img, plan)[0] for img, _, _ in val]
     print(f"# torch threads {torch.get_num_threads()}, patch {plan.patch_size}, channels {plan.channels}, "
           f"medseg window '{window}' ({'--window' if a.window else 'chosen on validation by medseg train'})")
@@ -90,15 +94,18 @@ def main() -> None:
         return out
 
     contenders = {"plain": run_plain}
+    overlaps = [float(v) for v in a.overlaps.split(",")]
     for backend in ("torch", "onnx"):
-        for w in dict.fromkeys(("patch", window)):
+        for w, ov in [("patch", v) for v in overlaps] + ([(window, 0.25)] if window != "patch" else []):
             try:
-                pr = Predictor([copy.deepcopy(net)], plan, tta=False, overlap=0.25, device="cpu", backend=backend,
+                pr = Predictor([copy.deepcopy(net)], plan, tta=False, overlap=ov, device="cpu", backend=backend,
                                window=w)
             except Exception as exc:  # e.g. onnxruntime not installed
                 print(f"# {backend} backend unavailable: {exc}")
-                continue
-            contenders[f"medseg {backend:5s} window={w}"] = lambda pr=pr: [pr.probabilities(x).argmax(0) for x in arrays]
+                break
+            tag = f"overlap {ov}" if w == "patch" else ""
+            contenders[f"medseg {backend:5s} window={w} {tag}"] = (
+                lambda pr=pr: [pr.probabilities(x).argmax(0) for x in arrays])
 
     res: dict[str, list] = {}
     for _ in range(a.repeat):  # interleaved, best of --repeat
