@@ -19,7 +19,18 @@ import numpy as np
 
 from medseg.errors import GeometryError, InputError
 
-__all__ = ["Image", "same_grid"]
+__all__ = ["Image", "require_finite", "same_grid"]
+
+
+def require_finite(array: np.ndarray, *, case: str | None = None, before: str = "segmenting") -> None:
+    """Refuse an image array holding NaN or Inf with one clear message (naming ``case`` when
+    given): such values would silently poison thresholds, normalisation and gradients."""
+    a = np.asarray(array)
+    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+        n = int(a.size - np.count_nonzero(np.isfinite(a)))
+        where = f"case '{case}': the image" if case is not None else "the image"
+        raise InputError(f"{where} contains {n} NaN/Inf value(s); fill or mask them before {before}"
+                         + (" (`medseg inspect` lists such cases)" if case is not None else ""))
 
 
 def _as_tuple(values, n: int, name: str) -> tuple[float, ...]:

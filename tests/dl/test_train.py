@@ -183,7 +183,7 @@ def test_nan_in_a_training_image_is_refused_and_nothing_is_written(tmp_path):
     (tmp_path / "d").mkdir()
     np.save(tmp_path / "d" / "images.npy", im)
     np.save(tmp_path / "d" / "labels.npy", lab)
-    with pytest.raises(InputError, match="case 2: the image contains 1 NaN"):
+    with pytest.raises(InputError, match="case '2': the image contains 1 NaN"):
         train_model(load_dataset(tmp_path / "d"), tmp_path / "m", TrainConfig(epochs=1, folds=2, **FAST))
     assert not (tmp_path / "m").exists()
 

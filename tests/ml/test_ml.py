@@ -402,3 +402,18 @@ def test_cascade_leaves_clear_background_to_the_first_stage(monkeypatch, tmp_pat
         [d[0] for d in data], [d[1].array.astype(np.uint8) for d in data], rois=[d[2] for d in data],
         options=get_method("random-forest").TrainParams(threshold="argmax"))
     assert argmax.reject_below_ is None
+
+
+def test_nan_in_a_training_case_is_refused_with_its_name(tmp_path):
+    from medseg.io import load_dataset
+
+    im = np.random.default_rng(0).normal(size=(3, 24, 24)).astype(np.float32)
+    lab = np.zeros((3, 24, 24), np.uint8)
+    lab[:, 6:14, 6:14] = 1
+    im[1, 2, 2] = np.inf
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "images.npy", im)
+    np.save(tmp_path / "d" / "labels.npy", lab)
+    with pytest.raises(InputError, match="case '1': the image contains 1 NaN/Inf"):
+        make("decision-tree").train(load_dataset(tmp_path / "d"), tmp_path / "m")
+    assert not (tmp_path / "m").exists()

@@ -25,7 +25,7 @@ import numpy as np
 
 from medseg.config import from_dict, to_dict
 from medseg.errors import ConfigError, InputError, ModelError
-from medseg.image import Image
+from medseg.image import Image, require_finite
 from medseg.registry import Registry
 
 __all__ = ["Segmenter", "METHODS", "register_method", "segment", "get_method", "check_input",
@@ -119,10 +119,7 @@ def check_input(image: Image, cls: type[Segmenter] | None = None) -> Image:
     if cls is not None and image.ndim not in cls.dims:
         dims = " and ".join(f"{d}D" for d in cls.dims)
         raise InputError(f"method '{cls.name}' supports {dims} images only; this image is {image.ndim}D {image.shape}")
-    a = image.array
-    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-        n = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        raise InputError(f"the image contains {n} NaN/Inf values; fill or mask them before segmenting")
+    require_finite(image.array)
     return image
 
 

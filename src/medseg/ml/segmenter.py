@@ -30,7 +30,7 @@ from medseg.features.stack import (
     iter_feature_rows,
     sample_features,
 )
-from medseg.image import Image
+from medseg.image import Image, require_finite
 from medseg.methods.base import Segmenter, check_input, label_like
 from medseg.ml.estimators import (
     ESTIMATORS,
@@ -350,11 +350,7 @@ class PixelClassifier(Segmenter):
         def stream():
             for case in cases:
                 img = dataset.load_image(case)
-                a = img.array
-                if a.dtype.kind in "fc" and not np.isfinite(a).all():
-                    n = int(a.size - np.count_nonzero(np.isfinite(a)))
-                    raise InputError(f"case '{case.case_id}': the image contains {n} NaN/Inf value(s); fill or "
-                                     "mask them before training (`medseg inspect` lists such cases)")
+                require_finite(img.array, case=case.case_id, before="training")
                 lab = dataset.load_label(case, img)
                 if lab is None:
                     raise InputError(f"case '{case.case_id}' has no label map; every training case needs one")

@@ -16,8 +16,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from medseg.errors import InputError
-from medseg.image import Image
-from medseg.train.plan import require_finite
+from medseg.image import Image, require_finite
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ class PreparedCase:
 
 def prepare_case(dataset, case, plan, *, max_index: int = 20000, seed: int = 0) -> PreparedCase:
     img = dataset.load_image(case)
-    require_finite(img.array, case.case_id)
+    require_finite(img.array, case=case.case_id, before="training")
     lab = dataset.load_label(case, img)
     if lab is None:
         raise InputError(f"case {case.case_id} has no label map; every training case needs one")

@@ -22,6 +22,7 @@ import numpy as np
 
 from medseg.config import from_dict, to_dict
 from medseg.errors import ConfigError, InputError
+from medseg.image import require_finite
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,6 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
 
 
 # ---------------------------------------------------------------------------- fingerprint
-def require_finite(array: np.ndarray, case_id: str) -> None:
-    """Refuse a training image holding NaN or Inf (it would silently poison the normalisation
-    and the gradients)."""
-    a = np.asarray(array)
-    if a.dtype.kind in "fc" and not np.isfinite(a).all():
-        n = int(a.size - np.count_nonzero(np.isfinite(a)))
-        raise InputError(f"case {case_id}: the image contains {n} NaN/Inf value(s); fill or mask them "
-                         "before training (`medseg inspect` lists such cases)")
-
-
 def fingerprint(dataset: Any, *, max_cases: int = 64, seed: int = 0) -> dict[str, Any]:
     """Summarise a labelled dataset for planning.
 
@@ -122,7 +113,7 @@ def fingerprint(dataset: Any, *, max_cases: int = 64, seed: int = 0) -> dict[str
         elif img.ndim != dims:
             raise InputError(f"case {case.case_id} is {img.ndim}D but earlier cases are {dims}D; "
                              "a dataset must be all 2D or all 3D")
-        require_finite(img.array, case.case_id)
+        require_finite(img.array, case=case.case_id, before="training")
         shapes.append(list(img.shape))
         spacings.append(list(img.spacing))
         nch.add(img.n_channels)
