@@ -176,13 +176,10 @@ def test_missing_labels(tmp_path):
 
 
 def test_nan_in_a_training_image_is_refused_and_nothing_is_written(tmp_path):
-    im = np.random.default_rng(0).normal(size=(4, 32, 32)).astype(np.float32)
-    lab = np.zeros((4, 32, 32), np.uint8)
-    lab[:, 8:20, 8:20] = 1
+    root = make_dataset(tmp_path / "d", kind="disc", n=4, shape=(32, 32), layout="npy")
+    im = np.load(root / "images.npy").astype(np.float32)
     im[2, 3, 3] = np.nan
-    (tmp_path / "d").mkdir()
-    np.save(tmp_path / "d" / "images.npy", im)
-    np.save(tmp_path / "d" / "labels.npy", lab)
+    np.save(root / "images.npy", im)
     with pytest.raises(InputError, match="case '2': the image contains 1 NaN"):
         train_model(load_dataset(tmp_path / "d"), tmp_path / "m", TrainConfig(epochs=1, folds=2, **FAST))
     assert not (tmp_path / "m").exists()

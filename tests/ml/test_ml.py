@@ -407,13 +407,10 @@ def test_cascade_leaves_clear_background_to_the_first_stage(monkeypatch, tmp_pat
 def test_nan_in_a_training_case_is_refused_with_its_name(tmp_path):
     from medseg.io import load_dataset
 
-    im = np.random.default_rng(0).normal(size=(3, 24, 24)).astype(np.float32)
-    lab = np.zeros((3, 24, 24), np.uint8)
-    lab[:, 6:14, 6:14] = 1
+    root = make_dataset(tmp_path / "d", kind="disc", n=3, shape=(24, 24), layout="npy")
+    im = np.load(root / "images.npy").astype(np.float32)
     im[1, 2, 2] = np.inf
-    (tmp_path / "d").mkdir()
-    np.save(tmp_path / "d" / "images.npy", im)
-    np.save(tmp_path / "d" / "labels.npy", lab)
+    np.save(root / "images.npy", im)
     with pytest.raises(InputError, match="case '1': the image contains 1 NaN/Inf"):
-        make("decision-tree").train(load_dataset(tmp_path / "d"), tmp_path / "m")
+        make("decision-tree").train(load_dataset(root), tmp_path / "m")
     assert not (tmp_path / "m").exists()
