@@ -4,7 +4,9 @@ Inference: a U-Net trained by medseg on DRIVE fold 0 (or ``--model DIR``) segmen
 held-out images with plain MONAI ``sliding_window_inference(x, patch, 4, net)`` (its
 defaults: overlap 0.25, constant weighting, ``torch.no_grad``) and with medseg's
 :class:`~medseg.infer.Predictor` (no TTA, overlap 0.25, Gaussian weighting,
-``inference_mode``) with the torch and the ONNX Runtime backends, each with training-size
+``inference_mode``) with the torch and the ONNX Runtime backends and with the network
+compiled by ``torch.compile`` (timed after the first repeat, which compiles; the compile
+seconds are printed), each with training-size
 windows and with the window ``medseg train`` chose on validation (``inference_window`` in
 model.json; ``--window`` overrides, e.g. for models trained before that choice existed) —
 all on the same network and preprocessed arrays, timings interleaved, best of
@@ -95,17 +97,21 @@ def main() -> None:
 
     contenders = {"plain": run_plain}
     overlaps = [float(v) for v in a.overlaps.split(",")]
-    for backend in ("torch", "onnx"):
+    compiled = {}
+    for backend in ("torch", "onnx", "compiled"):
         for w, ov in [("patch", v) for v in overlaps] + ([(window, 0.25)] if window != "patch" else []):
             try:
-                pr = Predictor([copy.deepcopy(net)], plan, tta=False, overlap=ov, device="cpu", backend=backend,
-                               window=w)
+                pr = Predictor([copy.deepcopy(net)], plan, tta=False, overlap=ov, device="cpu",
+                               backend="torch" if backend == "compiled" else backend, window=w,
+                               compile="on" if backend == "compiled" else "off")
             except Exception as exc:  # e.g. onnxruntime not installed
                 print(f"# {backend} backend unavailable: {exc}")
                 break
             tag = f"overlap {ov}" if w == "patch" else ""
-            contenders[f"medseg {backend:5s} window={w} {tag}"] = (
-                lambda pr=pr: [pr.probabilities(x).argmax(0) for x in arrays])
+            name = f"medseg {backend:5s} window={w} {tag}"
+            contenders[name] = lambda pr=pr: [pr.probabilities(x).argmax(0) for x in arrays]
+            if backend == "compiled":
+                compiled[name] = pr
 
     res: dict[str, list] = {}
     for _ in range(a.repeat):  # interleaved, best of --repeat
@@ -115,6 +121,12 @@ def main() -> None:
             dt = (time.perf_counter() - t) / len(arrays)
             f1 = float(np.mean([dice(pp, v[1], label=1, roi=v[2]) for pp, v in zip(p, val)]))
             res.setdefault(name, []).append((dt, f1))
+    for name, pr in compiled.items():  # the first repeat paid the compilation: say how much
+        secs = [v for t in pr._tiered for v in t.compile_s.values()]
+        print(f"# {name.strip()}: compiled {len(secs)} window shape(s) in {sum(secs):.1f} s during the first "
+              f"repeat (once per shape and process; medseg predict's default --compile auto compiles only "
+              f"after 60 s of uncompiled passes on a shape)" if secs else
+              f"# {name.strip()}: compiling failed, ran uncompiled")
     tp, fp = min(r[0] for r in res["plain"]), res["plain"][0][1]
     print(f"plain MONAI sliding_window_inference: {tp:.3f} s/image  F1 {fp:.4f}")
     for name, rows in res.items():

@@ -173,7 +173,7 @@ def test_auto_backend_is_onnx_only_with_one_thread():
 def test_in_place_softmax_and_tta_average_match_the_plain_computation():
     from monai.inferers import sliding_window_inference
 
-    from medseg.infer.predictor import Predictor, _softmax_
+    from medseg.infer.predictor import Predictor, _softmax_, window_overlaps
 
     t = torch.randn(2, 3, 5, 7)
     np.testing.assert_allclose(_softmax_(t.clone()).numpy(), torch.softmax(t, 1).numpy(), atol=1e-6)
@@ -185,7 +185,8 @@ def test_in_place_softmax_and_tta_average_match_the_plain_computation():
     with torch.inference_mode():
         for flip in [(), (2,), (3,), (2, 3)]:
             xi = torch.flip(torch.from_numpy(x)[None], flip) if flip else torch.from_numpy(x)[None]
-            lo = sliding_window_inference(xi, plan.patch_size, 4, net, overlap=0.5, mode="gaussian",
+            lo = sliding_window_inference(xi, plan.patch_size, 4, net, overlap=window_overlaps((70, 50), (32, 32), 0.5),
+                                          mode="gaussian",
                                           sigma_scale=0.125, padding_mode="constant")
             pr = torch.softmax(lo, 1)
             ref = ref + (torch.flip(pr, flip) if flip else pr)

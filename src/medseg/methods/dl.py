@@ -42,6 +42,10 @@ class UNetParams:
                 "up to a memory bound: fewer voxels, faster)"})
     checkpoint: str = field(default="last", metadata={
         "help": "weights to use: 'last' (end of training, as nnU-Net) or 'best' (best validation Dice)"})
+    compile: str = field(default="auto", metadata={
+        "help": "torch.compile the network (torch backend): 'auto' (on the CPU, once a window shape has "
+                "taken 60 s of uncompiled passes: long jobs run 1.3-1.5x faster per window, short ones never "
+                "wait 10-20 s for the compiler), 'on' (from the first window) or 'off' (bit-reproducible)"})
 
 
 @register_method
@@ -176,7 +180,7 @@ class UNetMethod(Segmenter):
             if window == "auto":
                 window = str((self._info or {}).get("inference_window", "patch"))
             self._predictor = Predictor(nets, plan, tta=self.params.tta, overlap=self.params.overlap, device=device,
-                                        backend=self.params.backend, window=window)
+                                        backend=self.params.backend, window=window, compile=self.params.compile)
         return self._predictor
 
     def predict_proba(self, image: Image) -> Image:
