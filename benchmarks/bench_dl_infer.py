@@ -25,6 +25,7 @@ Usage::
     python benchmarks/bench_dl_infer.py --threads 2 [--model DIR] [--steps 60]
     python benchmarks/bench_dl_infer.py --threads 2 --no-infer --steps 100   # throughput only
     python benchmarks/bench_dl_infer.py --threads 2 --model DIR --fold 1 --overlaps 0.25,0.125,0 --window image --no-train
+    python benchmarks/bench_dl_infer.py --threads 2 --model DIR --fold 1 --overlaps 0.25,0.125,0 --layouts --repeat 1 --no-train
 """
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def main() -> None:
     ap.add_argument("--window", choices=("patch", "image"), default=None,
                     help="medseg's inference window (default: the one in the model folder, chosen on validation)")
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats (interleaved; best is kept)")
+    ap.add_argument("--layouts", action="store_true",
+                    help="also print the F1 of MONAI's fixed-step window layout vs medseg's evenly spread one "
+                         "at each of --overlaps (same Gaussian weighting; quality only, not timed)")
     ap.add_argument("--no-train", action="store_true", help="skip the training-throughput comparison")
     ap.add_argument("--no-infer", action="store_true", help="only the training-throughput comparison")
     a = ap.parse_args()
@@ -121,6 +125,22 @@ def main() -> None:
             dt = (time.perf_counter() - t) / len(arrays)
             f1 = float(np.mean([dice(pp, v[1], label=1, roi=v[2]) for pp, v in zip(p, val)]))
             res.setdefault(name, []).append((dt, f1))
+    if a.layouts:
+        from medseg.infer.predictor import window_overlaps
+
+        with torch.inference_mode():
+            for ov in overlaps:
+                f = {}
+                for layout in ("monai", "even"):
+                    preds = []
+                    for x in arrays:
+                        o = ov if layout == "monai" else window_overlaps(x.shape[1:], plan.patch_size, ov)
+                        preds.append(sliding_window_inference(torch.from_numpy(x)[None], plan.patch_size, 8, net,
+                                                              overlap=o, mode="gaussian", sigma_scale=0.125)
+                                     .argmax(1)[0].numpy())
+                    f[layout] = float(np.mean([dice(pp, v[1], label=1, roi=v[2]) for pp, v in zip(preds, val)]))
+                print(f"# window layout at overlap {ov}: MONAI fixed step F1 {f['monai']:.4f}, evenly spread "
+                      f"F1 {f['even']:.4f} ({f['even'] - f['monai']:+.4f})")
     for name, pr in compiled.items():  # the first repeat paid the compilation: say how much
         secs = [v for t in pr._tiered for v in t.compile_s.values()]
         print(f"# {name.strip()}: compiled {len(secs)} window shape(s) in {sum(secs):.1f} s during the first "

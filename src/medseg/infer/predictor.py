@@ -179,9 +179,9 @@ class Predictor:
         (0 <= overlap < 1). As in nnU-Net, the number of windows along an axis is the fewest
         with at least that overlap, and they are spread evenly, so the image's far edge gets no
         narrower seam than the others (MONAI's fixed step leaves seams of a few pixels, or
-        none at overlap 0: on DRIVE, 25 windows laid out evenly scored F1 +0.0015 and -0.0011
-        against MONAI's 36 at overlap 0.25, where its own 25 at overlap 0 lost 0.0040;
-        ``benchmarks/results/dl.md``). See :func:`window_overlaps`.
+        none at overlap 0: on DRIVE at overlap 0, the same 25 windows spread evenly scored F1
+        +0.0055 and +0.0013 over MONAI's layout with two models; ``benchmarks/results/dl.md``).
+        See :func:`window_overlaps`.
     sw_batch_size : windows per forward pass; default 2**17 voxels in 2D (8 windows of 128x128:
         fastest of 2-16 on a 2-core CPU, compiled or not), 2**19 in 3D.
     device : "cpu", "cuda" or "auto".
