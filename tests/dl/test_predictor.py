@@ -178,3 +178,27 @@ def test_really_compiled_predictions_match_eager_ones():
     a = p.probabilities(x)
     np.testing.assert_allclose(a, ref, atol=1e-4)
     assert p._tiered[0].batch or p._tiered[0]._failed
+
+
+def test_single_3d_windows_run_onednn_on_a_copy_of_the_network():
+    from medseg.infer.predictor import Predictor, _OneDnnConv3d, _onednn_conv3d
+
+    plan, net = _tiny(dims=3)
+    net.eval()
+    fast = _onednn_conv3d(net)
+    convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv3d)]
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch build has no oneDNN")
+    assert fast is not net and convs and all(type(m) is _OneDnnConv3d for m in convs)
+    assert not any(type(m) is _OneDnnConv3d for m in net.modules())  # the caller's network is untouched
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 1, 32, 32, 32)).astype(np.float32))
+    with torch.inference_mode():
+        np.testing.assert_allclose(fast(x).numpy(), net(x).numpy(), atol=1e-4)
+    # with gradients (training) the layer is an ordinary Conv3d
+    y = fast(x.clone().requires_grad_())
+    y.sum().backward()
+    assert convs[0].weight.grad is not None
+    p = Predictor([net], plan, tta=False, device="cpu")
+    assert all(type(m) is not torch.nn.Conv3d for m in p.nets[0].modules())
+    net2 = _tiny(dims=2)[1]
+    assert _onednn_conv3d(net2) is net2  # 2D networks pass through unchanged
