@@ -13,6 +13,7 @@ Usage::
 
     python benchmarks/bench_dl_hippocampus.py --budget 15 --folds 0,1,2,3,4
     python benchmarks/bench_dl_hippocampus.py --budget 4 --folds 0      # quick check
+    python benchmarks/bench_dl_hippocampus.py --budget 2 --folds 0 --device cuda   # both on a GPU
 """
 from __future__ import annotations
 
@@ -58,14 +59,14 @@ def _pad(a: np.ndarray, value: float = 0.0) -> tuple[np.ndarray, tuple[slice, ..
     return out, sl
 
 
-def plain_loop(train, val, budget_s: float, seed: int) -> dict:
+def plain_loop(train, val, budget_s: float, seed: int, device: str = "cpu") -> dict:
     from monai.losses import DiceCELoss
     from monai.networks.nets import UNet
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = UNet(spatial_dims=3, in_channels=1, out_channels=3, channels=(16, 32, 64, 128), strides=(2, 2, 2),
-               num_res_units=2)
+               num_res_units=2).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
 
@@ -85,9 +86,11 @@ def plain_loop(train, val, budget_s: float, seed: int) -> dict:
         x = torch.from_numpy(np.stack([xs[i] for i in idx]))
         y = torch.from_numpy(np.stack([ys[i] for i in idx]))
         opt.zero_grad()
-        loss = loss_fn(net(x), y)
+        loss = loss_fn(net(x.to(device)), y.to(device))
         loss.backward()
         opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
         steps += 1
         t_train += time.perf_counter() - t0
     net.eval()
@@ -95,19 +98,19 @@ def plain_loop(train, val, budget_s: float, seed: int) -> dict:
     with torch.no_grad():
         for img, _ in val:
             x, sl = _pad(norm(img)[None])
-            p = net(torch.from_numpy(x)[None]).argmax(1)[0].numpy()
+            p = net(torch.from_numpy(x)[None].to(device)).argmax(1)[0].cpu().numpy()
             preds.append(p[sl])
     md, per = mean_dice(preds, [v[1] for v in val])
     return {"dice": md, "per_class": per, "steps": steps, "samples_per_s": 4 * steps / t_train}
 
 
-def medseg_run(ds, fold, n_folds, budget_min, seed, out: Path, val) -> dict:
+def medseg_run(ds, fold, n_folds, budget_min, seed, out: Path, val, device: str = "cpu") -> dict:
     from medseg.methods.base import load_model
     from medseg.train import TrainConfig, train_model
 
     t0 = time.perf_counter()
     info = train_model(ds, out, TrainConfig(time_budget=budget_min, folds=n_folds, fold=str(fold), seed=seed,
-                                            progress=False))
+                                            progress=False, device=device))
     wall = time.perf_counter() - t0
     log = json.loads((out / f"fold_{fold}" / "log.json").read_text())
     seg = load_model(out)
@@ -133,6 +136,7 @@ def main() -> None:
     ap.add_argument("--skip-medseg", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--device", default="cpu", help="cpu (the issue's setting) or cuda, for both contenders")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -143,15 +147,17 @@ def main() -> None:
     splits = make_splits([c.case_id for c in ds.cases], a.n_folds, a.seed)
     out = Path(a.out or tempfile.mkdtemp(prefix="bench_dl_hippo_"))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"# Hippocampus 5-fold, budget {a.budget} min, torch threads {torch.get_num_threads()}")
+    dev = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else "cpu"
+    print(f"# Hippocampus 5-fold, budget {a.budget} min, device {dev}, torch threads {torch.get_num_threads()}")
     results = {}
     for k in parse_folds(a.folds, a.n_folds):
         val = load_cases(ds, splits[k]["val"])
         r = {}
         if not a.skip_medseg:
-            r["medseg"] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"medseg_fold{k}", val)
+            r["medseg"] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"medseg_fold{k}", val,
+                                     device=a.device)
         if not a.skip_plain:
-            r["plain"] = plain_loop(load_cases(ds, splits[k]["train"]), val, a.budget * 60, a.seed)
+            r["plain"] = plain_loop(load_cases(ds, splits[k]["train"]), val, a.budget * 60, a.seed, a.device)
         results[k] = r
         for name, v in r.items():
             print(f"fold {k} {name:7s} mean Dice {v['dice']:.4f} (ant {v['per_class'][0]:.4f}, post "

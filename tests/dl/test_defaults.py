@@ -206,3 +206,18 @@ def test_large_volumes_are_stitched_in_cpu_memory_when_the_gpu_is_short(monkeypa
     assert p._output_device(x).type == "cuda"
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * need - 1, 10 * need))
     assert p._output_device(x).type == "cpu"
+
+
+def test_windows_per_pass_follow_the_device_and_its_free_memory(monkeypatch):
+    from medseg.infer.predictor import Predictor
+
+    plan, net = _tiny()
+    p = Predictor([net], plan, tta=False, device="cpu")
+    assert p._batch_voxels(2) == 2 ** 17 and p._batch_voxels(3) == 2 ** 19
+    p.device = torch.device("cuda")  # only the decision is tested here (no GPU needed)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (80 * 2 ** 30, 80 * 2 ** 30))
+    assert p._batch_voxels(3) == 2 ** 22 and p._batch_voxels(2) == 2 ** 20
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * 2 ** 30, 4 * 2 ** 30))
+    assert p._batch_voxels(3) == 2 ** 20  # 2 GiB free: 1M voxels at 2 KiB each
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 ** 20, 4 * 2 ** 30))
+    assert p._batch_voxels(3) == 2 ** 19 and p._batch_voxels(2) == 2 ** 18  # never below the floor

@@ -233,7 +233,8 @@ class Predictor:
         +0.0055 and +0.0013 over MONAI's layout with two models; ``benchmarks/results/dl.md``).
         See :func:`window_overlaps`.
     sw_batch_size : windows per forward pass; default 2**17 voxels in 2D (8 windows of 128x128:
-        fastest of 2-16 on a 2-core CPU, compiled or not), 2**19 in 3D.
+        fastest of 2-16 on a 2-core CPU, compiled or not), 2**19 in 3D; on a GPU up to 2**20
+        (2D) / 2**22 (3D) voxels as its free memory allows.
     device : "cpu", "cuda" or "auto".
     channels_last : on CPU, convert the networks (in place) to channels-last memory layout
         (off by default: measured slower than the default layout with 2 threads, 0.41 vs
@@ -307,7 +308,21 @@ class Predictor:
         self.window = window
         self.max_window_voxels = int(max_window_voxels or 2 ** 21)
         vox = float(np.prod(plan.patch_size))
-        self.sw_batch_size = sw_batch_size or max(1, int(2 ** 17 // vox) if plan.dims == 2 else int(2 ** 19 // vox))
+        self.sw_batch_size = sw_batch_size or max(1, int(self._batch_voxels(plan.dims) // vox))
+
+    def _batch_voxels(self, dims: int) -> int:
+        """Voxels per forward pass: 2**17 (2D) / 2**19 (3D) on the CPU (fastest on a 2-core
+        CPU); on a GPU as many as about 2 KiB per voxel of its free memory allows, between
+        2**19 and 2**22 (3D) or 2**18 and 2**20 (2D) — one 64x128x128 window per pass left an
+        H100 idle between launches (0.197 vs 0.137 s for MONAI with 4 windows a pass)."""
+        if self.device.type != "cuda":
+            return 2 ** 17 if dims == 2 else 2 ** 19
+        lo, hi = (2 ** 18, 2 ** 20) if dims == 2 else (2 ** 19, 2 ** 22)
+        try:
+            free, _ = torch.cuda.mem_get_info(self.device)
+        except RuntimeError:  # pragma: no cover - a device that cannot report its memory
+            return lo
+        return int(min(hi, max(lo, free // 2048)))
 
     def _mirrors(self) -> list[tuple[int, ...]]:
         # mirroring TTA only for networks trained with flips at least half the time
