@@ -30,8 +30,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        raise ModelError(f"{path}: corrupt or unreadable checkpoint ({str(exc).splitlines()[0]}); "
+        raise ModelError(f"{path}: corrupt or unreadable checkpoint ({_reason(exc)}); "
                          "retrain, or resume from another checkpoint") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: not a medseg checkpoint")
     return data
+
+
+def _reason(exc: BaseException) -> str:
+    """torch's loading error in a few words: its first sentence, without advice that does
+    not apply (torch suggests ``weights_only=False``, which medseg never uses: it would
+    execute whatever a tampered file holds)."""
+    text = str(exc).strip()
+    if "weights only load failed" in text.lower() or isinstance(exc, pickle.UnpicklingError):
+        return "not a file of tensors and plain values as medseg writes"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split(". ")[0].rstrip(".")
