@@ -11,3 +11,21 @@ def _threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _tiny(dims=2):
+    from medseg.nets import create_net
+    from medseg.train.plan import Plan
+
+    plan = Plan(dims=dims, in_channels=1, n_classes=2, patch_size=(32,) * dims, channels=(4, 8, 16),
+                num_res_units=1, mirror_axes=tuple(range(dims)))
+    torch.manual_seed(0)
+    net = create_net("unet", spatial_dims=dims, in_channels=1, out_channels=2, channels=(4, 8, 16),
+                     num_res_units=1, norm="instance")
+    return plan, net
+
+
+@pytest.fixture
+def tiny():
+    """``tiny(dims=2) -> (plan, net)``: a seeded 4-8-16 U-Net and its plan, for predictor tests."""
+    return _tiny

@@ -115,21 +115,11 @@ def test_augmentation_workers_leave_a_core_for_training(monkeypatch):
         assert augmentation_workers(None, "cuda") == {1: 1, 2: 1, 3: 2, 16: 8}[cores]
 
 
-def _tiny(dims=2):
-    from medseg.nets import create_net
 
-    plan = Plan(dims=dims, in_channels=1, n_classes=2, patch_size=(32,) * dims, channels=(4, 8, 16),
-                num_res_units=1, mirror_axes=tuple(range(dims)))
-    torch.manual_seed(0)
-    net = create_net("unet", spatial_dims=dims, in_channels=1, out_channels=2, channels=(4, 8, 16),
-                     num_res_units=1, norm="instance")
-    return plan, net
-
-
-def test_image_window_covers_the_padded_image_and_respects_the_memory_bound():
+def test_image_window_covers_the_padded_image_and_respects_the_memory_bound(tiny):
     from medseg.infer.predictor import Predictor
 
-    plan, net = _tiny()
+    plan, net = tiny()
     p = Predictor([net], plan, tta=False, device="cpu", window="image", channels_last=False)
     assert p.window_size((50, 45)) == [52, 48]  # padded up to the network's divisor (4)
     assert p.window_size((20, 10)) == [32, 32]  # never below the patch
@@ -156,10 +146,10 @@ def test_unknown_window_is_a_config_error():
         Predictor([torch.nn.Identity()], Plan(patch_size=(8, 8)), window="huge", device="cpu")
 
 
-def test_auto_backend_is_onnx_only_with_one_thread():
+def test_auto_backend_is_onnx_only_with_one_thread(tiny):
     from medseg.infer.predictor import Predictor, _onnx_available
 
-    plan, net = _tiny()
+    plan, net = tiny()
     n = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -170,14 +160,14 @@ def test_auto_backend_is_onnx_only_with_one_thread():
         torch.set_num_threads(n)
 
 
-def test_in_place_softmax_and_tta_average_match_the_plain_computation():
+def test_in_place_softmax_and_tta_average_match_the_plain_computation(tiny):
     from monai.inferers import sliding_window_inference
 
     from medseg.infer.predictor import Predictor, _softmax_, window_overlaps
 
     t = torch.randn(2, 3, 5, 7)
     np.testing.assert_allclose(_softmax_(t.clone()).numpy(), torch.softmax(t, 1).numpy(), atol=1e-6)
-    plan, net = _tiny()
+    plan, net = tiny()
     plan = dataclasses.replace(plan, aug_strength=1.0)
     x = np.random.default_rng(2).normal(size=(1, 70, 50)).astype(np.float32)
     p = Predictor([net], plan, tta=True, overlap=0.5, device="cpu").probabilities(x)
@@ -193,10 +183,10 @@ def test_in_place_softmax_and_tta_average_match_the_plain_computation():
     np.testing.assert_allclose(p, (ref / 4)[0].numpy(), atol=1e-5)
 
 
-def test_large_volumes_are_stitched_in_cpu_memory_when_the_gpu_is_short(monkeypatch):
+def test_large_volumes_are_stitched_in_cpu_memory_when_the_gpu_is_short(tiny, monkeypatch):
     from medseg.infer.predictor import Predictor
 
-    plan, net = _tiny()
+    plan, net = tiny()
     p = Predictor([net], plan, tta=False, device="cpu")
     x = torch.zeros((1, 1, 100, 100))
     assert p._output_device(x).type == "cpu"
@@ -208,10 +198,10 @@ def test_large_volumes_are_stitched_in_cpu_memory_when_the_gpu_is_short(monkeypa
     assert p._output_device(x).type == "cpu"
 
 
-def test_windows_per_pass_follow_the_device_and_its_free_memory(monkeypatch):
+def test_windows_per_pass_follow_the_device_and_its_free_memory(tiny, monkeypatch):
     from medseg.infer.predictor import Predictor
 
-    plan, net = _tiny()
+    plan, net = tiny()
     p = Predictor([net], plan, tta=False, device="cpu")
     assert p._batch_voxels(2) == 2 ** 17 and p._batch_voxels(3) == 2 ** 19
     p.device = torch.device("cuda")  # only the decision is tested here (no GPU needed)

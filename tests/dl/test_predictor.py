@@ -5,19 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from medseg.train.plan import Plan
-
-
-def _tiny(dims=2):
-    from medseg.nets import create_net
-
-    plan = Plan(dims=dims, in_channels=1, n_classes=2, patch_size=(32,) * dims, channels=(4, 8, 16),
-                num_res_units=1, mirror_axes=tuple(range(dims)))
-    torch.manual_seed(0)
-    net = create_net("unet", spatial_dims=dims, in_channels=1, out_channels=2, channels=(4, 8, 16),
-                     num_res_units=1, norm="instance")
-    return plan, net
-
 
 class _Recorder(torch.nn.Module):
     """Returns two zero 'logits' channels and records each window's top-left voxel index."""
@@ -58,12 +45,12 @@ def test_windows_are_the_fewest_with_the_overlap_and_end_flush(length, win, over
     assert np.all(gaps[:-1] == gaps[0])  # evenly spread; only the last step may be shorter
 
 
-def test_predictor_runs_the_even_layout():
+def test_predictor_runs_the_even_layout(tiny):
     from monai.inferers import sliding_window_inference
 
     from medseg.infer.predictor import Predictor, window_overlaps
 
-    plan, net = _tiny()
+    plan, net = tiny()
     x = np.random.default_rng(0).normal(size=(1, 70, 50)).astype(np.float32)
     p = Predictor([net], plan, tta=False, overlap=0.25, device="cpu").probabilities(x)
     with torch.inference_mode():
@@ -97,10 +84,10 @@ def _windows(n, size=32, seed=0):
     return torch.from_numpy(np.random.default_rng(seed).normal(size=(n, 1, size, size)).astype(np.float32))
 
 
-def test_tiered_net_compiles_once_per_shape_pads_small_batches_and_chunks_large(monkeypatch):
+def test_tiered_net_compiles_once_per_shape_pads_small_batches_and_chunks_large(tiny, monkeypatch):
     from medseg.infer.predictor import _TieredNet
 
-    _, net = _tiny()
+    _, net = tiny()
     net.eval()
     fake = _FakeCompile()
     monkeypatch.setattr(torch, "compile", fake)
@@ -120,10 +107,10 @@ def test_tiered_net_compiles_once_per_shape_pads_small_batches_and_chunks_large(
     assert b.shape == (11, 2, 32, 32) and c.shape == (4, 2, 48, 48) and len(t.batch) == 2
 
 
-def test_tiered_net_auto_waits_for_long_jobs_and_off_never_compiles(monkeypatch):
+def test_tiered_net_auto_waits_for_long_jobs_and_off_never_compiles(tiny, monkeypatch):
     import medseg.infer.predictor as P
 
-    _, net = _tiny()
+    _, net = tiny()
     net.eval()
     fake = _FakeCompile()
     monkeypatch.setattr(torch, "compile", fake)
@@ -142,10 +129,10 @@ def test_tiered_net_auto_waits_for_long_jobs_and_off_never_compiles(monkeypatch)
         assert fake.compiled == 1 and not off.eager_s
 
 
-def test_failed_compilation_warns_once_and_runs_eagerly(monkeypatch, caplog):
+def test_failed_compilation_warns_once_and_runs_eagerly(tiny, monkeypatch, caplog):
     from medseg.infer.predictor import Predictor
 
-    plan, net = _tiny()
+    plan, net = tiny()
     monkeypatch.setattr(torch, "compile", _FakeCompile(fail=True))
     x = np.random.default_rng(0).normal(size=(1, 50, 45)).astype(np.float32)
     ref = Predictor([net], plan, tta=False, device="cpu").probabilities(x)
@@ -156,22 +143,22 @@ def test_failed_compilation_warns_once_and_runs_eagerly(monkeypatch, caplog):
     assert len(msgs) == 1 and "cc not found" in msgs[0]
 
 
-def test_compile_option_is_checked_and_auto_is_cpu_only():
+def test_compile_option_is_checked_and_auto_is_cpu_only(tiny):
     from medseg.errors import ConfigError
     from medseg.infer.predictor import Predictor
 
-    plan, net = _tiny()
+    plan, net = tiny()
     with pytest.raises(ConfigError, match="compile"):
         Predictor([net], plan, device="cpu", compile="yes")
     assert Predictor([net], plan, device="cpu", compile="auto")._tiered is not None
     assert Predictor([net], plan, device="cpu")._tiered is None  # the API's default: off
 
 
-def test_really_compiled_predictions_match_eager_ones():
+def test_really_compiled_predictions_match_eager_ones(tiny):
     """torch.compile for real (where this machine can compile: else it falls back, same result)."""
     from medseg.infer.predictor import Predictor
 
-    plan, net = _tiny()
+    plan, net = tiny()
     x = np.random.default_rng(3).normal(size=(1, 60, 50)).astype(np.float32)
     ref = Predictor([net], plan, tta=False, overlap=0.25, device="cpu").probabilities(x)
     p = Predictor([net], plan, tta=False, overlap=0.25, device="cpu", compile="on")
@@ -180,10 +167,10 @@ def test_really_compiled_predictions_match_eager_ones():
     assert p._tiered[0].batch or p._tiered[0]._failed
 
 
-def test_single_3d_windows_run_onednn_on_a_copy_of_the_network():
-    from medseg.infer.predictor import Predictor, _OneDnnConv3d, _onednn_conv3d
+def test_single_3d_windows_run_onednn_on_a_copy_of_the_network(tiny):
+    from medseg.infer.predictor import Predictor, _onednn_conv3d, _OneDnnConv3d
 
-    plan, net = _tiny(dims=3)
+    plan, net = tiny(dims=3)
     net.eval()
     fast = _onednn_conv3d(net)
     convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv3d)]
@@ -200,5 +187,5 @@ def test_single_3d_windows_run_onednn_on_a_copy_of_the_network():
     assert convs[0].weight.grad is not None
     p = Predictor([net], plan, tta=False, device="cpu")
     assert all(type(m) is not torch.nn.Conv3d for m in p.nets[0].modules())
-    net2 = _tiny(dims=2)[1]
+    net2 = tiny(dims=2)[1]
     assert _onednn_conv3d(net2) is net2  # 2D networks pass through unchanged
