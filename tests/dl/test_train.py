@@ -176,6 +176,29 @@ def test_missing_labels(tmp_path):
         train_model(ds, tmp_path / "m", TrainConfig(epochs=1, folds=2, **FAST))
 
 
+def test_a_class_only_in_held_out_cases_is_warned_about(tmp_path, caplog):
+    import tifffile
+
+    from medseg.train.engine import make_splits
+
+    root = make_dataset(tmp_path / "d", kind="disc", n=4, shape=(32, 32))
+    splits = make_splits(["case_000", "case_001", "case_002", "case_003"], 2, 0)
+    k = next(i for i, s in enumerate(splits) if "case_002" in s["val"])
+    f = root / "labels" / "case_002.tif"
+    lab = tifffile.imread(f)
+    tifffile.imwrite(f, np.where(lab > 0, 2, 0).astype(lab.dtype))  # label 2 in this case only
+    with caplog.at_level("WARNING", logger="medseg.train.engine"):
+        train_model(load_dataset(root), tmp_path / "m", TrainConfig(epochs=1, folds=2, fold=str(k),
+                                                                     **dict(FAST, iters_per_epoch=2)))
+    assert f"fold {k}: label 2 (class2) occurs in none of its 2 training cases, only in held-out case(s) " \
+           "case_002" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="medseg.train.engine"):  # the other fold trains on it
+        train_model(load_dataset(root), tmp_path / "m2", TrainConfig(epochs=1, folds=2, fold=str(1 - k),
+                                                                      **dict(FAST, iters_per_epoch=2)))
+    assert "occurs in none" not in caplog.text
+
+
 def test_nan_in_a_training_image_is_refused_and_nothing_is_written(tmp_path):
     root = make_dataset(tmp_path / "d", kind="disc", n=4, shape=(32, 32), layout="npy")
     im = np.load(root / "images.npy").astype(np.float32)

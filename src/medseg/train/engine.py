@@ -154,6 +154,7 @@ def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
             remaining = max(1.0, (cfg.time_budget * 60 - used) / (len(folds) - folds.index(k)))
         tr = [prep(c) for c in splits[k]["train"]]
         va = [prep(c) for c in splits[k]["val"]]
+        _warn_unseen_classes(k, splits[k], plan, lambda cid: set(prep(cid).fg_index))
         fold_cfg = cfg if cfg.epochs is not None or cfg.time_budget else dataclasses.replace(cfg, epochs=50)
         summary = train_fold(tr, va, plan, out / f"fold_{k}", fold_cfg, time_budget_s=remaining,
                              step_callback=step_callback)
@@ -165,6 +166,23 @@ def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
             "train_options": dataclasses.asdict(cfg)}
     write_model_info(out, "unet", info)
     return info
+
+
+def _warn_unseen_classes(k: int, split: dict[str, list[str]], plan: Plan,
+                         present: Callable[[str], set[int]]) -> None:
+    """Warn when a class occurs only in fold ``k``'s held-out cases: the fold's network never
+    sees it in training (a rare class and too many folds, or an unlucky split).
+    ``present(case_id)`` gives the foreground label values in a case."""
+    seen = set().union(*(present(c) for c in split["train"])) if split["train"] else set()
+    for c in range(1, plan.n_classes):
+        if c in seen:
+            continue
+        held = [cid for cid in split["val"] if c in present(cid)]
+        if held:
+            name = plan.class_names.get(str(c), str(c))
+            log.warning("fold %d: label %d (%s) occurs in none of its %d training cases, only in held-out "
+                        "case(s) %s; this fold's network cannot learn it — use fewer --folds or add cases "
+                        "with that label", k, c, name, len(split["train"]), ", ".join(held[:5]))
 
 
 def _choose_inference(out: Path, folds: list[int], splits, plan: Plan, prep, device: str
