@@ -153,3 +153,12 @@ def test_segment_series_option(real_data, tmp_path, capsys):
     assert code == 0, err
     lab = read_image(out.strip().splitlines()[-1])
     assert lab.shape[0] == 24
+
+
+def test_warnings_are_marked_on_the_command_line(tmp_path):
+    """Progress lines stay plain; a warning says it is one (a fresh process: no test logging)."""
+    write_image(Image(np.full((16, 16), 7.0, np.float32)), tmp_path / "flat.tif")
+    r = subprocess.run([sys.executable, "-m", "medseg", "segment", str(tmp_path / "flat.tif"), str(tmp_path / "o.tif"),
+                        "--method", "otsu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "medseg: warning: otsu: the image is constant; nothing to segment" in r.stderr

@@ -48,6 +48,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     return parser, modules
 
 
+
+class _CliFormatter(logging.Formatter):
+    """Progress and results as plain lines; warnings marked as such, as errors are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = super().format(record)
+        return f"medseg: warning: {msg}" if record.levelno >= logging.WARNING else msg
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -60,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             return int(exc.code or 0)
         level = logging.DEBUG if args.debug else (logging.WARNING if args.quiet else logging.INFO)
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s" if args.debug else "%(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if args.debug else _CliFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
         for noisy in ("matplotlib", "PIL", "urllib3", "h5py", "numexpr"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         if not args.command:
