@@ -115,7 +115,6 @@ def test_augmentation_workers_leave_a_core_for_training(monkeypatch):
         assert augmentation_workers(None, "cuda") == {1: 1, 2: 1, 3: 2, 16: 8}[cores]
 
 
-
 def test_image_window_covers_the_padded_image_and_respects_the_memory_bound(tiny):
     from medseg.infer.predictor import Predictor
 

@@ -48,13 +48,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     return parser, modules
 
 
-
 class _CliFormatter(logging.Formatter):
     """Progress and results as plain lines; warnings marked as such, as errors are."""
 
     def format(self, record: logging.LogRecord) -> str:
         msg = super().format(record)
         return f"medseg: warning: {msg}" if record.levelno >= logging.WARNING else msg
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)

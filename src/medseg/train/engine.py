@@ -173,7 +173,7 @@ def _warn_unseen_classes(k: int, split: dict[str, list[str]], plan: Plan,
     """Warn when a class occurs only in fold ``k``'s held-out cases: the fold's network never
     sees it in training (a rare class and too many folds, or an unlucky split).
     ``present(case_id)`` gives the foreground label values in a case."""
-    seen = set().union(*(present(c) for c in split["train"])) if split["train"] else set()
+    seen = set().union(*(present(c) for c in split["train"]))
     for c in range(1, plan.n_classes):
         if c in seen:
             continue
