@@ -1,7 +1,15 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from medseg.testing import shared_data
+
+# shared test helpers (contract_settings) importable under --import-mode=importlib
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 import numpy as np
 import pytest
 
-from medseg.errors import InputError
+from contract_settings import fit_options, params, predict_options
+
+from medseg.contract import Trainable, write_model_info
+from medseg.errors import InputError, MedsegError, ModelError
 from medseg.image import Image
-from medseg.methods.base import METHODS
+from medseg.methods.base import METHODS, load_model
 from medseg.testing import disc_phantom
 
 SHAPES = {2: (48, 56), 3: (20, 28, 32)}
@@ -17,11 +20,25 @@ def _make(name, dim, seed=0):
 
 
 def _instance(cls, dim):
-    seg = cls(**getattr(cls, "contract_params", {}))
+    seg = cls(**params(cls.name))
     if cls.trainable:
         imgs, labs = zip(*[_make(cls.name, dim, seed=s) for s in (10, 11)])
-        seg = seg.fit(list(imgs), list(labs), **getattr(cls, "contract_fit", {})) or seg
+        seg = seg.fit(list(imgs), list(labs), **fit_options(cls.name)) or seg
     return seg
+
+
+_FITTED: dict = {}
+
+
+def _fitted(name, dim):
+    """One fitted instance per (trainable method, dim), shared by the tests of this module."""
+    if (name, dim) not in _FITTED:
+        _FITTED[name, dim] = _instance(METHODS.get(name), dim)
+    return _FITTED[name, dim]
+
+
+TRAINABLE = [n for n in METHODS.names() if METHODS.get(n).trainable]
+FAMILIES = sorted({METHODS.get(n).family for n in METHODS.names()})
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -35,7 +52,7 @@ def test_method_contract(name, dim):
         with pytest.raises(InputError, match=f"{dim}D"):
             cls.check(img)
         return
-    seg = _instance(cls, dim)
+    seg = _fitted(name, dim) if cls.trainable else _instance(cls, dim)
     before = img.array.copy()
     out = seg(img)
     assert isinstance(out, Image)
@@ -78,3 +95,56 @@ def test_parameters_by_dict_dataclass_or_keywords():
     assert Threshold({"value": 0.3}, above="no").params.above is False
     with pytest.raises(ConfigError, match="did you mean 'value'"):
         Threshold(ThresholdParams(), vaule=1)
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_trainable_methods_declare_the_protocol(name):
+    cls = METHODS.get(name)
+    assert cls.TrainParams is not None
+    assert isinstance(cls(**params(name)), Trainable)
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_trainable_save_load_round_trip(name, tmp_path):
+    cls = METHODS.get(name)
+    dim = cls.dims[0]
+    seg = _fitted(name, dim)
+    img, _ = _make(name, dim, seed=3)
+    out = seg.save(tmp_path / "model")
+    assert (out / "model.json").is_file()
+    again = load_model(out, predict_options(name))
+    assert type(again) is cls
+    assert np.array_equal(again(img).array, seg(img).array)
+    assert np.allclose(again.predict_proba(img).array, seg.predict_proba(img).array, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_trainable_refuses_predict_before_fit(name):
+    cls = METHODS.get(name)
+    img, _ = _make(name, cls.dims[0])
+    with pytest.raises(MedsegError, match="not trained|fit"):
+        cls(**params(name))(img)
+    with pytest.raises(MedsegError, match="not trained|fit"):
+        cls(**params(name)).save("never-written")
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_trainable_refuses_a_model_folder_of_another_method(name, tmp_path):
+    cls = METHODS.get(name)
+    other = next(n for n in TRAINABLE if METHODS.get(n).family != cls.family)
+    write_model_info(tmp_path, other, {})
+    with pytest.raises(ModelError):
+        cls.load(tmp_path)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_refuses_bad_input(family):
+    """Each family refuses a non-image and a method name that does not exist."""
+    from medseg.errors import ConfigError
+
+    name = next(n for n in METHODS.names() if METHODS.get(n).family == family)
+    cls = METHODS.get(name)
+    with pytest.raises(InputError, match="expected a medseg Image"):
+        cls.check([[1, 2], [3, 4]])
+    with pytest.raises(ConfigError, match="did you mean"):
+        METHODS.get(name + "x")

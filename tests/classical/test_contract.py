@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from medseg.classical.postprocess import PostParams
+from medseg.postprocess import PostParams
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 from medseg.methods.base import METHODS, segment

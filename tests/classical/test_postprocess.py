@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from medseg.classical.postprocess import (
+from medseg.postprocess import (
     PostParams,
     ellipsoid_footprint,
     keep_largest,

@@ -8,7 +8,7 @@ from medseg.classical.base import ClassicalParams, ClassicalSegmenter
 from medseg.classical.clustering import GMM, KMeans, RandomWalker
 from medseg.classical.contours import ChanVese, GeodesicActiveContour
 from medseg.classical.edges import Edges
-from medseg.classical.postprocess import PostParams
+from medseg.postprocess import PostParams
 from medseg.classical.region import RegionGrowing, Watershed
 from medseg.classical.thresholding import Li, Local, MultiOtsu, Otsu, Triangle
 from medseg.classical.vessels import Vesselness, fov_mask, vesselness

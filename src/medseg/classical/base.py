@@ -2,7 +2,7 @@
 
 A classical method subclasses :class:`ClassicalSegmenter`, declares a ``Params``
 dataclass inheriting :class:`ClassicalParams` (so it gets ``--channel`` and every
-post-processing flag of :class:`~medseg.classical.postprocess.PostParams`) and
+post-processing flag of :class:`~medseg.postprocess.PostParams`) and
 implements ``segment_array(image) -> (labels, meta)`` on a validated, single-channel
 (unless ``multichannel``) image. The base applies post-processing and returns a label
 map on the input grid.
@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from medseg.classical.postprocess import PostParams, postprocess
+from medseg.postprocess import PostParams, postprocess
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
-from medseg.methods.base import Segmenter, label_like, single_channel
+from medseg.contract import Segmenter, label_like, single_channel
 
 __all__ = [
     "ClassicalParams",

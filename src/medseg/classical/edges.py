@@ -13,7 +13,7 @@ from medseg.classical.base import (
     auto_threshold,
     is_constant,
 )
-from medseg.classical.postprocess import ellipsoid_footprint
+from medseg.postprocess import ellipsoid_footprint
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 

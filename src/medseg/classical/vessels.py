@@ -16,7 +16,7 @@ from medseg.classical.base import (
     auto_threshold,
     read_mask_file,
 )
-from medseg.classical.postprocess import ellipsoid_footprint, keep_largest
+from medseg.postprocess import ellipsoid_footprint, keep_largest
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 

@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
 def run(args, extra) -> int:
     from medseg.errors import InputError
     from medseg.infer.export import export_onnx
-    from medseg.methods.base import read_model_info
+    from medseg.contract import read_model_info
 
     model, out = Path(args.model), Path(args.out)
     if not model.is_dir():

@@ -15,11 +15,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from medseg import __version__
+from medseg._version import __version__
 from medseg.errors import MedsegError
 
 COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "predict", "evaluate",
-            "compare", "export", "demo", "serve")
+            "compare", "export", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,12 +35,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     modules = {}
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"medseg.cli.cmd_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"medseg.cli.cmd_{name}":
-                continue
-            raise
+        mod = importlib.import_module(f"medseg.cli.cmd_{name}")
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)

@@ -21,7 +21,7 @@ def export_onnx(model_dir: str | Path, out: str | Path, *, fold: int | None = No
     ``(N, K, *spatial)``; spatial sizes must be multiples of ``2 ** (len(channels) - 1)``.
     """
     from medseg.infer.loading import load_fold_net
-    from medseg.methods.base import read_model_info
+    from medseg.contract import read_model_info
     from medseg.train.plan import plan_from_dict
 
     try:

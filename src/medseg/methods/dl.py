@@ -18,7 +18,8 @@ import numpy as np
 
 from medseg.errors import ModelError
 from medseg.image import Image
-from medseg.methods.base import Segmenter, check_input, label_like, read_model_info, register_method
+from medseg.contract import Segmenter, check_input, label_like, read_model_info
+from medseg.methods.base import register_method
 from medseg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,6 @@ class UNetMethod(Segmenter):
     Params = UNetParams
     TrainParams = TrainConfig
     trainable = True
-    contract_fit = {"epochs": 1, "iters_per_epoch": 4, "channels": (4, 8, 16), "batch_size": 2}
-    contract_params = {"tta": False}
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)

@@ -6,8 +6,6 @@ predict with ``medseg predict MODEL IN OUT`` or ``predict(image)``.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 from medseg.methods.base import register_method
 from medseg.ml.estimators import (
     BoostingParams,
@@ -15,15 +13,10 @@ from medseg.ml.estimators import (
     KNNParams,
     MLPParams,
     SVMParams,
-    TrainParams,
     TreeParams,
 )
 from medseg.ml.segmenter import PixelClassifier
 
-# Small settings for the project-wide contract test (tests/test_contract.py): a reduced
-# feature set and few training pixels so that every ML method fits in about a second.
-_CONTRACT_FEATURES = {"features": ("intensity", "gaussian", "hessian")}
-_CONTRACT_FIT = {"options": TrainParams(samples_per_image=2000)}
 
 __all__ = ["KNN", "MLP", "SVM", "DecisionTree", "ExtraTrees", "GradientBoosting", "RandomForest"]
 
@@ -45,8 +38,6 @@ class RandomForest(PixelClassifier):
     summary = "random forest on multi-scale pixel features (trainable)"
     Params = ForestParams
     default_samples_per_image = 40000  # each tree fits on max_samples of them
-    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_estimators": 10}
-    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -55,8 +46,6 @@ class ExtraTrees(PixelClassifier):
     summary = "extremely randomised trees on pixel features (trainable)"
     Params = ForestParams
     default_samples_per_image = 40000  # each tree fits on max_samples of them
-    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_estimators": 10}
-    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -64,8 +53,6 @@ class GradientBoosting(PixelClassifier):
     name = "gradient-boosting"
     summary = "histogram-based gradient boosting on pixel features (trainable)"
     Params = BoostingParams
-    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "max_iter": 20}
-    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -73,8 +60,6 @@ class SVM(PixelClassifier):
     name = "svm"
     summary = "linear SVM on a Nystroem RBF-kernel approximation, calibrated probabilities (trainable)"
     Params = SVMParams
-    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "n_components": 50}
-    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -82,8 +67,6 @@ class DecisionTree(PixelClassifier):
     name = "decision-tree"
     summary = "single decision tree on pixel features (trainable, interpretable)"
     Params = TreeParams
-    contract_params = _CONTRACT_FEATURES
-    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -91,8 +74,6 @@ class KNN(PixelClassifier):
     name = "knn"
     summary = "k-nearest-neighbour vote on standardised pixel features (trainable)"
     Params = KNNParams
-    contract_params = _CONTRACT_FEATURES
-    contract_fit = _CONTRACT_FIT
 
 
 @register_method
@@ -100,5 +81,3 @@ class MLP(PixelClassifier):
     name = "mlp"
     summary = "multi-layer perceptron on standardised pixel features (trainable)"
     Params = MLPParams
-    contract_params: ClassVar[dict[str, Any]] = {**_CONTRACT_FEATURES, "hidden_layers": (16,), "max_iter": 30}
-    contract_fit = _CONTRACT_FIT

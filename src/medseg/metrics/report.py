@@ -51,7 +51,7 @@ def json_safe(x: Any) -> Any:
 
 def summary_document(table: MetricsTable, *, pooled: bool = False, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """The content of ``summary.json``."""
-    from medseg import __version__
+    from medseg._version import __version__
 
     doc = {
         "format": "medseg-evaluation", "format_version": 1, "medseg_version": __version__,

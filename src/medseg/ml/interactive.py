@@ -14,7 +14,8 @@ import numpy as np
 from medseg.errors import ConfigError, InputError
 from medseg.features.stack import feature_stack
 from medseg.image import Image
-from medseg.methods.base import check_input, get_method, label_like
+from medseg.contract import check_input, label_like
+from medseg.methods.base import get_method  # FIXME(layers): ml must not import methods
 from medseg.ml.estimators import ESTIMATORS, TrainParams, feature_config, fit_estimator
 from medseg.ml.sampling import check_classes, draw_samples, training_mask
 

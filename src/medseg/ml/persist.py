@@ -23,7 +23,7 @@ from medseg.config import from_dict, to_dict
 from medseg.errors import ConfigError, ModelError, require
 from medseg.features.stack import FeatureConfig
 from medseg.io.atomic import atomic_dir
-from medseg.methods.base import read_model_info, write_model_info
+from medseg.contract import read_model_info, write_model_info
 from medseg.ml.estimators import TRUSTED_TYPES, TrainParams
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from medseg.features.stack import (
     sample_features,
 )
 from medseg.image import Image, require_finite
-from medseg.methods.base import Segmenter, check_input, label_like
+from medseg.contract import Segmenter, check_input, label_like, refuse_params
 from medseg.ml.estimators import (
     ESTIMATORS,
     FeatureParams,
@@ -504,10 +504,14 @@ class PixelClassifier(Segmenter):
         return save_model(self, Path(directory))
 
     @classmethod
-    def load(cls, directory: str | Path) -> PixelClassifier:
-        """Load a model folder written by :meth:`save` (refuses tampered/unsafe files)."""
+    def load(cls, directory: str | Path, params: Any = None) -> PixelClassifier:
+        """Load a model folder written by :meth:`save` (refuses tampered/unsafe files).
+
+        ``params`` must be empty: a pixel classifier's parameters are fixed by training.
+        """
         from medseg.ml.persist import load_model_folder
 
+        refuse_params(cls, params)
         return load_model_folder(cls, Path(directory))
 
 

@@ -10,7 +10,7 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.classical.postprocess import ellipsoid_footprint
+from medseg.postprocess import ellipsoid_footprint
 from medseg.errors import ConfigError
 from medseg.image import Image
 from medseg.preprocess._util import as_image, float_array, noise_std, per_channel

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from medseg.classical.postprocess import PostParams, postprocess
+from medseg.postprocess import PostParams, postprocess
 from medseg.config import from_dict
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
@@ -101,7 +101,7 @@ class RecipeSegmenter:
         return f"RecipeSegmenter({self.name}: {self.method!r})"
 
     def __call__(self, image: Image) -> Image:
-        from medseg.methods.base import check_input, label_like
+        from medseg.contract import check_input, label_like
 
         image = check_input(image)
         if image.ndim not in self.dims:

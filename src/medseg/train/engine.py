@@ -98,7 +98,7 @@ def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
 def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
                  step_callback: Callable[[int], None] | None) -> dict[str, Any]:
     from medseg.infer.predictor import resolve_device
-    from medseg.methods.base import write_model_info
+    from medseg.contract import write_model_info
     from medseg.train.data import prepare_case
     from medseg.train.loop import train_fold
 

@@ -1,5 +1,6 @@
-"""Shared post-processing of label maps: opening/closing, hole filling, small objects,
-largest components.
+"""Post-processing of label maps, the one module every method family uses: opening/closing,
+hole filling, small objects, largest components, and the per-class rules a trained model
+chose on validation (:func:`apply_rules`).
 
 Every classical method's ``Params`` inherits :class:`PostParams`, so each method accepts
 ``--clear-border --opening R --closing R --fill-holes --min-size N --keep-largest K`` and
@@ -9,7 +10,7 @@ an ellipsoid that follows anisotropic spacing.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,8 @@ from scipy import ndimage as ndi
 
 from medseg.errors import ConfigError
 
-__all__ = ["PostParams", "clear_inplane_border", "ellipsoid_footprint", "keep_largest", "postprocess", "remove_small"]
+__all__ = ["PostParams", "apply_rules", "clear_inplane_border", "ellipsoid_footprint", "keep_largest", "postprocess",
+           "remove_small"]
 
 
 @dataclass(frozen=True)
@@ -163,4 +165,43 @@ def postprocess(labels: np.ndarray, params: PostParams, spacing: Sequence[float]
     for v in values:
         m = _binary(labels == v, params, spacing)
         out[m & (out == 0)] = v
+    return out
+
+
+def apply_rules(labels: np.ndarray, rules: Mapping[str, str] | None) -> np.ndarray:
+    """Apply per-class rules such as ``{"1": "largest"}`` to a label map.
+
+    ``"largest"`` keeps only the largest connected component of that class (the rest of it
+    becomes background); classes without a rule are left unchanged. Trained deep-learning
+    models record the rules they chose on validation in ``model.json``.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (Y, X) or (Z, Y, X)
+        Label map (0 = background).
+    rules : mapping of str to str, optional
+        Class value (as a string) to rule; ``None`` or empty returns ``labels`` unchanged.
+
+    Returns
+    -------
+    ndarray
+        A new label map of the same shape and dtype (``labels`` itself when there are no rules).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.array([[1, 1, 0, 1]])
+    >>> apply_rules(lab, {"1": "largest"}).tolist()
+    [[1, 1, 0, 0]]
+    """
+    if not rules:
+        return labels
+    out = labels.copy()
+    for cls, rule in rules.items():
+        if rule != "largest":
+            raise ConfigError(f"unknown post-processing rule '{rule}' for class {cls}; known: largest")
+        c = int(cls)
+        m = labels == c
+        if m.any():
+            out[m & ~keep_largest(m, 1)] = 0
     return out
