@@ -134,7 +134,8 @@ def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_st
 def medseg_run(ds, fold: int, n_folds: int, budget_min: float, seed: int, out: Path, val,
                device: str = "auto") -> dict:
     from medseg.methods.base import load_model
-    from medseg.train import TrainConfig, train_model
+    from medseg.methods.dl import train_unet as train_model
+    from medseg.train import TrainConfig
 
     cfg = TrainConfig(time_budget=budget_min, folds=n_folds, fold=str(fold), seed=seed, progress=False,
                       device=device)
@@ -155,7 +156,8 @@ def medseg_run(ds, fold: int, n_folds: int, budget_min: float, seed: int, out: P
 
 
 def main() -> None:
-    from medseg.train.engine import make_splits, parse_folds
+    from medseg.dl.folds import parse_folds
+    from medseg.train.engine import make_splits
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=20.0, help="minutes per fold for each contender")

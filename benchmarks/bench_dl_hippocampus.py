@@ -106,7 +106,8 @@ def plain_loop(train, val, budget_s: float, seed: int, device: str = "cpu") -> d
 
 def medseg_run(ds, fold, n_folds, budget_min, seed, out: Path, val, device: str = "cpu") -> dict:
     from medseg.methods.base import load_model
-    from medseg.train import TrainConfig, train_model
+    from medseg.methods.dl import train_unet as train_model
+    from medseg.train import TrainConfig
 
     t0 = time.perf_counter()
     info = train_model(ds, out, TrainConfig(time_budget=budget_min, folds=n_folds, fold=str(fold), seed=seed,
@@ -125,7 +126,8 @@ def medseg_run(ds, fold, n_folds, budget_min, seed, out: Path, val, device: str 
 
 
 def main() -> None:
-    from medseg.train.engine import make_splits, parse_folds
+    from medseg.dl.folds import parse_folds
+    from medseg.train.engine import make_splits
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=15.0, help="minutes per fold for each contender")

@@ -63,9 +63,10 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     import bench_dl_drive as bd
+    from medseg.dl.preprocessing import preprocess
     from medseg.methods.base import load_model
-    from medseg.train import TrainConfig, train_model
-    from medseg.train.data import preprocess
+    from medseg.methods.dl import train_unet as train_model
+    from medseg.train import TrainConfig
     from medseg.train.engine import make_splits
 
     ds = bd.drive_dataset()
@@ -126,7 +127,7 @@ def main() -> None:
             f1 = float(np.mean([dice(pp, v[1], label=1, roi=v[2]) for pp, v in zip(p, val)]))
             res.setdefault(name, []).append((dt, f1))
     if a.layouts:
-        from medseg.infer.predictor import window_overlaps
+        from medseg.infer.windows import window_overlaps
 
         with torch.inference_mode():
             for ov in overlaps:

@@ -41,9 +41,9 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     from monai.inferers import sliding_window_inference
 
+    from medseg.dl.plan import Plan
     from medseg.infer.predictor import Predictor
     from medseg.nets import create_net
-    from medseg.train.plan import Plan
 
     ints = lambda s: tuple(int(v) for v in s.split(","))  # noqa: E731
     shape, patch, channels = ints(a.shape), ints(a.patch), ints(a.channels)

@@ -31,8 +31,8 @@ import torch
 
 
 def _net_and_plan(model: str | None):
+    from medseg.dl.plan import Plan
     from medseg.nets import create_net
-    from medseg.train.plan import Plan
 
     if model:
         from medseg.methods.base import load_model

@@ -64,10 +64,10 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=1.0)
     args = ap.parse_args()
 
+    import monai
     import torch
     from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance, compute_surface_dice
 
-    import monai
     from medseg.metrics.distance import assd, distance_metrics, hd95, nsd
 
     torch.set_num_threads(args.threads)
@@ -76,21 +76,26 @@ def main() -> None:
     spacing = (2.0, 0.8, 0.8)
     tol = args.tolerance
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, "
-          f"threads={args.threads}; MONAI {monai.__version__}; size {args.size}^3, spacing {spacing}, NSD tolerance {tol} mm")
+          f"threads={args.threads}; MONAI {monai.__version__}; size {args.size}^3, spacing {spacing}, "
+          f"NSD tolerance {tol} mm")
     worst = np.inf
     for name, pred, truth in _pairs(args.size):
         tp = torch.as_tensor(pred[None, None].astype(np.float32))
         tt = torch.as_tensor(truth[None, None].astype(np.float32))
         pi, ti = pred.astype(np.uint8), truth.astype(np.uint8)
+        # each callable binds this pair's arrays (default arguments), not the loop variables
         monai_fns = {
-            "hd95": lambda: compute_hausdorff_distance(tp, tt, include_background=True, percentile=95, spacing=spacing).item(),
-            "assd": lambda: compute_average_surface_distance(tp, tt, include_background=True, symmetric=True, spacing=spacing).item(),
-            "nsd": lambda: compute_surface_dice(tp, tt, [tol], include_background=True, spacing=spacing).item(),
+            "hd95": lambda tp=tp, tt=tt: compute_hausdorff_distance(
+                tp, tt, include_background=True, percentile=95, spacing=spacing).item(),
+            "assd": lambda tp=tp, tt=tt: compute_average_surface_distance(
+                tp, tt, include_background=True, symmetric=True, spacing=spacing).item(),
+            "nsd": lambda tp=tp, tt=tt: compute_surface_dice(
+                tp, tt, [tol], include_background=True, spacing=spacing).item(),
         }
         ours_fns = {
-            "hd95": lambda: hd95(pi, ti, spacing=spacing),
-            "assd": lambda: assd(pi, ti, spacing=spacing),
-            "nsd": lambda: nsd(pi, ti, spacing=spacing, tolerance=tol),
+            "hd95": lambda pi=pi, ti=ti: hd95(pi, ti, spacing=spacing),
+            "assd": lambda pi=pi, ti=ti: assd(pi, ti, spacing=spacing),
+            "nsd": lambda pi=pi, ti=ti: nsd(pi, ti, spacing=spacing, tolerance=tol),
         }
         print(f"\n{name}: |pred|={int(pred.sum())} |truth|={int(truth.sum())}")
         total_m = 0.0
@@ -102,7 +107,7 @@ def main() -> None:
             worst = min(worst, tm / to)
             print(f"  {k:5s} MONAI {tm:7.3f} s  medseg {to:7.3f} s  ratio {tm / to:6.1f}x  "
                   f"values {vm:.6f} vs {vo:.6f} {'equal' if ok else 'DIFFERENT'}")
-        tall, vals = _best(lambda: distance_metrics(pi, ti, spacing=spacing, tolerance=tol), args.repeat)
+        tall, vals = _best(lambda pi=pi, ti=ti: distance_metrics(pi, ti, spacing=spacing, tolerance=tol), args.repeat)
         print(f"  all three: MONAI {total_m:7.3f} s (3 calls)  medseg distance_metrics {tall:7.3f} s  "
               f"ratio {total_m / tall:6.1f}x")
     print(f"\nsmallest per-metric ratio: {worst:.1f}x")

@@ -50,8 +50,7 @@ def load_drive():
 
 
 def run_medseg(train, test, samples):
-    from medseg.methods.ml import RandomForest
-    from medseg.ml import TrainParams
+    from medseg.ml import RandomForest, TrainParams
 
     t0 = time.perf_counter()
     rf = RandomForest().fit([d[0] for d in train], [d[1] for d in train], [d[2] for d in train],
@@ -110,7 +109,7 @@ def main() -> None:
     ap.add_argument("--skip-peer", action="store_true")
     args = ap.parse_args()
     if args.samples is None:
-        from medseg.methods.ml import RandomForest
+        from medseg.ml import RandomForest
 
         args.samples = RandomForest.default_samples_per_image
     data = load_drive()

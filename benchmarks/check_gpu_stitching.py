@@ -11,9 +11,9 @@ import time
 import numpy as np
 import torch
 
+from medseg.dl.plan import Plan
 from medseg.infer.predictor import Predictor
 from medseg.nets import create_net
-from medseg.train.plan import Plan
 
 if not torch.cuda.is_available():
     sys.exit("no CUDA GPU: this check needs one")

@@ -54,42 +54,42 @@ def _resolve(mod: str, is_pkg: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _visit(node: ast.AST, deferred: bool, ctx: dict, out: list) -> None:
+    """Walk ``node`` collecting medseg imports into ``out`` (see :func:`collect`)."""
+    mod, is_pkg, modules, lines = ctx["mod"], ctx["is_pkg"], ctx["modules"], ctx["lines"]
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child):
+            continue
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            _visit(child, True, ctx, out)
+            continue
+        targets: list[str] = []
+        if isinstance(child, ast.Import):
+            targets = [a.name for a in child.names]
+        elif isinstance(child, ast.ImportFrom):
+            base = _resolve(mod, is_pkg, child)
+            for a in child.names:
+                sub = f"{base}.{a.name}"
+                targets.append(sub if sub in modules else base)
+        seen: set[str] = set()
+        for t in targets:
+            if t == PKG or t.startswith(PKG + "."):
+                while t not in modules and "." in t:
+                    t = t.rsplit(".", 1)[0]
+                if t != mod and t not in seen:
+                    seen.add(t)
+                    comment = lines[child.lineno - 1].partition("#")[2].strip()
+                    out.append((mod, t, deferred, child.lineno, comment))
+        _visit(child, deferred, ctx, out)
+
+
 def collect(modules: set[str], files: dict[str, Path]) -> list[tuple[str, str, bool, int, str]]:
     """Edges (importer, imported, deferred, line, comment) between medseg modules."""
-    edges = []
+    edges: list[tuple[str, str, bool, int, str]] = []
     for mod, path in files.items():
         text = path.read_text()
-        lines = text.splitlines()
-        tree = ast.parse(text)
-        is_pkg = path.name == "__init__.py"
-
-        def visit(node: ast.AST, deferred: bool) -> None:
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.If) and _is_type_checking(child):
-                    continue
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    visit(child, True)
-                    continue
-                targets: list[str] = []
-                if isinstance(child, ast.Import):
-                    targets = [a.name for a in child.names]
-                elif isinstance(child, ast.ImportFrom):
-                    base = _resolve(mod, is_pkg, child)
-                    for a in child.names:
-                        sub = f"{base}.{a.name}"
-                        targets.append(sub if sub in modules else base)
-                seen: set[str] = set()
-                for t in targets:
-                    if t == PKG or t.startswith(PKG + "."):
-                        while t not in modules and "." in t:
-                            t = t.rsplit(".", 1)[0]
-                        if t != mod and t not in seen:
-                            seen.add(t)
-                            comment = lines[child.lineno - 1].partition("#")[2].strip()
-                            edges.append((mod, t, deferred, child.lineno, comment))
-                visit(child, deferred)
-
-        visit(tree, False)
+        ctx = {"mod": mod, "is_pkg": path.name == "__init__.py", "modules": modules, "lines": text.splitlines()}
+        _visit(ast.parse(text), False, ctx, edges)
     return edges
 
 
@@ -167,6 +167,8 @@ def layer_of(mod: str, layers: list[list[str]]) -> tuple[int, str] | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--verbose", "-v", action="store_true", help="list every finding")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 when there is a cycle, an upward import or a deferred import without a reason")
     args = ap.parse_args(argv)
     files = {module_name(p): p for p in sorted((SRC / PKG).rglob("*.py"))}
     modules = set(files)
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     cyc = cycles(modules, edges)
     layers, independent = read_layers()
     upward = []
-    for a, b, deferred, line, _ in edges:
+    for a, b, _, line, _ in edges:
         la, lb = layer_of(a, layers), layer_of(b, layers)
         if la is None or lb is None:
             continue
@@ -194,6 +196,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"upward: {a}:{line} -> {b}")
         for a, b, _, line, comment in deferred:
             print(f"deferred: {a}:{line} -> {b}" + (f"   # {comment}" if comment else ""))
+    if args.check and (cyc or upward or unexplained):
+        if not args.verbose:
+            for c in cyc:
+                print("cycle:", " <-> ".join(c))
+            for a, b, line in upward:
+                print(f"upward: {a}:{line} -> {b}")
+            for a, b, _, line, _ in unexplained:
+                print(f"deferred without '# deferred: <reason>': {a}:{line} -> {b}")
+        return 1
     return 0
 
 

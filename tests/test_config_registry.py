@@ -3,8 +3,7 @@ from typing import Literal
 
 import pytest
 
-from medseg.cli.common import params_from_tokens, split_kv
-from medseg.config import from_dict, load_config, save_json, to_dict
+from medseg.config import from_dict, load_config, params_from_tokens, save_json, split_kv, split_params, to_dict
 from medseg.errors import ConfigError
 from medseg.registry import Registry
 
@@ -78,3 +77,25 @@ def test_registry_suggests():
         r.get("alpah")
     with pytest.raises(ValueError):
         r.register("alpha")(2)
+
+
+def test_split_params_between_method_and_training(tmp_path):
+    @dataclass(frozen=True)
+    class P:
+        sigma: float = 1.0
+
+    @dataclass(frozen=True)
+    class T:
+        epochs: int = 10
+        lr: float = 0.1
+
+    cfg = tmp_path / "cfg.json"
+    save_json({"sigma": 3, "epochs": 5, "lr": 0.5}, cfg)
+    p, t = split_params(P, T, ["--epochs", "7"], name="m", config=cfg)  # defaults < file < flags
+    assert p == P(3.0) and t == T(7, 0.5)
+    p, t = split_params(P, None, ["--sigma", "2"], name="m")
+    assert p == P(2.0) and t is None
+    with pytest.raises(ConfigError, match="unknown configuration keys for 'm': epochs"):
+        split_params(P, None, [], name="m", config={"epochs": 1})
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        split_params(P, T, [], name="m", config={"epoch": 1})

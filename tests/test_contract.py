@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from contract_settings import fit_options, params, predict_options
-
 from medseg.contract import Trainable, write_model_info
 from medseg.errors import InputError, MedsegError, ModelError
 from medseg.image import Image
@@ -87,8 +86,8 @@ def test_method_describes_itself(name):
 
 
 def test_parameters_by_dict_dataclass_or_keywords():
+    from medseg.classical import Threshold, ThresholdParams
     from medseg.errors import ConfigError
-    from medseg.methods.threshold import Threshold, ThresholdParams
 
     assert Threshold({"value": "0.3"}).params.value == 0.3
     assert Threshold(ThresholdParams(value=0.3), above=False).params == ThresholdParams(value=0.3, above=False)

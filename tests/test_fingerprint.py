@@ -6,10 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from medseg.fingerprint import fingerprint, format_fingerprint
+from medseg.errors import InputError
+from medseg.fingerprint import describe_image, fingerprint, format_description, format_fingerprint
 from medseg.image import Image
 from medseg.io import load_dataset, write_image
 from medseg.io.writing import write_dataset
+from medseg.testing import make_dataset
 
 
 @pytest.fixture
@@ -129,3 +131,49 @@ def test_seeded_sampling_is_reproducible(tmp_path):
     b = fingerprint(ds, samples_per_case=500, seed=1)
     assert a["intensity"] == b["intensity"]
     assert a["intensity"][0]["overall"]["n_voxels"] == 2 * 60 * 70  # exact moments, sampled percentiles
+
+
+def test_one_fingerprint_for_inspect_and_the_planner(tmp_path):
+    from medseg.train.planner import make_plan
+
+    ds = load_dataset(make_dataset(tmp_path / "d", kind="fundus", n=3, shape=(40, 36)))
+    fp = fingerprint(ds)
+    assert fingerprint(ds, strict=True) == fp  # clean data: strict only changes what happens to problems
+    assert fp["dims"] == fp["dimensionality"] == 2 and fp["n_channels"] == 3 and fp["has_roi"]
+    assert fp["shapes"] == [r["shape"] for r in fp["cases"]] == [[40, 36]] * 3
+    assert fp["spacings"] == [r["spacing"] for r in fp["cases"]]
+    total = sum(fp["class_counts"].values())
+    assert {k: v / total for k, v in fp["class_counts"].items()} == pytest.approx(fp["label_fractions"])
+    assert len(fp["fg_stats"]) == 3 and fp["declared_modality"] == []
+    # the foreground statistics the planner reads agree with inspect's (exact when nothing is sampled)
+    for c, (lo, hi, mean, std) in enumerate(fp["fg_stats"]):
+        fg = fp["intensity"][c]["foreground"]
+        assert mean == pytest.approx(fg["mean"], rel=1e-5) and std == pytest.approx(fg["std"], rel=1e-4)
+        assert lo == pytest.approx(fg["percentiles"]["0.5"], rel=1e-5)
+        assert hi == pytest.approx(fg["percentiles"]["99.5"], rel=1e-5)
+    plan = make_plan(fp, measure=False)
+    assert plan.in_channels == 3 and plan.use_roi
+    json.dumps(fp)
+
+
+def test_strict_fingerprint_raises_at_the_first_case_training_cannot_use(messy, tmp_path):
+    root, _ = messy
+    with pytest.raises(InputError, match="case 'b': the image contains 1 NaN"):
+        fingerprint(load_dataset(root), strict=True)
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    write_image(Image(np.zeros((4, 4), np.float32)), empty / "images" / "x.nii.gz")
+    with pytest.raises(InputError, match="no label map"):
+        fingerprint(load_dataset(empty), strict=True)
+
+
+def test_describe_one_image(tmp_path):
+    write_image(Image(np.arange(12, dtype=np.float32).reshape(3, 4), spacing=(2.0, 0.5)), tmp_path / "x.nii.gz")
+    d = describe_image(tmp_path / "x.nii.gz")
+    assert d["shape"] == [3, 4] and d["spacing"] == [2.0, 0.5] and d["dimensionality"] == 2
+    s = d["intensity"][0]
+    assert (s["min"], s["max"], s["mean"], s["p50"], s["nonfinite"]) == (0.0, 11.0, 5.5, 5.5, 0)
+    text = format_description(d)
+    assert text.splitlines()[1].startswith("shape      3 x 4  (2D, 1 channel(s), float32)")
+    assert "values     min 0  p0.5 0.055  p50 5.5" in text
+    json.dumps(d)

@@ -87,7 +87,8 @@ def test_recipe_from_json_file(tmp_path):
     import json
 
     f = tmp_path / "mine.json"
-    f.write_text(json.dumps({"name": "mine", "method": "otsu", "preprocess": [{"step": "gaussian", "params": {"sigma": 1}}],
+    f.write_text(json.dumps({"name": "mine", "method": "otsu",
+                             "preprocess": [{"step": "gaussian", "params": {"sigma": 1}}],
                              "params": {"min_size": 5}, "post": [{"fill_holes": True}]}))
     img, truth = disc_phantom((48, 48))
     out = get_recipe(str(f))(img)

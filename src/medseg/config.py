@@ -1,6 +1,11 @@
 """Frozen-dataclass configuration: build from dicts/JSON/CLI strings, reject unknown keys.
 
-Precedence everywhere is defaults < file < CLI flags.
+Precedence everywhere is defaults < file < CLI flags. Command-line tokens
+(``--name value``, ``--flag``/``--no-flag``) resolve into a dataclass with
+:func:`params_from_tokens`; :func:`split_params` shares one token list (and one
+configuration file) between a method's ``Params`` and its ``TrainParams``; step specs
+(``"gaussian:sigma=1"``) split with :func:`split_kv`. The CLI, recipes and pipelines all
+resolve configuration here.
 """
 from __future__ import annotations
 
@@ -9,15 +14,22 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from medseg.errors import ConfigError, suggest
+from medseg.errors import ConfigError, require, suggest
+from medseg.io.atomic import atomic_write_text
 
 C = TypeVar("C")
 
-__all__ = ["from_dict", "to_dict", "load_config", "save_json", "parse_value", "field_type"]
+__all__ = ["from_dict", "to_dict", "load_config", "save_json", "parse_value", "field_type", "params_from_tokens",
+           "split_params", "split_kv"]
+
+
+def _fields(cls: Any) -> tuple[dataclasses.Field, ...]:
+    """The fields of dataclass ``cls``."""
+    return dataclasses.fields(cls)
 
 
 @functools.lru_cache(maxsize=512)
@@ -26,6 +38,20 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def field_type(cls: type, f: dataclasses.Field) -> Any:
+    """The resolved type annotation of field ``f`` of dataclass ``cls``.
+
+    Parameters
+    ----------
+    cls : type
+        A dataclass.
+    f : dataclasses.Field
+        One of its fields.
+
+    Returns
+    -------
+    type
+        The annotation with string (postponed) annotations resolved.
+    """
     return _hints(cls).get(f.name, f.type)
 
 
@@ -39,7 +65,33 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def parse_value(text: Any, tp: Any, name: str) -> Any:
-    """Convert ``text`` (a CLI string or a JSON value) to the annotated type ``tp``."""
+    """Convert ``text`` (a CLI string or a JSON value) to the annotated type ``tp``.
+
+    Parameters
+    ----------
+    text : Any
+        A command-line string or a JSON value.
+    tp : type
+        ``bool``, ``int``, ``float``, ``str``, ``Literal[...]``, ``tuple``/``list`` of
+        those (comma-separated in a string), ``dict`` (JSON in a string), or ``X | None``.
+    name : str
+        The parameter's name, for messages.
+
+    Returns
+    -------
+    Any
+        The converted value.
+
+    Raises
+    ------
+    ConfigError
+        A value that does not fit the type (with the valid choices for a ``Literal``).
+
+    Examples
+    --------
+    >>> parse_value("0.5,1,2", tuple[float, ...], "sigmas"), parse_value("off", bool, "tta")
+    ((0.5, 1.0, 2.0), False)
+    """
     base, optional = _strip_optional(tp)
     if optional and (text is None or (isinstance(text, str) and text.lower() in ("none", "null", ""))):
         return None
@@ -116,8 +168,39 @@ def from_dict(cls: type[C], values: Mapping[str, Any] | None = None, *, what: st
     """Build dataclass ``cls`` from ``values`` then ``overrides``; unknown keys are errors.
 
     Keys may use ``-`` or ``_``. Values are validated and converted to the field types.
+
+    Parameters
+    ----------
+    cls : type
+        A dataclass.
+    values : mapping, optional
+        Field values (e.g. from a configuration file).
+    what : str, optional
+        What ``cls`` configures, for messages (default: its class name).
+    **overrides
+        Field values that win over ``values``.
+
+    Returns
+    -------
+    instance of ``cls``
+
+    Raises
+    ------
+    ConfigError
+        Unknown key (with the nearest valid one), a value of the wrong type, or one the
+        dataclass refuses.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class P:
+    ...     sigma: float = 1.0
+    ...     mode: str = "reflect"
+    >>> from_dict(P, {"sigma": "2"}, mode="nearest")
+    P(sigma=2.0, mode='nearest')
     """
-    names = {f.name: f for f in dataclasses.fields(cls)}
+    names = {f.name: f for f in _fields(cls)}
     merged: dict[str, Any] = {}
     for source in (values or {}, overrides):
         for key, val in source.items():
@@ -136,8 +219,19 @@ def from_dict(cls: type[C], values: Mapping[str, Any] | None = None, *, what: st
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
-    """A JSON-friendly dict of a dataclass (tuples become lists)."""
-    def conv(v):
+    """A JSON-friendly dict of a dataclass (tuples become lists).
+
+    Parameters
+    ----------
+    obj : Any
+        A dataclass instance (nested dataclasses, sequences, mappings, paths and NumPy
+        scalars are converted too).
+
+    Returns
+    -------
+    dict
+    """
+    def conv(v: Any) -> Any:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
         if isinstance(v, (list, tuple)):
@@ -154,14 +248,23 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a JSON (or YAML, when PyYAML is installed) mapping."""
+    """Read a JSON (or YAML, when PyYAML is installed) mapping.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.json``, or ``.yaml``/``.yml``.
+
+    Returns
+    -------
+    dict
+        The mapping; a missing file, invalid JSON/YAML or a non-mapping is a :class:`ConfigError`.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"configuration file not found: {p}")
     text = p.read_text(encoding="utf-8")
     if p.suffix.lower() in (".yaml", ".yml"):
-        from medseg.errors import require
-
         yaml = require("yaml", purpose="YAML configuration files")
         try:
             data = yaml.safe_load(text)
@@ -178,9 +281,27 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 
 def save_json(data: Any, path: str | Path) -> Path:
-    """Write ``data`` as indented JSON atomically."""
-    from medseg.io.atomic import atomic_write_text
+    """Write ``data`` as indented JSON atomically.
 
+    Parameters
+    ----------
+    data : Any
+        A dataclass instance (converted with :func:`to_dict`) or JSON-serialisable data
+        (NumPy arrays and paths allowed).
+    path : str or Path
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = save_json({"sigma": 1.0}, Path(tempfile.mkdtemp()) / "params.json")
+    >>> load_config(p)
+    {'sigma': 1.0}
+    """
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
         data = to_dict(data)
     return atomic_write_text(Path(path), json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
@@ -192,3 +313,186 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ---------------------------------------------------------------------- command-line tokens
+def _bool_field(tp: Any) -> bool:
+    """True for ``bool`` and ``bool | None`` annotations."""
+    base, _ = _strip_optional(tp)
+    return base is bool
+
+
+def params_from_tokens(cls: type[C], tokens: Sequence[str], *, what: str, base: Mapping[str, Any] | None = None,
+                       other: Sequence[type] = ()) -> tuple[C, list[str]]:
+    """Resolve ``--field value`` tokens into dataclass ``cls`` (defaults < ``base`` < tokens).
+
+    Tokens for fields of the ``other`` dataclasses are left for them and returned; any
+    other unknown flag is an error with a suggestion. Boolean fields accept ``--flag``,
+    ``--no-flag`` and ``--flag true|false``; ``--name=value`` works too.
+
+    Parameters
+    ----------
+    cls : type
+        The dataclass to build (a method's ``Params``).
+    tokens : sequence of str
+        Command-line tokens.
+    what : str
+        What ``cls`` configures, for messages (``"method 'otsu'"``).
+    base : mapping, optional
+        Values from a configuration file; tokens override them.
+    other : sequence of type
+        Dataclasses whose flags are passed through (e.g. training options).
+
+    Returns
+    -------
+    (instance of ``cls``, list of str)
+        The parameters and the tokens left for ``other``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown option (with the nearest valid one and the list), a missing or invalid value.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class P:
+    ...     sigma: float = 1.0
+    ...     fill_holes: bool = False
+    >>> @dataclass(frozen=True)
+    ... class T:
+    ...     epochs: int = 10
+    >>> params_from_tokens(P, ["--sigma", "2", "--fill-holes", "--epochs", "5"], what="demo", other=(T,))
+    (P(sigma=2.0, fill_holes=True), ['--epochs', '5'])
+    """
+    fields = {f.name: f for f in _fields(cls)}
+    other_names = {f.name for o in other for f in _fields(o)}
+    values: dict[str, Any] = dict(base or {})
+    rest: list[str] = []
+    i = 0
+    toks = list(tokens)
+    while i < len(toks):
+        tok = toks[i]
+        if not tok.startswith("--"):
+            raise ConfigError(f"unexpected argument '{tok}'")
+        key, eq, val = tok[2:].partition("=")
+        name = key.replace("-", "_")
+        negate = False
+        if name not in fields and name.startswith("no_") and name[3:] in fields:
+            name, negate = name[3:], True
+        if name not in fields:
+            if name in other_names or (name.startswith("no_") and name[3:] in other_names):
+                rest.append(tok)
+                if not eq and i + 1 < len(toks) and not toks[i + 1].startswith("--"):
+                    rest.append(toks[i + 1])
+                    i += 1
+                i += 1
+                continue
+            valid = sorted(n.replace("_", "-") for n in list(fields) + list(other_names))
+            raise ConfigError(f"unknown option '--{key}' for {what}{suggest(key, valid)}; "
+                              f"valid: {', '.join('--' + v for v in valid) or 'none'}")
+        tp = field_type(cls, fields[name])
+        if _bool_field(tp) and not eq:
+            if i + 1 < len(toks) and toks[i + 1].lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                val = toks[i + 1]
+                i += 1
+            else:
+                val = "true"
+            if negate:
+                val = "false" if parse_value(val, bool, name) else "true"
+        elif not eq:
+            if i + 1 >= len(toks):
+                raise ConfigError(f"option '--{key}' needs a value")
+            val = toks[i + 1]
+            i += 1
+        values[name] = parse_value(val, tp, name)
+        i += 1
+    return from_dict(cls, values, what=what), rest
+
+
+def split_params(params_cls: type[C], train_cls: type | None, tokens: Sequence[str] = (), *, name: str,
+                 config: str | Path | Mapping[str, Any] | None = None) -> tuple[C, Any]:
+    """Resolve one token list and one configuration between a method's ``Params`` and ``TrainParams``.
+
+    Precedence: defaults < ``config`` < ``tokens``. A configuration key that names a
+    ``Params`` field goes there; every other key goes to ``TrainParams`` (which rejects
+    unknown ones with a suggestion). Tokens are resolved the same way.
+
+    Parameters
+    ----------
+    params_cls : type
+        The method's ``Params`` dataclass.
+    train_cls : type or None
+        Its ``TrainParams`` dataclass (``None``: the method takes no training options).
+    tokens : sequence of str
+        Command-line tokens (``--name value``).
+    name : str
+        The method's name, for messages.
+    config : str, Path or mapping, optional
+        A JSON/YAML configuration file (see :func:`load_config`) or its mapping.
+
+    Returns
+    -------
+    (instance of ``params_cls``, instance of ``train_cls`` or None)
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys or options, invalid values.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class P:
+    ...     sigma: float = 1.0
+    >>> @dataclass(frozen=True)
+    ... class T:
+    ...     epochs: int = 10
+    >>> split_params(P, T, ["--epochs", "3"], name="demo", config={"sigma": 2, "epochs": 5})
+    (P(sigma=2.0), T(epochs=3))
+    """
+    base = load_config(config) if isinstance(config, (str, Path)) else dict(config or {})
+    pnames = {f.name for f in _fields(params_cls)}
+    pbase = {k: v for k, v in base.items() if k.replace("-", "_") in pnames}
+    tbase = {k: v for k, v in base.items() if k.replace("-", "_") not in pnames}
+    others = (train_cls,) if train_cls is not None else ()
+    params, rest = params_from_tokens(params_cls, tokens, what=f"method '{name}'", base=pbase, other=others)
+    if train_cls is None:
+        if tbase:
+            raise ConfigError(f"unknown configuration keys for '{name}': {', '.join(tbase)}")
+        return params, None
+    train: Any
+    train, _ = params_from_tokens(train_cls, rest, what=f"training of '{name}'", base=tbase)
+    return params, train
+
+
+def split_kv(text: str) -> tuple[str, dict[str, str]]:
+    """Split a step spec ``NAME[:key=value,...]`` into its name and raw parameters.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    (str, dict of str to str)
+        The name and the raw values; a part that is not ``key=value`` is a :class:`ConfigError`.
+
+    Examples
+    --------
+    >>> split_kv("gaussian:sigma=1,mode=reflect")
+    ('gaussian', {'sigma': '1', 'mode': 'reflect'})
+    """
+    name, _, rest = text.partition(":")
+    params: dict[str, str] = {}
+    if rest:
+        for part in rest.split(","):
+            if not part.strip():
+                continue
+            k, eq, v = part.partition("=")
+            if not eq:
+                raise ConfigError(f"'{part}' in '{text}' is not key=value")
+            params[k.strip()] = v.strip()
+    return name.strip(), params

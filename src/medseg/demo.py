@@ -15,7 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from medseg.errors import InputError
+from medseg.io import load_dataset
+from medseg.methods.base import METHODS
+from medseg.metrics.compare import load_runs, write_comparison
+from medseg.metrics.evaluation import evaluate
+from medseg.metrics.report import write_evaluation
+from medseg.recipes import get_recipe
+from medseg.run import segment_paths
+from medseg.testing import make_dataset
+from medseg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +48,6 @@ def _say(msg: str) -> None:
 
 
 def _evaluate(pred_dir: Path, data_root: Path, out: Path, title: str, labels=None) -> tuple[float, float]:
-    from medseg.metrics.evaluation import evaluate
-    from medseg.metrics.report import write_evaluation
 
     table = evaluate(pred_dir, data_root, labels=labels)
     write_evaluation(table, out, inputs={"prediction": str(pred_dir), "ground truth": str(data_root)}, title=title)
@@ -48,7 +57,6 @@ def _evaluate(pred_dir: Path, data_root: Path, out: Path, title: str, labels=Non
         s = summ[str(lab)]
         dices.append(s["dice"].get("mean", float("nan")))
         hds.append(s["hd95"].get("median", float("nan")))
-    import numpy as np
 
     return float(np.nanmean(dices)), float(np.nanmean(hds))
 
@@ -72,10 +80,6 @@ def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int =
              families: tuple[str, ...] = ("classical", "ml", "dl"), seed: int = 0,
              report: Callable[[str], None] = _say) -> list[DemoResult]:
     """Run the demo into ``out`` and return one :class:`DemoResult` per method run."""
-    from medseg.io import load_dataset
-    from medseg.methods.base import METHODS
-    from medseg.run import segment_paths
-    from medseg.testing import make_dataset
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "medseg-demo.txt").exists():
@@ -110,7 +114,6 @@ def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int =
 
     # ------------------------------------------------------------------ classical
     if "classical" in families:
-        from medseg.recipes import get_recipe
 
         run_method("retina-vessels", "classical", get_recipe("retina-vessels"), test2d, test2d / "images")
         run_method("brain-mask-3d", "classical", get_recipe("brain-mask"), test3d, test3d / "imagesTr")
@@ -126,7 +129,6 @@ def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int =
 
     # ------------------------------------------------------------------ deep learning
     if "dl" in families and "unet" in METHODS and dl_minutes > 0:
-        from medseg.train.config import TrainConfig
 
         t = time.perf_counter()
         cls = METHODS.get("unet")
@@ -139,7 +141,6 @@ def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int =
     # ------------------------------------------------------------------ comparison
     two_d = [r for r in results if not r.name.endswith("-3d")]
     if len(two_d) >= 2:
-        from medseg.metrics.compare import load_runs, write_comparison
 
         runs = load_runs([r.eval_dir for r in two_d], [r.name for r in two_d])
         write_comparison(runs, rerun(out / "compare"), title="medseg demo: classical vs ML vs DL on fundus phantoms")

@@ -23,8 +23,33 @@ __all__ = ["Image", "require_finite", "same_grid"]
 
 
 def require_finite(array: np.ndarray, *, case: str | None = None, before: str = "segmenting") -> None:
-    """Refuse an image array holding NaN or Inf with one clear message (naming ``case`` when
-    given): such values would silently poison thresholds, normalisation and gradients."""
+    """Refuse an image array holding NaN or Inf with one clear message.
+
+    Such values would silently poison thresholds, normalisation and gradients.
+
+    Parameters
+    ----------
+    array : ndarray, any shape
+        The image data.
+    case : str, optional
+        Case name to put in the message.
+    before : str
+        What the values must be fixed before ("segmenting", "training", ...).
+
+    Raises
+    ------
+    InputError
+        When a float array holds NaN or Inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> require_finite(np.zeros(3))
+    >>> require_finite(np.array([1.0, np.nan]))
+    Traceback (most recent call last):
+    ...
+    medseg.errors.InputError: the image contains 1 NaN/Inf value(s); fill or mask them before segmenting
+    """
     a = np.asarray(array)
     if a.dtype.kind in "fc" and not np.isfinite(a).all():
         n = int(a.size - np.count_nonzero(np.isfinite(a)))
@@ -69,10 +94,12 @@ class Image:
     (0.5, 0.25)
     """
 
+    # None in the constructor means the default; after construction the geometry is always
+    # filled in (hence the attribute types and the ignores on the None defaults)
     array: np.ndarray
-    spacing: tuple[float, ...] | None = None
-    origin: tuple[float, ...] | None = None
-    direction: np.ndarray | None = None
+    spacing: tuple[float, ...] = None  # type: ignore[assignment]
+    origin: tuple[float, ...] = None  # type: ignore[assignment]
+    direction: np.ndarray = None  # type: ignore[assignment]
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,10 +151,12 @@ class Image:
 
     @property
     def has_channels(self) -> bool:
+        """True when ``array`` has a channel axis before the spatial axes."""
         return self.array.ndim == self.ndim + 1
 
     @property
     def n_channels(self) -> int:
+        """Number of channels (1 without a channel axis)."""
         return int(self.array.shape[0]) if self.has_channels else 1
 
     @property
@@ -137,11 +166,24 @@ class Image:
 
     @property
     def dtype(self) -> np.dtype:
+        """The array's dtype."""
         return self.array.dtype
 
     # ------------------------------------------------------------------ constructors
-    def with_array(self, array, *, meta: Mapping[str, Any] | None = None) -> Image:
-        """Return a new Image with the same geometry and ``array`` (shape may add/drop channels)."""
+    def with_array(self, array: np.ndarray, *, meta: Mapping[str, Any] | None = None) -> Image:
+        """A new Image with the same geometry and ``array``.
+
+        Parameters
+        ----------
+        array : ndarray, shape ``spatial`` or ``(C, *spatial)``
+            Must have this image's spatial shape; a channel axis may be added or dropped.
+        meta : mapping, optional
+            Replaces ``meta`` (default: keep this image's).
+
+        Returns
+        -------
+        Image
+        """
         arr = np.asarray(array)
         if tuple(arr.shape[-self.ndim:]) != self.shape or arr.ndim not in (self.ndim, self.ndim + 1):
             raise GeometryError(
@@ -150,6 +192,7 @@ class Image:
         return Image(arr, self.spacing, self.origin, self.direction, self.meta if meta is None else meta)
 
     def with_meta(self, **updates: Any) -> Image:
+        """A new Image with ``updates`` merged into ``meta`` (same array and geometry)."""
         meta = dict(self.meta)
         meta.update(updates)
         return Image(self.array, self.spacing, self.origin, self.direction, meta)
@@ -178,6 +221,7 @@ class Image:
         return a
 
     def same_geometry(self, other: Image, *, atol: float = 1e-4) -> bool:
+        """True when ``other`` lies on the same grid (see :func:`same_grid`)."""
         return same_grid(self, other, atol=atol)
 
     def __repr__(self) -> str:

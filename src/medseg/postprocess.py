@@ -24,7 +24,13 @@ __all__ = ["PostParams", "apply_rules", "clear_inplane_border", "ellipsoid_footp
 
 @dataclass(frozen=True)
 class PostParams:
-    """Post-processing fields shared by every classical method (all off by default)."""
+    """Post-processing fields shared by every classical method (all off by default).
+
+    Examples
+    --------
+    >>> PostParams(min_size=10).fill_holes
+    False
+    """
 
     clear_border: bool = field(default=False, metadata={
         "help": "remove objects touching the in-plane image border (e.g. the air around a CT body); "
@@ -52,8 +58,18 @@ class PostParams:
 def ellipsoid_footprint(radius: float, spacing: Sequence[float]) -> np.ndarray:
     """Boolean ellipsoid of physical ``radius`` on a grid with ``spacing``.
 
-    Returns an array of shape ``(2*r_0+1, ..., 2*r_d+1)`` with ``r_i = floor(radius /
-    spacing_i)``; axes whose radius is below one voxel get extent 1.
+    Parameters
+    ----------
+    radius : float
+        Physical radius (mm).
+    spacing : sequence of float
+        Physical spacing per axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, shape ``(2*r_0+1, ..., 2*r_d+1)`` with ``r_i = floor(radius /
+        spacing_i)``; axes whose radius is below one voxel get extent 1.
 
     Examples
     --------
@@ -74,7 +90,25 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def keep_largest(mask: np.ndarray, k: int = 1) -> np.ndarray:
-    """The ``k`` largest connected components (face connectivity) of a boolean mask."""
+    """The ``k`` largest connected components (face connectivity) of a boolean mask.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Boolean, any spatial shape.
+    k : int
+        Components to keep.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, same shape (a copy of ``mask`` when it has at most ``k`` components).
+
+    Examples
+    --------
+    >>> keep_largest(np.array([1, 1, 0, 1], bool)).astype(int).tolist()
+    [1, 1, 0, 0]
+    """
     lab, sizes = _components(mask)
     if len(sizes) <= k + 1:
         return mask.astype(bool, copy=True)
@@ -87,7 +121,24 @@ def keep_largest(mask: np.ndarray, k: int = 1) -> np.ndarray:
 
 
 def clear_inplane_border(mask: np.ndarray) -> np.ndarray:
-    """Remove components touching the border of the last two axes (all borders in 2D)."""
+    """Remove components touching the border of the last two axes (all borders in 2D).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Boolean, ``(y, x)`` or ``(z, y, x)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, same shape.
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 5), bool); m[0, 0] = m[2, 2] = True
+    >>> np.argwhere(clear_inplane_border(m)).tolist()
+    [[2, 2]]
+    """
     lab, n = ndi.label(mask)
     edge = np.zeros(mask.shape, bool)
     for ax in range(mask.ndim - 2, mask.ndim):
@@ -103,7 +154,25 @@ def clear_inplane_border(mask: np.ndarray) -> np.ndarray:
 
 
 def remove_small(mask: np.ndarray, min_size: int) -> np.ndarray:
-    """Drop connected components with fewer than ``min_size`` elements."""
+    """Drop connected components with fewer than ``min_size`` elements.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Boolean, any spatial shape.
+    min_size : int
+        Smallest component kept, in voxels.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, same shape.
+
+    Examples
+    --------
+    >>> remove_small(np.array([1, 1, 0, 1], bool), 2).astype(int).tolist()
+    [1, 1, 0, 0]
+    """
     lab, sizes = _components(mask)
     keep = sizes >= min_size
     keep[0] = False

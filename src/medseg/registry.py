@@ -33,6 +33,8 @@ class Registry(Generic[T]):
         self._loaders: list[Callable[[], None]] = []
 
     def register(self, name: str) -> Callable[[T], T]:
+        """Decorator registering an object under ``name`` (a second, different object is refused)."""
+
         def deco(obj: T) -> T:
             if name in self._items and self._items[name] is not obj:
                 raise ValueError(f"{self.kind} '{name}' is already registered")
@@ -50,6 +52,7 @@ class Registry(Generic[T]):
             self._loaders.pop(0)()
 
     def get(self, name: str) -> T:
+        """The object registered as ``name``; an unknown name raises ConfigError with the nearest one."""
         self._load()
         try:
             return self._items[name]
@@ -59,6 +62,7 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
+        """Every registered name, sorted."""
         self._load()
         return sorted(self._items)
 

@@ -1,121 +1,313 @@
-"""Apply a segmenter to files and folders: the shared engine of ``segment`` and ``predict``.
+"""Apply an ``Image -> Image`` function to files and folders: the engine of ``segment``,
+``predict`` and ``preprocess`` (and of the web app).
 
-Outputs keep the input's format and geometry (DICOM series and JPEG inputs are written
-as NIfTI and PNG, since label maps cannot be stored in them losslessly). Every output
-is written atomically; inputs are never modified.
+:func:`pair_paths` names the outputs: one rule for every command, with the output
+suffix chosen by what is written — label maps (:func:`output_suffix`) or images
+(:func:`image_output_suffix`). :func:`apply_paths` reads each input, applies the function
+and writes the result; a bad file in a folder does not stop the others. Outputs keep the
+input's geometry, and the input's format where it can hold the result losslessly. Every
+output is written atomically; inputs are never modified.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from medseg.errors import InputError
 from medseg.image import Image
-from medseg.io import image_suffix, list_images, read_image, strip_suffix, write_image
+from medseg.io import image_suffix, input_kind, list_images, read_image, strip_suffix, write_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["output_suffix", "segment_paths", "probability_suffix"]
+__all__ = ["Output", "output_suffix", "image_output_suffix", "probability_suffix", "pair_paths", "apply_paths",
+           "segment_paths"]
 
-_LOSSY_OR_READONLY = {".jpg": ".png", ".jpeg": ".png", ".dcm": ".nii.gz", "": ".nii.gz", ".gif": ".png", ".bmp": ".png"}
+#: what :func:`apply_paths` writes: label maps or (preprocessed) images
+Output = Literal["labels", "images"]
+
+# label maps: lossy, palette and read-only inputs are written as lossless PNG / NIfTI
+_LABEL_SUFFIX = {".jpg": ".png", ".jpeg": ".png", ".dcm": ".nii.gz", "": ".nii.gz", ".gif": ".png", ".bmp": ".png"}
+# images: 8-bit raster formats cannot hold float results, so they become float TIFF
+_IMAGE_SUFFIX = {".png": ".tif", ".jpg": ".tif", ".jpeg": ".tif", ".bmp": ".tif", ".gif": ".tif", ".dcm": ".nii.gz",
+                 "": ".nii.gz"}
+_WHAT = {"labels": ("segment", "segmented"), "images": ("process", "processed")}
 
 
 def output_suffix(input_path: Path) -> str:
-    """The suffix a label map for ``input_path`` is written with."""
+    """The suffix a label map for ``input_path`` is written with.
+
+    The input's own suffix, except JPEG/GIF/BMP (lossy or palette: PNG) and DICOM files
+    or folders (read-only: NIfTI).
+
+    Parameters
+    ----------
+    input_path : Path
+        An input file or folder.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> output_suffix(Path("fundus.jpg")), output_suffix(Path("scan.nii.gz")), output_suffix(Path("IM0001"))
+    ('.png', '.nii.gz', '.nii.gz')
+    """
     if input_path.is_dir():
         return ".nii.gz"
     suf = image_suffix(input_path)
-    return _LOSSY_OR_READONLY.get(suf, suf)
+    return _LABEL_SUFFIX.get(suf, suf)
+
+
+def image_output_suffix(input_path: Path) -> str:
+    """The suffix a processed image for ``input_path`` is written with.
+
+    The input's own suffix, except the 8-bit raster formats (PNG, JPEG, BMP, GIF), which
+    are written as float TIFF, and DICOM files or folders (read-only: NIfTI).
+
+    Parameters
+    ----------
+    input_path : Path
+        An input file or folder.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> image_output_suffix(Path("fundus.png")), image_output_suffix(Path("case.nrrd"))
+    ('.tif', '.nrrd')
+    """
+    if input_path.is_dir():
+        return ".nii.gz"
+    suf = image_suffix(input_path)
+    return _IMAGE_SUFFIX.get(suf, suf)
 
 
 def probability_suffix(input_path: Path, ndim: int) -> str:
+    """The suffix of the probability map written beside a label map for ``input_path``.
+
+    Parameters
+    ----------
+    input_path : Path
+        An input file or folder.
+    ndim : int
+        Spatial dimensions of the image (unused: every suffix holds both).
+
+    Returns
+    -------
+    str
+        :func:`output_suffix`, except PNG/TIFF, which cannot hold multi-channel float maps:
+        NIfTI.
+
+    Examples
+    --------
+    >>> probability_suffix(Path("fundus.png"), 2)
+    '.nii.gz'
+    """
     suf = output_suffix(input_path)
     if suf in (".png", ".tif", ".tiff"):  # the TIFF writer cannot hold multi-channel float maps
         return ".nii.gz"
     return suf
 
 
-def _pairs(inp: Path, out: Path) -> list[tuple[Path, Path]]:
-    if inp.is_dir() and not _is_series(inp) and not _has_series_below(inp):
+def _stem(path: Path) -> str:
+    """An output's base name: a folder's whole name, a file's name without its format suffix."""
+    return path.name if path.is_dir() else strip_suffix(path)
+
+
+def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels") -> list[tuple[Path, Path]]:
+    """Pair each input with the path its result is written to.
+
+    An input folder of images (files and series sub-folders) gives one output per image in
+    the output folder, named ``<stem><suffix>``. Any other input (a file, a DICOM series,
+    a scanner export read as one series) gives one output: ``out`` itself, or
+    ``out/<stem><suffix>`` when ``out`` is an existing folder or a name without suffix.
+    A file's stem is its name without the format suffix; a folder's stem is its whole name.
+
+    Parameters
+    ----------
+    inp : str or Path
+        A file, a DICOM series folder, a scanner export or a folder of images.
+    out : str or Path
+        The output file or folder.
+    output : {"labels", "images"}
+        What is written: the suffix rule, :func:`output_suffix` or :func:`image_output_suffix`.
+
+    Returns
+    -------
+    list of (Path, Path)
+        ``(input, output)`` pairs, in input order.
+
+    Raises
+    ------
+    InputError
+        Missing input, a folder without images, a file as the output of a folder, or an
+        output that would overwrite its input.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ("a.png", "b.nii.gz"):
+    ...     _ = write_image(Image(np.zeros((4, 4), np.uint8)), root / "in" / name)
+    >>> [dst.name for _, dst in pair_paths(root / "in", root / "out")]
+    ['a.png', 'b.nii.gz']
+    >>> [dst.name for _, dst in pair_paths(root / "in", root / "out", output="images")]
+    ['a.tif', 'b.nii.gz']
+    >>> [dst.name for _, dst in pair_paths(root / "in" / "a.png", root / "masks")]
+    ['a.png']
+    """
+    inp, out = Path(inp), Path(out)
+    suffix = output_suffix if output == "labels" else image_output_suffix
+    kind = input_kind(inp)
+    if kind in ("folder", "dataset") and inp.is_dir():  # (an images.npy stack is read as one image)
         files = list_images(inp)
         if not files:
             raise InputError(f"{inp}: no image files found")
         if out.exists() and not out.is_dir():
             raise InputError(f"{out}: the input is a folder, so the output must be a folder")
-        return [(f, out / f"{strip_suffix(f)}{output_suffix(f)}") for f in files]
-    if out.is_dir() or (not image_suffix(out) and not out.suffix):
-        return [(inp, out / f"{strip_suffix(inp)}{output_suffix(inp)}")]
-    return [(inp, out)]
-
-
-def _has_series_below(folder: Path) -> bool:
-    """A folder without plain image files whose sub-folders hold DICOM (a scanner export)."""
-    if list_images(folder):
-        return False
-    from medseg.io.dicom import looks_like_dicom
-
-    return any(looks_like_dicom(f) or f.suffix.lower() == ".dcm" for f in folder.rglob("*") if f.is_file())
-
-
-def _is_series(folder: Path) -> bool:
-    from medseg.io.datasets import _is_dicom_dir
-
-    return _is_dicom_dir(folder)
-
-
-def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str | Path, *,
-                  probabilities: bool = False, progress: bool = True, series: str | None = None) -> list[Path]:
-    """Segment a file, a DICOM series folder or a folder of images; return written paths.
-
-    ``probabilities`` also writes ``NAME_prob`` files (channel-first, one channel per
-    class) for segmenters that implement ``predict_proba``. ``series`` picks one DICOM
-    series (UID, number or description) when ``inp`` is a folder holding several.
-    """
-    from tqdm.auto import tqdm
-
-    inp, out = Path(inp), Path(out)
-    if not inp.exists():
-        raise InputError(f"{inp}: no such file or folder")
-    pairs = _pairs(inp, out)
+        pairs = [(f, out / f"{_stem(f)}{suffix(f)}") for f in files]
+    elif out.is_dir() or (not image_suffix(out) and not out.suffix):
+        pairs = [(inp, out / f"{_stem(inp)}{suffix(inp)}")]
+    else:
+        pairs = [(inp, out)]
     for src, dst in pairs:
         if dst.resolve() == src.resolve():
             raise InputError(f"{dst}: output would overwrite the input; choose another path")
-    proba_fn = getattr(segmenter, "predict_proba", None)
-    if probabilities and proba_fn is None:
-        raise InputError(f"method '{getattr(segmenter, 'name', segmenter)}' does not produce probabilities")
+    return pairs
+
+
+def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, *, output: Output = "labels",
+                probabilities: bool = False, series: str | None = None, progress: bool = True,
+                on_written: Callable[[Path], Any] | None = None) -> list[Path]:
+    """Apply ``fn`` to a file, a DICOM series or a folder of images and write the results.
+
+    Outputs are named by :func:`pair_paths`. In a folder, a file that cannot be read or
+    processed does not stop the others: they are written, then one :class:`InputError`
+    names each bad file and why.
+
+    Parameters
+    ----------
+    fn : callable
+        ``Image -> Image`` on the same grid: a segmenter (label map) or a preprocessing
+        pipeline (image).
+    inp : str or Path
+        A file, a DICOM series folder, a scanner export or a folder of images.
+    out : str or Path
+        The output file or folder.
+    output : {"labels", "images"}
+        What ``fn`` returns; chooses the output suffixes and the wording of errors.
+    probabilities : bool
+        Also write ``NAME_prob`` maps (channel-first float32, one channel per class) from
+        ``fn.predict_proba``; the label map is then their argmax. Label maps only.
+    series : str, optional
+        The DICOM series (UID, number or description) to read from a folder holding several.
+    progress : bool
+        Show a progress bar for several inputs.
+    on_written : callable, optional
+        Called with each written path as soon as it is written.
+
+    Returns
+    -------
+    list of Path
+        The written files, in input order (each probability map before its label map).
+
+    Raises
+    ------
+    InputError
+        See :func:`pair_paths`; a segmenter without ``predict_proba`` asked for
+        probabilities; the error of a single input; or, for a folder, one error listing
+        the inputs that failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from medseg.testing import disc_phantom
+    >>> root = Path(tempfile.mkdtemp())
+    >>> img, _ = disc_phantom((32, 32))
+    >>> src = write_image(img, root / "disc.tif")
+    >>> def binarise(image):
+    ...     return image.with_array((image.array > 0.5).astype(np.uint8))
+    >>> [p.name for p in apply_paths(binarise, src, root / "masks")]
+    ['disc.tif']
+    """
+    from tqdm.auto import tqdm  # deferred: tqdm takes ~80 ms to import
+
+    if output not in _WHAT:
+        raise ValueError(f"output must be 'labels' or 'images', not {output!r}")
+    desc, done_verb = _WHAT[output]
+    pairs = pair_paths(inp, out, output=output)
+    proba_fn = getattr(fn, "predict_proba", None)
+    if probabilities and (output != "labels" or proba_fn is None):
+        raise InputError(f"method '{getattr(fn, 'name', fn)}' does not produce probabilities")
     written: list[Path] = []
     failed: list[tuple[Path, InputError]] = []
-    it = tqdm(pairs, desc="segment", unit="img", disable=not progress or len(pairs) < 2)
-    for src, dst in it:
+    for src, dst in tqdm(pairs, desc=desc, unit="img", disable=not progress or len(pairs) < 2):
         if len(pairs) == 1:
-            written += _segment_one(segmenter, proba_fn, src, dst, probabilities, series)
+            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written)
             continue
-        try:  # a bad file in a folder: the others are still segmented, then one error names it
-            written += _segment_one(segmenter, proba_fn, src, dst, probabilities, series)
+        try:  # a bad file in a folder: the others are still processed, then one error names it
+            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written)
         except InputError as exc:
             failed.append((src, exc))
     if failed:
         names = "; ".join(f"{src.name}: {str(exc).removeprefix(str(src) + ': ')}" for src, exc in failed[:3])
         more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
         done = len(pairs) - len(failed)
-        raise InputError(f"{len(failed)} of {len(pairs)} input(s) could not be segmented — {names}{more}; "
+        raise InputError(f"{len(failed)} of {len(pairs)} input(s) could not be {done_verb} — {names}{more}; "
                          + (f"the other {done} were written to {out}" if done else "nothing was written"))
     return written
 
 
-def _segment_one(segmenter, proba_fn, src: Path, dst: Path, probabilities: bool, series: str | None) -> list[Path]:
-    """Segment one input and write its label map (and probability map); return the paths."""
+def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str | Path, *,
+                  probabilities: bool = False, progress: bool = True, series: str | None = None) -> list[Path]:
+    """Segment a file, a DICOM series folder or a folder of images; return the written paths.
+
+    :func:`apply_paths` with ``output="labels"``.
+
+    Parameters
+    ----------
+    segmenter : callable
+        ``Image -> label Image`` (a method, a recipe or a loaded model).
+    inp, out : str or Path
+        Input and output file or folder.
+    probabilities : bool
+        Also write ``NAME_prob`` maps (segmenters with ``predict_proba``).
+    progress : bool
+        Show a progress bar for several inputs.
+    series : str, optional
+        The DICOM series to read from a folder holding several.
+
+    Returns
+    -------
+    list of Path
+    """
+    return apply_paths(segmenter, inp, out, output="labels", probabilities=probabilities, series=series,
+                       progress=progress)
+
+
+def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] | None, src: Path, dst: Path,
+               series: str | None, on_written: Callable[[Path], Any] | None) -> list[Path]:
+    """Process one input and write its result (and probability map); return the paths."""
     img = read_image(src, series=series) if src.is_dir() else read_image(src)
-    if not probabilities:
-        write_image(segmenter(img), dst)
-        return [dst]
-    prob = proba_fn(img)
-    labels = Image(np.argmax(prob.array, axis=0).astype(np.uint8), prob.spacing, prob.origin,
-                   prob.direction, img.meta)
-    pdst = dst.with_name(f"{strip_suffix(dst)}_prob{probability_suffix(src, img.ndim)}")
-    write_image(prob.with_array(prob.array.astype(np.float32)), pdst)
-    write_image(labels, dst)
-    return [pdst, dst]
+    if proba_fn is None:
+        outputs = [(fn(img), dst)]
+    else:
+        prob = proba_fn(img)
+        labels = Image(np.argmax(prob.array, axis=0).astype(np.uint8), prob.spacing, prob.origin,
+                       prob.direction, img.meta)
+        pdst = dst.with_name(f"{strip_suffix(dst)}_prob{probability_suffix(src, img.ndim)}")
+        outputs = [(prob.with_array(prob.array.astype(np.float32)), pdst), (labels, dst)]
+    written = []
+    for result, path in outputs:
+        written.append(write_image(result, path))
+        if on_written is not None:
+            on_written(path)
+    return written

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from medseg.errors import ConfigError
 from medseg.image import Image
+from medseg.io.writing import write_dataset
 
 __all__ = ["disc_phantom", "fundus_phantom", "head_phantom", "make_dataset", "HEAD_CLASSES"]
 
@@ -116,9 +118,9 @@ def fundus_phantom(shape: tuple[int, int] = (256, 256), *, seed: int = 0, noise:
     canvas = np.zeros(shape, np.float32)
     base_r = max(1.2, 0.011 * min(h, w))
     for k in range(4):
-        ang = (-side * np.pi / 2 if side < 0 else np.pi / 2) if False else 0.0
         ang = np.arctan2(0, -side) + (k - 1.5) * 0.9 + rng.normal(0, 0.15)
-        _grow_tree(canvas, rng, disc_c, ang, base_r * rng.uniform(0.85, 1.1), 0.09 * min(h, w) * 2.2, 4, (cy, cx), fov_r)
+        _grow_tree(canvas, rng, disc_c, ang, base_r * rng.uniform(0.85, 1.1), 0.09 * min(h, w) * 2.2, 4, (cy, cx),
+                   fov_r)
     vessels = (canvas >= 0.5) & fov
     # background: orange-red retina with vignetting and smooth texture
     vign = np.clip(1.0 - 0.45 * (rr / fov_r) ** 2.5, 0.2, 1.0)
@@ -163,7 +165,8 @@ def head_phantom(shape: tuple[int, int, int] = (48, 64, 64), *, seed: int = 0,
     truth[wm_core & brain] = 3
     truth[csf_outer] = 1
     # ventricles
-    vent = ((zz / (a * 0.22)) ** 2 + ((yy - 0.05 * b) / (b * 0.36)) ** 2 + ((np.abs(xx) - 0.13 * c) / (c * 0.10)) ** 2) <= 1
+    vent = ((zz / (a * 0.22)) ** 2 + ((yy - 0.05 * b) / (b * 0.36)) ** 2
+            + ((np.abs(xx) - 0.13 * c) / (c * 0.10)) ** 2) <= 1
     truth[vent & brain] = 1
     if lesion:
         wm_idx = np.argwhere(truth == 3)
@@ -197,8 +200,6 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
     classes) or ``brain`` (3D head with a binary brain mask, for skull stripping).
     ``layout``: ``folders`` (images/, labels/, roi/), ``msd`` or ``npy`` (2D kinds only).
     """
-    from medseg.io.writing import write_dataset
-
     root = Path(out)
     cases = []
     for i in range(n):
@@ -217,12 +218,10 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
                 lab = lab.with_array((lab.array > 0).astype(np.uint8))
             roi = None
         else:
-            from medseg.errors import ConfigError
-
             raise ConfigError(f"unknown phantom kind '{kind}'; choose disc, disc3d, fundus, head or brain")
         cases.append((f"case_{i:03d}", img, lab, roi))
-    labels = HEAD_CLASSES if kind == "head" else {0: "background", 1: "brain"} if kind == "brain" else ({0: "background", 1: "vessel"} if kind == "fundus"
-                                                  else {0: "background", 1: "foreground"})
+    labels = {"head": HEAD_CLASSES, "brain": {0: "background", 1: "brain"},
+              "fundus": {0: "background", 1: "vessel"}}.get(kind, {0: "background", 1: "foreground"})
     return write_dataset(cases, root, layout=layout, suffix=suffix, label_names=labels)
 
 

@@ -4,10 +4,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from medseg.postprocess import PostParams
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
 from medseg.methods.base import METHODS, segment
+from medseg.postprocess import PostParams
 from medseg.testing import disc_phantom
 
 CLASSICAL = [n for n in METHODS.names() if METHODS.get(n).family == "classical"]
@@ -25,6 +25,15 @@ def test_every_issue_method_is_registered():
                 "watershed", "chan-vese", "geodesic-active-contour", "kmeans", "gmm", "random-walker",
                 "vesselness"}
     assert expected <= set(CLASSICAL)
+
+
+def test_every_classical_method_lives_in_the_classical_package():
+    """The family lists its methods (threshold included); methods/ only registers them."""
+    from medseg.classical import CLASSICAL_METHODS
+
+    assert {cls.name for cls in CLASSICAL_METHODS} == set(CLASSICAL)
+    for cls in CLASSICAL_METHODS:
+        assert METHODS.get(cls.name) is cls and cls.__module__.startswith("medseg.classical.")
 
 
 @pytest.mark.parametrize("name", CLASSICAL)

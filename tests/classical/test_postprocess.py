@@ -2,15 +2,15 @@
 import numpy as np
 import pytest
 
+from medseg.errors import ConfigError
+from medseg.image import Image
+from medseg.methods.base import segment
 from medseg.postprocess import (
     PostParams,
     ellipsoid_footprint,
     keep_largest,
     postprocess,
 )
-from medseg.errors import ConfigError
-from medseg.image import Image
-from medseg.methods.base import segment
 
 
 def blobs():

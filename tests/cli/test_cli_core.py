@@ -55,7 +55,8 @@ def test_segment_threshold_keeps_geometry(tmp_path, capsys):
     src = tmp_path / "in.nii.gz"
     write_image(img, src)
     before = src.read_bytes()
-    code, out, err = run(["segment", str(src), str(tmp_path / "out.nii.gz"), "--method", "threshold", "--value", "0.5"], capsys)
+    code, out, err = run(["segment", str(src), str(tmp_path / "out.nii.gz"), "--method", "threshold",
+                          "--value", "0.5"], capsys)
     assert code == 0, err
     lab = read_image(tmp_path / "out.nii.gz")
     assert lab.shape == img.shape and lab.spacing == pytest.approx(img.spacing)

@@ -52,7 +52,8 @@ def test_inspect_dataset_json(dataset, tmp_path, capsys):
 
 
 def test_inspect_reports_mismatch_without_failing(dataset, capsys):
-    write_image(Image(np.zeros((5, 8, 8), np.uint8), (3.0, 1.0, 0.5), (1.0, 2.0, 3.0)), dataset / "labels" / "case_2.nii.gz")
+    write_image(Image(np.zeros((5, 8, 8), np.uint8), (3.0, 1.0, 0.5), (1.0, 2.0, 3.0)),
+                dataset / "labels" / "case_2.nii.gz")
     code, out, _ = run(["inspect", dataset], capsys)
     assert code == 0 and "shape_mismatch" in out and "case_2" in out
 
@@ -160,7 +161,8 @@ def test_convert_dataset_with_mismatch_writes_nothing(dataset, tmp_path, capsys)
 
 def test_inspect_drive_with_explicit_folders(real_data, tmp_path, capsys):
     root = real_data("DRIVE", "training")
-    code, out, err = run(["inspect", "--images", root / "images", "--labels", root / "1st_manual", "--roi", root / "mask",
+    code, out, err = run(["inspect", "--images", root / "images", "--labels", root / "1st_manual",
+                          "--roi", root / "mask",
                           "--json", tmp_path / "drive.json"], capsys)
     assert code == 0, err
     fp = json.loads((tmp_path / "drive.json").read_text())

@@ -14,8 +14,8 @@ def _threads():
 
 
 def _tiny(dims=2):
+    from medseg.dl.plan import Plan
     from medseg.nets import create_net
-    from medseg.train.plan import Plan
 
     plan = Plan(dims=dims, in_channels=1, n_classes=2, patch_size=(32,) * dims, channels=(4, 8, 16),
                 num_res_units=1, mirror_axes=tuple(range(dims)))

@@ -3,9 +3,10 @@ import dataclasses
 import numpy as np
 import pytest
 
+from medseg.dl.plan import Plan
+from medseg.dl.preprocessing import normalise, preprocess
 from medseg.image import Image
-from medseg.train.data import PatchSampler, PreparedCase, Prefetcher, normalise, preprocess
-from medseg.train.plan import Plan
+from medseg.train.data import PatchSampler, Prefetcher, PreparedCase
 
 
 def _case(shape=(40, 40), seed=0, roi=True):
@@ -41,7 +42,7 @@ def test_prefetcher_matches_sequential(workers):
     s = PatchSampler([_case()], PLAN, seed=1)
     got = list(Prefetcher(s, 5, 12, workers=workers))
     assert len(got) == 7
-    for i, (x, y, m) in enumerate(got):
+    for i, (x, _y, _m) in enumerate(got):
         np.testing.assert_array_equal(x, s.batch(5 + i)[0])
 
 

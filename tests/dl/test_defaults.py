@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+from medseg.dl.plan import Plan
 from medseg.train.data import PatchSampler, PreparedCase
-from medseg.train.plan import FULL_AUG_PASSES, Plan, augmentation_strength, make_plan
+from medseg.train.planner import FULL_AUG_PASSES, augmentation_strength, make_plan
 
 
 def _fp(shapes, n=None):
     return {"dims": 3, "n_cases": n or len(shapes), "shapes": shapes, "spacings": [[1.0, 1.0, 1.0]] * len(shapes),
-            "n_channels": 1, "modality": ["MRI"], "fg_stats": [[0.0, 1.0, 0.5, 0.2]],
+            "n_channels": 1, "declared_modality": ["MRI"], "fg_stats": [[0.0, 1.0, 0.5, 0.2]],
             "class_counts": {"0": 1000, "1": 50}, "label_names": {}, "has_roi": False}
 
 
@@ -146,7 +147,8 @@ def test_unknown_window_is_a_config_error():
 
 
 def test_auto_backend_is_onnx_only_with_one_thread(tiny):
-    from medseg.infer.predictor import Predictor, _onnx_available
+    from medseg.infer.onnx_runtime import onnx_available
+    from medseg.infer.predictor import Predictor
 
     plan, net = tiny()
     n = torch.get_num_threads()
@@ -154,7 +156,7 @@ def test_auto_backend_is_onnx_only_with_one_thread(tiny):
         torch.set_num_threads(2)
         assert Predictor([net], plan, device="cpu", backend="auto")._onnx is None
         torch.set_num_threads(1)
-        assert (Predictor([net], plan, device="cpu", backend="auto")._onnx is not None) == _onnx_available()
+        assert (Predictor([net], plan, device="cpu", backend="auto")._onnx is not None) == onnx_available()
     finally:
         torch.set_num_threads(n)
 
@@ -162,7 +164,8 @@ def test_auto_backend_is_onnx_only_with_one_thread(tiny):
 def test_in_place_softmax_and_tta_average_match_the_plain_computation(tiny):
     from monai.inferers import sliding_window_inference
 
-    from medseg.infer.predictor import Predictor, _softmax_, window_overlaps
+    from medseg.infer.predictor import Predictor, _softmax_
+    from medseg.infer.windows import window_overlaps
 
     t = torch.randn(2, 3, 5, 7)
     np.testing.assert_allclose(_softmax_(t.clone()).numpy(), torch.softmax(t, 1).numpy(), atol=1e-6)

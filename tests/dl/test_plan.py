@@ -3,10 +3,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from medseg.dl.plan import Plan, plan_from_dict
 from medseg.errors import ConfigError, InputError
+from medseg.fingerprint import fingerprint
 from medseg.io import load_dataset
 from medseg.testing import make_dataset
-from medseg.train.plan import Plan, fingerprint, make_plan, plan_from_dict
+from medseg.train.planner import make_plan
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +17,7 @@ def fundus(tmp_path_factory):
 
 
 def test_fingerprint_and_plan_2d_rgb_roi(fundus):
-    fp = fingerprint(fundus)
+    fp = fingerprint(fundus, strict=True)
     assert fp["dims"] == 2 and fp["n_channels"] == 3 and fp["has_roi"]
     assert set(fp["class_counts"]) == {"0", "1"}
     plan = make_plan(fp, measure=False)
@@ -34,7 +36,7 @@ def test_fingerprint_and_plan_2d_rgb_roi(fundus):
 
 
 def test_plan_overrides_and_unknown_key(fundus):
-    fp = fingerprint(fundus)
+    fp = fingerprint(fundus, strict=True)
     plan = make_plan(fp, overrides={"patch_size": (32, 32), "batch_size": 3, "net": "dynunet", "lr": 0.01},
                      measure=False)
     assert plan.patch_size == (32, 32) and plan.batch_size == 3 and plan.net == "dynunet" and plan.lr == 0.01
@@ -44,7 +46,7 @@ def test_plan_overrides_and_unknown_key(fundus):
 
 def _fp3d(spacings, modality=("CT",)):
     return {"dims": 3, "n_cases": len(spacings), "shapes": [[40, 100, 100]] * len(spacings),
-            "spacings": spacings, "n_channels": 1, "modality": list(modality),
+            "spacings": spacings, "n_channels": 1, "declared_modality": list(modality),
             "fg_stats": [[-100.0, 300.0, 50.0, 80.0]], "class_counts": {"0": 1000, "1": 10, "2": 40},
             "label_names": {"1": "liver"}, "has_roi": False}
 
@@ -63,7 +65,7 @@ def test_plan_3d_ct_spacing_and_classes():
 
 
 def test_plan_time_budget_picks_smaller_net_for_smaller_budget(fundus):
-    fp = fingerprint(fundus)
+    fp = fingerprint(fundus, strict=True)
     ov = {"patch_size": (32, 32)}
     big = make_plan(fp, overrides=ov, time_budget_s=1e6, min_steps=1)
     small = make_plan(fp, overrides=ov, time_budget_s=1e-3, min_steps=10 ** 9)
@@ -85,9 +87,9 @@ def test_plan_is_frozen():
 
 
 def test_label_values_missing_from_the_training_labels_are_warned_about(fundus, caplog):
-    fp = dict(fingerprint(fundus))
+    fp = dict(fingerprint(fundus, strict=True))
     fp["class_counts"] = {"0": 1000, "2": 50}
-    with caplog.at_level("WARNING", logger="medseg.train.plan"):
+    with caplog.at_level("WARNING", logger="medseg.train.planner"):
         plan = make_plan(fp, measure=False)
     assert plan.n_classes == 3
     assert "label value(s) 1 never occur" in caplog.text

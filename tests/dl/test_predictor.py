@@ -24,7 +24,7 @@ class _Recorder(torch.nn.Module):
 def test_windows_are_the_fewest_with_the_overlap_and_end_flush(length, win, overlap):
     from monai.inferers import sliding_window_inference
 
-    from medseg.infer.predictor import window_overlaps
+    from medseg.infer.windows import window_overlaps
 
     idx = torch.arange(length * 3, dtype=torch.float32).reshape(1, 1, length, 3)
     rec = _Recorder()
@@ -48,7 +48,8 @@ def test_windows_are_the_fewest_with_the_overlap_and_end_flush(length, win, over
 def test_predictor_runs_the_even_layout(tiny):
     from monai.inferers import sliding_window_inference
 
-    from medseg.infer.predictor import Predictor, window_overlaps
+    from medseg.infer.predictor import Predictor
+    from medseg.infer.windows import window_overlaps
 
     plan, net = tiny()
     x = np.random.default_rng(0).normal(size=(1, 70, 50)).astype(np.float32)
@@ -85,13 +86,13 @@ def _windows(n, size=32, seed=0):
 
 
 def test_tiered_net_compiles_once_per_shape_pads_small_batches_and_chunks_large(tiny, monkeypatch):
-    from medseg.infer.predictor import _TieredNet
+    from medseg.infer.tiered import TieredNet
 
     _, net = tiny()
     net.eval()
     fake = _FakeCompile()
     monkeypatch.setattr(torch, "compile", fake)
-    t = _TieredNet(net, "on")
+    t = TieredNet(net, "on")
     with torch.inference_mode():
         ref = net(_windows(11))
         a = t(_windows(4))  # eager, then compiled for 4 windows of 32x32
@@ -108,23 +109,23 @@ def test_tiered_net_compiles_once_per_shape_pads_small_batches_and_chunks_large(
 
 
 def test_tiered_net_auto_waits_for_long_jobs_and_off_never_compiles(tiny, monkeypatch):
-    import medseg.infer.predictor as P
+    import medseg.infer.tiered as T
 
     _, net = tiny()
     net.eval()
     fake = _FakeCompile()
     monkeypatch.setattr(torch, "compile", fake)
     with torch.inference_mode():
-        t = P._TieredNet(net, "auto")
+        t = T.TieredNet(net, "auto")
         for _ in range(3):
             t(_windows(2))
-        assert fake.compiled == 0 and 0 < t.eager_s[(1, 32, 32)] < P.COMPILE_AFTER_S
-        monkeypatch.setattr(P, "COMPILE_AFTER_S", 0.0)
+        assert fake.compiled == 0 and 0 < t.eager_s[(1, 32, 32)] < T.COMPILE_AFTER_S
+        monkeypatch.setattr(T, "COMPILE_AFTER_S", 0.0)
         t(_windows(2))
         assert fake.compiled == 1
         t(_windows(2))
         assert fake.calls == 2  # the compiling call, then the next batch ran compiled
-        off = P._TieredNet(net, "off")
+        off = T.TieredNet(net, "off")
         off(_windows(2))
         assert fake.compiled == 1 and not off.eager_s
 
@@ -168,16 +169,17 @@ def test_really_compiled_predictions_match_eager_ones(tiny):
 
 
 def test_single_3d_windows_run_onednn_on_a_copy_of_the_network(tiny):
-    from medseg.infer.predictor import Predictor, _onednn_conv3d, _OneDnnConv3d
+    from medseg.infer.onednn import OneDnnConv3d, onednn_conv3d
+    from medseg.infer.predictor import Predictor
 
     plan, net = tiny(dims=3)
     net.eval()
-    fast = _onednn_conv3d(net)
+    fast = onednn_conv3d(net)
     convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv3d)]
     if not torch.backends.mkldnn.is_available():
         pytest.skip("this torch build has no oneDNN")
-    assert fast is not net and convs and all(type(m) is _OneDnnConv3d for m in convs)
-    assert not any(type(m) is _OneDnnConv3d for m in net.modules())  # the caller's network is untouched
+    assert fast is not net and convs and all(type(m) is OneDnnConv3d for m in convs)
+    assert not any(type(m) is OneDnnConv3d for m in net.modules())  # the caller's network is untouched
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 1, 32, 32, 32)).astype(np.float32))
     with torch.inference_mode():
         np.testing.assert_allclose(fast(x).numpy(), net(x).numpy(), atol=1e-4)
@@ -188,4 +190,4 @@ def test_single_3d_windows_run_onednn_on_a_copy_of_the_network(tiny):
     p = Predictor([net], plan, tta=False, device="cpu")
     assert all(type(m) is not torch.nn.Conv3d for m in p.nets[0].modules())
     net2 = tiny(dims=2)[1]
-    assert _onednn_conv3d(net2) is net2  # 2D networks pass through unchanged
+    assert onednn_conv3d(net2) is net2  # 2D networks pass through unchanged

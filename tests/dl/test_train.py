@@ -9,11 +9,15 @@ import torch
 from medseg.errors import ConfigError, InputError, ModelError
 from medseg.io import load_dataset
 from medseg.methods.base import load_model
+from medseg.methods.dl import train_unet as train_model
 from medseg.testing import disc_phantom, head_phantom, make_dataset
-from medseg.train import TrainConfig, train_model
-from medseg.train.loop import StopTraining
+from medseg.train import TrainConfig
 
 FAST = dict(progress=False, workers=1, channels=(8, 16, 32), iters_per_epoch=10)
+
+
+class StopTraining(Exception):
+    """Raised from a step callback to simulate an interruption (the run dies mid-epoch)."""
 
 
 def _dice(a, b):
@@ -91,6 +95,36 @@ def test_resume_is_bit_identical(disc2d, tmp_path):
     sa = torch.load(tmp_path / "full" / "fold_0" / "train_state.pt", weights_only=True)
     sb = torch.load(tmp_path / "cut" / "fold_0" / "train_state.pt", weights_only=True)
     assert [h["loss"] for h in sa["history"]] == [h["loss"] for h in sb["history"]]
+
+
+def test_training_predicts_through_the_validator_it_is_given(disc2d, tmp_path):
+    """medseg.train never imports medseg.infer: each validation and the final choice of the
+    inference settings go through the Validator it receives (here inference's, recorded)."""
+    from medseg.dl.validation import Validator
+    from medseg.infer.validation import PredictorValidator
+    from medseg.train.engine import train_model as engine_train_model
+
+    calls = []
+
+    class Recording(PredictorValidator):
+        def probabilities(self, net, plan, images, *, device):
+            calls.append(("probabilities", len(images)))
+            return super().probabilities(net, plan, images, device=device)
+
+        def choose_inference(self, folds, plan, *, device):
+            folds = list(folds)
+            calls.append(("choose", [len(cases) for _, cases in folds]))
+            return super().choose_inference(folds, plan, device=device)
+
+    assert isinstance(Recording(), Validator)
+    cfg = TrainConfig(epochs=2, folds=2, fold="0", batch_size=2, **dict(FAST, iters_per_epoch=2))
+    info = engine_train_model(load_dataset(disc2d), tmp_path / "m", cfg, validator=Recording())
+    assert calls == [("probabilities", 2), ("probabilities", 2), ("choose", [2])]
+    assert info["inference_window"] in ("patch", "image") and set(info["inference_window_val_dice"]) == {
+        "patch", "image"}
+    with pytest.raises(TypeError, match="validator"):  # no silent default: training cannot reach inference
+        engine_train_model(load_dataset(disc2d), tmp_path / "n", cfg)
+    assert not (tmp_path / "n").exists()
 
 
 def test_compile_failure_falls_back_to_eager(disc2d, tmp_path, monkeypatch, caplog):
@@ -288,9 +322,9 @@ def test_corrupt_checkpoint_and_incomplete_model(model2d, tmp_path):
 def test_onnx_export_matches_torch(model2d, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
+    from medseg.dl.network import load_fold_net
+    from medseg.dl.plan import plan_from_dict
     from medseg.infer.export import export_onnx
-    from medseg.infer.loading import load_fold_net
-    from medseg.train.plan import plan_from_dict
 
     out = export_onnx(model2d[0], tmp_path / "net.onnx", fold=1)
     plan = plan_from_dict(json.loads((model2d[0] / "plan.json").read_text()))
@@ -303,7 +337,7 @@ def test_onnx_export_matches_torch(model2d, tmp_path):
 
 
 def test_training_chooses_the_inference_window_on_validation(model2d):
-    from medseg.infer.predictor import WINDOW_TOLERANCE
+    from medseg.infer.validation import WINDOW_TOLERANCE
     from medseg.methods.dl import UNetMethod, UNetParams
 
     out, info = model2d
@@ -320,7 +354,7 @@ def test_training_chooses_the_inference_window_on_validation(model2d):
 
 
 def test_window_choice_with_patches_smaller_than_the_images(disc2d, tmp_path):
-    from medseg.infer.predictor import WINDOW_TOLERANCE
+    from medseg.infer.validation import WINDOW_TOLERANCE
 
     cfg = TrainConfig(epochs=2, folds=2, fold="0", batch_size=4, patch_size=(32, 32), **FAST)
     info = train_model(load_dataset(disc2d), tmp_path / "m", cfg)

@@ -24,6 +24,22 @@ def test_registry_lists_the_promised_filters():
         assert name in ALL
 
 
+def test_every_feature_carries_its_halo():
+    """A registry entry holds the filter and its halo (per axis, in voxels of an anisotropic
+    grid); that the halos are wide enough is checked by the chunked == unchunked tests."""
+    from medseg.features import Feature, FeatureContext
+
+    ctx = FeatureContext(np.zeros((1, 1, 1), np.float32), (2.0, 1.0, 0.5), (1.0, 2.0))
+    for name in ALL:
+        entry = FEATURES.get(name)
+        assert isinstance(entry, Feature) and entry.name == name
+        halo = entry.halo(ctx)
+        assert halo.dtype.kind == "i" and halo.shape == (3,) and (halo >= 0).all()
+    gaussian = FEATURES.get("gaussian").halo(ctx)
+    assert gaussian.tolist() == [4, 8, 16]  # 4 sigma of 2 mm in voxels of 2, 1 and 0.5 mm
+    assert (FEATURES.get("hessian").halo(ctx) > gaussian).all()  # derivatives read further
+
+
 def test_unknown_feature_suggests():
     with pytest.raises(ConfigError, match="did you mean 'hessian'"):
         FeatureConfig(features=("hesian",))

@@ -118,7 +118,8 @@ def test_msd_read_write_round_trip(tmp_path):
         img = Image(rng.normal(size=(2, 5, 6, 7)).astype(np.float32), (2.0, 1.0, 0.5), (1.0, 2.0, 3.0))
         lab = img.with_array(rng.integers(0, 3, (5, 6, 7)).astype(np.uint8))
         cases.append((f"case_{i:03d}", img, lab, None))
-    root = write_dataset(cases, tmp_path / "Dataset001", layout="msd", label_names={0: "background", 1: "edema", 2: "tumour"},
+    root = write_dataset(cases, tmp_path / "Dataset001", layout="msd",
+                         label_names={0: "background", 1: "edema", 2: "tumour"},
                          channel_names=["T1", "FLAIR"])
     info = json.loads((root / "dataset.json").read_text())
     assert info["labels"] == {"background": 0, "edema": 1, "tumour": 2} and info["numTraining"] == 3
@@ -127,7 +128,7 @@ def test_msd_read_write_round_trip(tmp_path):
     ds = load_dataset(root)
     assert ds.layout == "msd" and ds.case_ids == ["case_000", "case_001", "case_002"]
     assert ds.label_names == {0: "background", 1: "edema", 2: "tumour"} and ds.channel_names == ["T1", "FLAIR"]
-    for (cid, img, lab, _), case in zip(cases, ds.cases):
+    for (_cid, img, lab, _), case in zip(cases, ds.cases):
         back = ds.load_image(case)
         np.testing.assert_array_equal(back.array, img.array)
         assert back.spacing == img.spacing and back.origin == img.origin
@@ -152,7 +153,7 @@ def test_write_dataset_layouts_read_back(tmp_path, layout):
     root = write_dataset(cases, tmp_path / layout, layout=layout)
     ds = load_dataset(root)
     assert len(ds) == 3
-    for (cid, img, lab, _), case in zip(cases, ds.cases):
+    for (_cid, img, lab, _), case in zip(cases, ds.cases):
         np.testing.assert_array_equal(ds.load_image(case).array, img.array)
         np.testing.assert_array_equal(ds.load_label(case).array, lab.array)
 

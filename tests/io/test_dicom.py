@@ -5,14 +5,13 @@ import logging
 
 import numpy as np
 import pytest
+from io_helpers import rotation, write_dicom_series
 
 from medseg.errors import FormatError, InputError
 from medseg.io import read_image, read_label, write_image
 from medseg.io.dicom import list_series, read_dicom
 from medseg.io.geometry import from_itk
 from medseg.io.sitk import image_from_sitk
-
-from io_helpers import rotation, write_dicom_series
 
 
 def _raw(shape=(6, 10, 12), seed=0, hi=4000):
@@ -164,7 +163,8 @@ def _multiframe(tmp_path, positions):
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     p = tmp_path / "mf.dcm"
     ds = FileDataset(str(p), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.SeriesInstanceUID = meta.MediaStorageSOPClassUID, generate_uid(), generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
     ds.Modality, ds.NumberOfFrames, ds.Rows, ds.Columns = "MR", 3, 4, 5
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
@@ -239,7 +239,8 @@ def test_single_rgb_file(tmp_path):
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     p = tmp_path / "photo.dcm"
     ds = FileDataset(str(p), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.SeriesInstanceUID = meta.MediaStorageSOPClassUID, generate_uid(), generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
     ds.Modality, ds.Rows, ds.Columns = "XC", 6, 7
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0

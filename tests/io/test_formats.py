@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from io_helpers import rotation
 
 from medseg.image import Image
 from medseg.io import read_image, read_label, supported_suffixes, write_image
-
-from io_helpers import rotation
 
 RNG = np.random.default_rng(7)
 OBLIQUE = rotation(0.2, -0.35, 0.6)

@@ -94,7 +94,8 @@ def test_matches_monai(seed, dim):
         warnings.simplefilter("ignore")
         ref = {
             "hausdorff": mm.compute_hausdorff_distance(ta, tb, include_background=True, spacing=spacing).item(),
-            "hd95": mm.compute_hausdorff_distance(ta, tb, include_background=True, spacing=spacing, percentile=95).item(),
+            "hd95": mm.compute_hausdorff_distance(ta, tb, include_background=True, spacing=spacing,
+                                                  percentile=95).item(),
             "assd": mm.compute_average_surface_distance(ta, tb, include_background=True, symmetric=True,
                                                         spacing=spacing).item(),
             "nsd": mm.compute_surface_dice(ta, tb, [tol], include_background=True, spacing=spacing).item(),
@@ -126,6 +127,7 @@ def test_two_thread_path_equals_one_thread(monkeypatch):
     """Large volumes are split over two threads; the distances must not change."""
     from scipy import ndimage as ndi
 
+    from medseg.metrics import _surface
     from medseg.metrics import distance as dist
 
     rng = np.random.default_rng(3)
@@ -138,7 +140,7 @@ def test_two_thread_path_equals_one_thread(monkeypatch):
     monkeypatch.delenv("MEDSEG_NUM_THREADS")
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     two = dist.surface_distances(pred, truth, spacing=(2.0, 0.8, 0.8))
-    assert dist._pool() is not None
+    assert _surface._pool() is not None
     np.testing.assert_array_equal(one.pred_to_truth, two.pred_to_truth)
     np.testing.assert_array_equal(one.truth_to_pred, two.truth_to_pred)
     assert np.isfinite(one.hausdorff(95)) and one.pred_to_truth.max() > 3.0

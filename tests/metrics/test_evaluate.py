@@ -32,7 +32,8 @@ def test_evaluate_rows_and_summary():
     preds, truths = _cases()
     table = evaluate(preds, truths, tolerance=2.0)
     assert len(table) == 8 and table.labels == [1, 2]
-    for col in ("case", "label", "dice", "iou", "precision", "recall", "specificity", "accuracy", "hd95", "assd", "nsd"):
+    for col in ("case", "label", "dice", "iou", "precision", "recall", "specificity", "accuracy", "hd95", "assd",
+                "nsd"):
         assert col in table.columns
     from medseg.metrics import hd95, overlap
     assert table.rows[0]["dice"] == pytest.approx(overlap(preds[0], truths[0], label=1)["dice"])
@@ -129,7 +130,8 @@ def test_cli_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot pair" in err and "case1" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
-    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "gt"), "--labels", "a,b", "--out", str(tmp_path / "o")]) == 2
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "gt"), "--labels", "a,b",
+                 "--out", str(tmp_path / "o")]) == 2
     assert main(["compare", str(tmp_path / "gt"), str(tmp_path / "gt"), "--out", str(tmp_path / "c")]) == 2
     assert "no metrics.csv" in capsys.readouterr().err
 
@@ -150,3 +152,36 @@ def test_probability_maps_in_prediction_folder(tmp_path):
     write_image(Image(t), tmp_path / "g" / "c1.nii.gz")
     table = evaluate(tmp_path / "p", tmp_path / "g")
     assert table.rows[0]["roc_auc"] == 1.0 and table.rows[0]["ece"] == pytest.approx((36 * 0.2 + 220 * 0.1) / 256)
+
+
+def test_foreground_outside_the_roi_is_reported_and_warned(caplog):
+    """A prediction that is clean inside the ROI but labels the outside is not silently perfect."""
+    import logging
+
+    from medseg.metrics.evaluation import evaluate
+
+    truth = np.zeros((20, 20), np.uint8)
+    truth[8:12, 8:12] = 1
+    roi = np.zeros((20, 20), bool)
+    roi[5:15, 5:15] = True
+    messy = truth.copy()
+    messy[~roi] = 1                          # the whole exterior labelled foreground
+    with caplog.at_level(logging.WARNING, logger="medseg.metrics.evaluation"):
+        table = evaluate([truth, messy], [truth, truth], roi=[roi, roi])
+    assert [r["dice"] for r in table.rows] == [1.0, 1.0]           # inside the ROI both are perfect
+    outside = [r["outside_roi"] for r in table.rows]
+    assert outside[0] == 0.0
+    assert outside[1] == pytest.approx(300 / 316)                   # 300 exterior of 316 predicted voxels
+    assert table.outside_roi == {"case_000": 0.0, "case_001": pytest.approx(300 / 316)}
+    assert "outside_roi" in table.columns and "outside_roi" in table.to_csv().splitlines()[0]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "case_001 (94.9 %)" in warnings[0] and "case_000" not in warnings[0]
+
+
+def test_no_roi_no_outside_column():
+    from medseg.metrics.evaluation import evaluate
+
+    t = np.zeros((6, 6), np.uint8)
+    t[2:4, 2:4] = 1
+    table = evaluate([t], [t])
+    assert "outside_roi" not in table.columns and table.outside_roi == {}

@@ -26,7 +26,8 @@ def test_channel_first_stack_and_roi():
     assert roc_auc(probs, t, label=2) == pytest.approx(roc_auc_score((t == 2).ravel(), probs[2].ravel()))
     roi = np.zeros((10, 12), int)
     roi[:5] = 1
-    assert roc_auc(probs, t, label=1, roi=roi) == pytest.approx(roc_auc_score((t[:5] == 1).ravel(), probs[1, :5].ravel()))
+    expected = roc_auc_score((t[:5] == 1).ravel(), probs[1, :5].ravel())
+    assert roc_auc(probs, t, label=1, roi=roi) == pytest.approx(expected)
 
 
 def test_one_class_truth_is_undefined():

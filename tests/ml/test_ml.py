@@ -35,6 +35,36 @@ def test_all_registered_with_contract():
         assert d["params"] and all(p["help"] for p in d["params"])
 
 
+def test_each_method_class_builds_its_estimator():
+    """Everything about a method name is on its class in medseg.ml: Params and the builder."""
+    from medseg.ml import ML_METHODS
+
+    assert [cls.name for cls in ML_METHODS] == ML
+    for cls in ML_METHODS:
+        assert cls.__module__ == "medseg.ml.classifiers" and get_method(cls.name) is cls
+        est = cls.build_estimator(cls(**FEATS).params, 12, 0)
+        assert hasattr(est, "predict_proba") and hasattr(est, "fit")
+    forest = get_method("random-forest").build_estimator(get_method("random-forest")(n_estimators=7).params, 5, 3)
+    assert forest.n_estimators == 7 and forest.random_state == 3
+
+
+def test_interactive_takes_a_class_and_refuses_non_ml_names():
+    from medseg.ml import KNN
+
+    img, truth = disc_phantom((48, 48), seed=0)
+    scr = np.zeros((48, 48), np.uint8)
+    scr[::5, ::5] = truth.array[::5, ::5] + 1
+    labels, _, model = fit_predict_scribbles(img, scr, method=KNN, sigmas=(1.0, 2.0))
+    assert type(model) is KNN and labels.meta["method"] == "knn"
+    assert dice(labels.array == 2, truth.array) > 0.9
+    by_name = fit_predict_scribbles(img, scr, method="knn", sigmas=(1.0, 2.0))[0]
+    np.testing.assert_array_equal(by_name.array, labels.array)
+    with pytest.raises(InputError, match="not an ML pixel classifier"):
+        fit_predict_scribbles(img, scr, method="otsu")
+    with pytest.raises(InputError, match="did you mean 'random-forest'"):
+        fit_predict_scribbles(img, scr, method="random-forrest")
+
+
 @pytest.mark.parametrize("name", ML)
 def test_fit_on_one_phantom_predict_another_2d(name):
     img, truth = disc_phantom((64, 64), seed=0)
@@ -314,9 +344,9 @@ def test_autocontext_shared_features_equal_per_stage_features(stages, monkeypatc
     np.testing.assert_array_equal(shared, seg.predict_proba(img, roi=roi).array)
     # a memory bound too small for the whole stack: block-wise per stage, same result
     monkeypatch.setattr(PixelClassifier, "_shared_rows", real)
-    import medseg.ml.segmenter as sm
+    import medseg.ml.prediction as pred
 
-    monkeypatch.setattr(sm, "feature_blocks", lambda *a, **k: [None, None])
+    monkeypatch.setattr(pred, "feature_blocks", lambda *a, **k: [None, None])
     np.testing.assert_array_equal(shared, seg.predict_proba(img, roi=roi).array)
     blockwise = seg.predict_proba(img).array  # without an ROI: every pixel
     monkeypatch.undo()
@@ -347,7 +377,7 @@ def test_autocontext_falls_back_when_a_half_lacks_a_class():
 def test_autocontext_training_reuses_own_features_exactly(monkeypatch):
     """The next stage's training samples take the image's own features from the earlier
     stage's prediction; the fitted model must equal one whose samples are computed afresh."""
-    import medseg.ml.segmenter as sm
+    import medseg.ml.fitting as sm
 
     data = [fundus_phantom((64, 72), seed=s) for s in range(4)]
     args = ([d[0] for d in data], [d[1].array.astype(np.uint8) for d in data])

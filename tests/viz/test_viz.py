@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from medseg.errors import InputError
-from medseg.viz import confusion_figure, error_overlay, metric_box_figure, paired_figure, pick_slice, png_bytes, to_display
+from medseg.viz import (
+    confusion_figure,
+    error_overlay,
+    metric_box_figure,
+    paired_figure,
+    pick_slice,
+    png_bytes,
+    to_display,
+)
 from medseg.viz.html import num, page, table
 from medseg.viz.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, WRONG_COLOUR
 

@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from medseg.postprocess import PostParams, postprocess
+from medseg.contract import Segmenter, label_like, single_channel
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
-from medseg.contract import Segmenter, label_like, single_channel
+from medseg.io import read_label
+from medseg.postprocess import PostParams, postprocess
 
 __all__ = [
     "ClassicalParams",
@@ -42,13 +43,35 @@ class ClassicalParams(PostParams):
 
 
 class ClassicalSegmenter(Segmenter):
-    """Base of the classical methods (see the module docstring)."""
+    """Base of the classical methods (see the module docstring).
+
+    Parameters
+    ----------
+    params : Params, dict or None
+        The method's parameters (a :class:`ClassicalParams` subclass).
+    **kwargs
+        Parameters by name, overriding ``params``.
+    """
 
     family: ClassVar[str] = "classical"
     Params: ClassVar[type] = ClassicalParams
     multichannel: ClassVar[bool] = False  # True: segment_array receives every channel
 
     def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:  # pragma: no cover
+        """The algorithm: labels of a validated image (single-channel unless ``multichannel``).
+
+        Parameters
+        ----------
+        image : Image
+            Shape ``spatial`` (or ``(C, *spatial)`` for ``multichannel`` methods).
+
+        Returns
+        -------
+        labels : numpy.ndarray
+            Integer or boolean labels, shape ``spatial``, before post-processing.
+        meta : dict
+            What the method found (thresholds, seeds, ...), added to the label map's ``meta``.
+        """
         raise NotImplementedError
 
     @classmethod
@@ -62,6 +85,8 @@ class ClassicalSegmenter(Segmenter):
         return info
 
     def __call__(self, image: Image) -> Image:
+        """Segment ``image`` (shape ``([C,] *spatial)``): the algorithm, then the
+        post-processing flags; returns an integer label map ``spatial`` on its grid."""
         img = self.check(image)
         work = img if (self.multichannel and self.params.channel is None) else single_channel(img, self.params.channel)
         labels, meta = self.segment_array(work)
@@ -70,12 +95,42 @@ class ClassicalSegmenter(Segmenter):
 
 
 def is_constant(a: np.ndarray) -> bool:
-    """True when every element of ``a`` has the same value (nothing to segment)."""
+    """True when every element of ``a`` has the same value (nothing to segment).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Any shape.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_constant(np.ones((2, 3))), is_constant(np.eye(2))
+    (True, False)
+    """
     return bool(a.min() == a.max())
 
 
 def auto_threshold(a: np.ndarray) -> float:
-    """Otsu's threshold of ``a`` (the data-derived default split of many methods)."""
+    """Otsu's threshold of ``a`` (the data-derived default split of many methods).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Intensities, any shape, not constant.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> 0.0 < auto_threshold(np.array([0.0, 0.0, 1.0, 1.0])) < 1.0
+    True
+    """
     from skimage.filters import threshold_otsu
 
     return float(threshold_otsu(a))
@@ -84,7 +139,17 @@ def auto_threshold(a: np.ndarray) -> float:
 def parse_seeds(text: str, shape: tuple[int, ...]) -> np.ndarray:
     """Parse ``"y,x;y,x"`` (or ``"z,y,x;..."``) voxel indices and check they lie inside ``shape``.
 
-    Returns an integer array ``(n_seeds, ndim)`` in NumPy axis order.
+    Parameters
+    ----------
+    text : str
+        Seeds separated by ``;``, coordinates by ``,``, in NumPy axis order.
+    shape : tuple of int
+        The image's spatial shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer array ``(n_seeds, ndim)`` in NumPy axis order.
 
     Examples
     --------
@@ -113,9 +178,22 @@ def parse_seeds(text: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def read_mask_file(path: str, image: Image, what: str) -> np.ndarray:
-    """Read a label/mask file that must lie on ``image``'s grid; returns its integer array."""
-    from medseg.io import read_label
+    """Read a label/mask file that must lie on ``image``'s grid.
 
+    Parameters
+    ----------
+    path : str
+        The file (any format :func:`medseg.io.read_label` reads).
+    image : Image
+        The image it must match, shape ``([C,] *spatial)``.
+    what : str
+        What the file is (``"seed mask"``), for the messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The integer array, shape ``spatial``.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{what} {p} does not exist")

@@ -30,7 +30,31 @@ def auto_seeds(a: np.ndarray, spacing, *, above: bool = True, min_fraction: floa
 
     The image is split at Otsu's threshold; every connected component of the foreground
     at least ``min_fraction`` of the largest one contributes the point farthest from its
-    border (physical distance). Returns ``(n_seeds, ndim)`` indices.
+    border (physical distance).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Intensities ``(y, x)`` or ``(z, y, x)``.
+    spacing : sequence of float
+        Physical spacing per axis.
+    above : bool
+        Objects are brighter than the threshold (``False``: darker).
+    min_fraction : float
+        Smallest component kept, as a fraction of the largest.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_seeds, ndim)`` voxel indices.
+
+    Examples
+    --------
+    >>> from medseg.testing import disc_phantom
+    >>> img, truth = disc_phantom((64, 64), seed=0)
+    >>> seeds = auto_seeds(img.array, img.spacing)
+    >>> bool(truth.array[tuple(seeds.T)].all())
+    True
     """
     t = auto_threshold(a)
     fg = a > t if above else a <= t
@@ -47,6 +71,8 @@ def auto_seeds(a: np.ndarray, spacing, *, above: bool = True, min_fraction: floa
 
 @dataclass(frozen=True)
 class RegionGrowingParams(ClassicalParams):
+    """Parameters of ``region-growing``."""
+
     seeds: str | None = field(default=None, metadata={
         "help": "seed voxel indices \"y,x;y,x\" (3D: \"z,y,x;...\"); default: automatic"})
     seed_mask: str | None = field(default=None, metadata={
@@ -72,7 +98,24 @@ class RegionGrowingParams(ClassicalParams):
 
 
 class RegionGrowing(ClassicalSegmenter):
-    """Grow regions from seeds: ITK's confidence-connected or connected-threshold filter."""
+    """Grow regions from seeds: ITK's confidence-connected or connected-threshold filter.
+
+    Parameters
+    ----------
+    params : RegionGrowingParams or dict, optional
+        ``seeds`` or ``seed_mask``, ``mode``, bounds, ``multiplier``,
+        ``iterations``, ``radius``, ``above`` and the shared channel/post-processing fields.
+    **kwargs
+        Parameters by name.
+
+    Examples
+    --------
+    >>> from medseg.testing import disc_phantom
+    >>> img, truth = disc_phantom((64, 64), seed=0)
+    >>> labels = RegionGrowing()(img)
+    >>> bool((labels.array == truth.array).mean() > 0.95)
+    True
+    """
 
     name = "region-growing"
     dims = (2, 3)
@@ -80,6 +123,7 @@ class RegionGrowing(ClassicalSegmenter):
     Params = RegionGrowingParams
 
     def seed_points(self, image: Image) -> np.ndarray:
+        """Seed voxel indices ``(n_seeds, ndim)``: given, from the seed mask, or automatic."""
         p = self.params
         if p.seeds:
             return parse_seeds(p.seeds, image.shape)
@@ -94,6 +138,7 @@ class RegionGrowing(ClassicalSegmenter):
         return auto_seeds(image.array, image.spacing, above=p.above)
 
     def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
+        """The grown region ``spatial`` of ``image``, the seeds, mode and bounds used."""
         import SimpleITK as sitk
 
         p = self.params
@@ -129,6 +174,8 @@ class RegionGrowing(ClassicalSegmenter):
 
 @dataclass(frozen=True)
 class WatershedParams(ClassicalParams):
+    """Parameters of ``watershed``."""
+
     markers: str | None = field(default=None, metadata={
         "help": "marker label file on the image grid (0 = unknown); default: automatic markers"})
     min_distance: float | None = field(default=None, metadata={
@@ -144,6 +191,21 @@ class Watershed(ClassicalSegmenter):
     With ``--markers``: flood the gradient magnitude from the given markers (output
     labels are the marker labels). Without: split Otsu's foreground into objects by
     flooding the inverted distance map from its maxima (output: one label per object).
+
+    Parameters
+    ----------
+    params : WatershedParams or dict, optional
+        ``markers``, ``min_distance``, ``compactness``, ``above`` and the shared channel/post-processing fields.
+    **kwargs
+        Parameters by name.
+
+    Examples
+    --------
+    >>> from medseg.testing import disc_phantom
+    >>> img, truth = disc_phantom((64, 64), seed=0)
+    >>> labels = Watershed()(img)
+    >>> labels.meta["objects"] >= 3, bool(((labels.array > 0) == truth.array).mean() > 0.95)
+    (True, True)
     """
 
     name = "watershed"
@@ -152,6 +214,7 @@ class Watershed(ClassicalSegmenter):
     Params = WatershedParams
 
     def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
+        """Object labels ``spatial`` of ``image`` (or the marker labels), the threshold and count."""
         from skimage.segmentation import watershed
 
         p = self.params

@@ -16,9 +16,9 @@ from medseg.classical.base import (
     auto_threshold,
     read_mask_file,
 )
-from medseg.postprocess import ellipsoid_footprint, keep_largest
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
+from medseg.postprocess import ellipsoid_footprint, keep_largest
 
 __all__ = ["VESSEL_RADIUS_FRACTION", "Vesselness", "VesselnessParams", "default_sigmas", "fov_mask", "vesselness"]
 
@@ -53,7 +53,27 @@ def fov_mask(a: np.ndarray) -> np.ndarray:
 
 
 def default_sigmas(diameter_mm: float, spacing: Sequence[float], n: int = 3) -> tuple[float, ...]:
-    """Scales (mm) from the finest spacing to ``VESSEL_RADIUS_FRACTION`` of a diameter."""
+    """Scales (mm) from the finest spacing to ``VESSEL_RADIUS_FRACTION`` of a diameter.
+
+    Parameters
+    ----------
+    diameter_mm : float
+        Diameter of the field of view (or image) in mm.
+    spacing : sequence of float
+        Physical spacing per axis.
+    n : int
+        Number of scales (geometric steps).
+
+    Returns
+    -------
+    tuple of float
+        Ascending scales in mm (one when the range is empty).
+
+    Examples
+    --------
+    >>> default_sigmas(760.0, (1.0, 1.0))
+    (1.0, 2.0, 4.0)
+    """
     lo = float(min(spacing))
     hi = max(lo, diameter_mm * VESSEL_RADIUS_FRACTION)
     return tuple(float(s) for s in np.geomspace(lo, hi, n)) if hi > lo else (lo,)
@@ -75,6 +95,7 @@ def vesselness(a: np.ndarray, spacing: Sequence[float], sigmas: Sequence[float],
     sigmas : sequence of float
         Scales in mm (about the vessel radius).
     filter : {"sato", "frangi", "meijering"}
+        The scikit-image tubularity filter.
     dark : bool
         Vessels darker than the background (fundus) rather than brighter (angiography).
 
@@ -101,6 +122,8 @@ def vesselness(a: np.ndarray, spacing: Sequence[float], sigmas: Sequence[float],
 
 @dataclass(frozen=True)
 class VesselnessParams(ClassicalParams):
+    """Parameters of ``vesselness``."""
+
     filter: Literal["sato", "frangi", "meijering"] = field(default="sato", metadata={
         "help": "tubularity filter (scikit-image)"})
     ridges: Literal["dark", "bright"] = field(default="dark", metadata={
@@ -120,7 +143,25 @@ class VesselnessParams(ClassicalParams):
 
 
 class Vesselness(ClassicalSegmenter):
-    """Vesselness filter + hysteresis threshold (inside an optional field of view)."""
+    """Vesselness filter + hysteresis threshold (inside an optional field of view).
+
+    Parameters
+    ----------
+    params : VesselnessParams or dict, optional
+        ``filter``, ``ridges``, ``sigmas``, ``fov`` or ``roi``, ``rule``, ``high``, ``low``
+        and the shared channel/post-processing fields.
+    **kwargs
+        Parameters by name.
+
+    Examples
+    --------
+    >>> from medseg.testing import fundus_phantom
+    >>> rgb, vessels, fov = fundus_phantom((96, 96), seed=0)
+    >>> labels = Vesselness(fov=True, channel=1)(rgb)
+    >>> found, true = labels.array > 0, vessels.array > 0
+    >>> bool(2 * (found & true).sum() / (found.sum() + true.sum()) > 0.7)
+    True
+    """
 
     name = "vesselness"
     dims = (2, 3)
@@ -128,6 +169,7 @@ class Vesselness(ClassicalSegmenter):
     Params = VesselnessParams
 
     def region(self, image: Image) -> np.ndarray | None:
+        """The boolean region ``spatial`` to segment in (``--roi`` or ``--fov``), or ``None``."""
         p = self.params
         if p.roi:
             return read_mask_file(p.roi, image, "ROI mask") != 0
@@ -138,6 +180,7 @@ class Vesselness(ClassicalSegmenter):
         return None
 
     def segment_array(self, image: Image) -> tuple[np.ndarray, dict[str, Any]]:
+        """Vessel mask ``spatial`` of ``image``, the scales and hysteresis thresholds used."""
         from skimage.filters import apply_hysteresis_threshold
 
         p = self.params

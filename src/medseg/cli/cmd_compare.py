@@ -1,6 +1,10 @@
 """``medseg compare RUN_DIR RUN_DIR [...] --out DIR``."""
 from __future__ import annotations
 
+import argparse
+
+from medseg.errors import ConfigError, suggest
+
 HELP = "compare several evaluation folders side by side: ranking, paired per-case plots, report"
 DESCRIPTION = """Compare evaluations of the same cases (e.g. Otsu vs random forest vs U-Net).
 
@@ -13,7 +17,14 @@ example:
 """
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``medseg compare``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders written by `medseg evaluate`")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--names", metavar="A,B,...", help="display names for the runs (default: folder names)")
@@ -23,10 +34,23 @@ def add_arguments(p) -> None:
     p.add_argument("--title", default="Method comparison", help="report title")
 
 
-def run(args, extra) -> int:
-    from medseg.errors import ConfigError, suggest
-    from medseg.metrics.compare import load_runs, rank_runs, write_comparison
-    from medseg.metrics.evaluation import COLUMNS
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    """Compare the runs; print the ranking and the written files.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    extra : list of str
+        Unused (this command takes no extra options).
+
+    Returns
+    -------
+    int
+        The exit code: 0 (user errors raise a ``MedsegError``).
+    """
+    from medseg.metrics.compare import load_runs, rank_runs, write_comparison  # deferred: CLI start-up time
+    from medseg.metrics.evaluation import COLUMNS  # deferred: CLI start-up time
 
     names = [x.strip() for x in args.names.split(",")] if args.names else None
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())

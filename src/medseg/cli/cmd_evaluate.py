@@ -1,6 +1,11 @@
 """``medseg evaluate PRED GT [--roi DIR] [--images DIR] [--labels 1,2] [--tolerance MM] --out DIR``."""
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+from medseg.errors import ConfigError
+
 HELP = "score predictions against ground truth: metrics.csv, summary.json, report.html"
 DESCRIPTION = """Score predictions against ground truth.
 
@@ -19,7 +24,14 @@ examples:
 """
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``medseg evaluate``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("pred", metavar="PRED", help="prediction file or folder")
     p.add_argument("truth", metavar="GT", help="ground-truth file or folder (or a dataset folder)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; only these files are written)")
@@ -38,8 +50,22 @@ def add_arguments(p) -> None:
 
 
 def parse_labels(text: str | None) -> list[int] | None:
-    from medseg.errors import ConfigError
+    """The ``--labels`` value as sorted unique positive integers (``None`` when not given).
 
+    Parameters
+    ----------
+    text : str or None
+        ``"1,2"``.
+
+    Returns
+    -------
+    list of int or None
+
+    Raises
+    ------
+    ConfigError
+        Not comma-separated positive integers.
+    """
     if text is None:
         return None
     try:
@@ -51,11 +77,23 @@ def parse_labels(text: str | None) -> list[int] | None:
     return sorted(set(labels))
 
 
-def run(args, extra) -> int:
-    from pathlib import Path
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    """Evaluate; print one summary line per label and the written files.
 
-    from medseg.metrics.evaluation import evaluate
-    from medseg.metrics.report import write_evaluation
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    extra : list of str
+        Unused (this command takes no extra options).
+
+    Returns
+    -------
+    int
+        The exit code: 0 (user errors raise a ``MedsegError``).
+    """
+    from medseg.metrics.evaluation import evaluate  # deferred: CLI start-up time
+    from medseg.metrics.report import write_evaluation  # deferred: CLI start-up time
 
     table = evaluate(args.pred, args.truth, roi=args.roi, labels=parse_labels(args.labels), tolerance=args.tolerance,
                      probabilities=args.probabilities, images=args.images, distances=not args.no_distances,

@@ -1,7 +1,11 @@
 """``medseg export MODEL_DIR OUT.onnx [--fold K] [--checkpoint last|best] [--opset N]``."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+from medseg.contract import read_model_info
+from medseg.errors import InputError
 
 HELP = "export a trained unet fold network to ONNX (for ONNX Runtime and other engines)"
 DESCRIPTION = """Export one fold's network of a `unet` model folder to an ONNX file (written
@@ -15,7 +19,14 @@ Examples:
 """
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``medseg export``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("model", metavar="MODEL_DIR", help="a unet model folder (from medseg train --method unet)")
     p.add_argument("out", metavar="OUT", help="ONNX file to write (.onnx)")
     p.add_argument("--fold", type=int, default=None, help="fold to export (default: the first trained)")
@@ -23,10 +34,22 @@ def add_arguments(p) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
 
 
-def run(args, extra) -> int:
-    from medseg.errors import InputError
-    from medseg.infer.export import export_onnx
-    from medseg.contract import read_model_info
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    """Export the fold's network; print what was written.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    extra : list of str
+        Unused (this command takes no extra options).
+
+    Returns
+    -------
+    int
+        The exit code: 0 (user errors raise a ``MedsegError``).
+    """
+    from medseg.infer.export import export_onnx  # deferred: imports torch
 
     model, out = Path(args.model), Path(args.out)
     if not model.is_dir():

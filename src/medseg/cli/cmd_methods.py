@@ -1,33 +1,54 @@
 """``medseg methods``: list every method (and recipe) with family, dimensions and parameters."""
 from __future__ import annotations
 
+import argparse
 import json
+
+from medseg.methods.base import METHODS, get_method
+from medseg.recipes import RECIPES
 
 HELP = "list the segmentation methods and their parameters"
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``medseg methods``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("name", nargs="?", help="show one method in detail")
     p.add_argument("--family", choices=["classical", "ml", "dl"], help="only this family")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _recipes() -> list[dict]:
-    try:
-        from medseg.recipes import RECIPES
-    except ModuleNotFoundError:
-        return []
+    """What ``medseg methods`` lists of each recipe."""
     return [RECIPES.get(n).describe() for n in RECIPES.names()]
 
 
 def _print_params(params: list[dict]) -> None:
+    """One line per parameter: flag, default, help."""
     for p in params:
         print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
 
 
-def run(args, extra) -> int:
-    from medseg.methods.base import METHODS, get_method
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    """List the methods (and recipes), or show one method.
 
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    extra : list of str
+        Unused (this command takes no extra options).
+
+    Returns
+    -------
+    int
+        The exit code: 0 (user errors raise a ``MedsegError``).
+    """
     if args.name:
         info = [get_method(args.name).describe()]
     else:

@@ -1,6 +1,11 @@
 """``medseg predict MODEL_DIR INPUT OUTPUT [--probabilities] [--OPTION VALUE ...]``."""
 from __future__ import annotations
 
+import argparse
+
+from medseg.resolve import model_segmenter
+from medseg.run import apply_paths
+
 HELP = "apply a trained model folder to a file, DICOM series or folder"
 DESCRIPTION = """Apply the model folder MODEL_DIR (written by `medseg train`) to INPUT: an image file, a
 DICOM series folder or a folder of images. Outputs keep the input's format and geometry.
@@ -8,10 +13,18 @@ DICOM series folder or a folder of images. Outputs keep the input's format and g
 Prediction options of the model's method are flags, e.g. for unet: --no-tta, --overlap 0.25,
 --use-folds 0,2, --device cpu, --window patch, --checkpoint best (`medseg methods unet`).
 """
+
 ACCEPTS_EXTRA = True
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``medseg predict``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT")
@@ -20,11 +33,23 @@ def add_arguments(p) -> None:
     p.add_argument("--probabilities", action="store_true", help="also write class probability maps (NAME_prob.*)")
 
 
-def run(args, extra) -> int:
-    from medseg.cli.common import load_model_with_options
-    from medseg.run import segment_paths
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    """Apply the model to INPUT; print each written path.
 
-    seg = load_model_with_options(args.model, extra)
-    for w in segment_paths(seg, args.input, args.output, probabilities=args.probabilities, series=args.series):
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    extra : list of str
+        The method's (or model's) ``--name value`` options.
+
+    Returns
+    -------
+    int
+        The exit code: 0 (user errors raise a ``MedsegError``).
+    """
+    seg = model_segmenter(args.model, extra)
+    for w in apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
+                         series=args.series):
         print(w)
     return 0

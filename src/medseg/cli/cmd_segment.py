@@ -1,9 +1,10 @@
 """``medseg segment IN OUT --method NAME [--PARAM VALUE …]`` (or ``--model DIR``)."""
 from __future__ import annotations
 
-import logging
+import argparse
 
-from medseg.errors import ConfigError
+from medseg.resolve import resolve_segmenter
+from medseg.run import apply_paths
 
 HELP = "segment a file, DICOM series or folder with any method, recipe or trained model"
 DESCRIPTION = """Segment IN (an image file, a DICOM series folder or a folder of images) into OUT.
@@ -16,11 +17,18 @@ Choose one of:
 
 Example: medseg segment scan.nii.gz mask.nii.gz --method otsu
 """
+
 ACCEPTS_EXTRA = True
-log = logging.getLogger("medseg")
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``medseg segment``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     g = p.add_mutually_exclusive_group()
@@ -32,32 +40,24 @@ def add_arguments(p) -> None:
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities (trainable methods)")
 
 
-def build_segmenter(args, extra):
-    from medseg.cli.common import params_from_tokens
-    from medseg.methods.base import METHODS, get_method
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    """Segment IN into OUT; print each written path.
 
-    if args.model:  # the flags are the model's prediction options (e.g. unet's --no-tta)
-        from medseg.cli.common import load_model_with_options
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    extra : list of str
+        The method's (or model's) ``--name value`` options.
 
-        return load_model_with_options(args.model, extra)
-    if args.recipe:
-        from medseg.recipes import get_recipe
-
-        return get_recipe(args.recipe, extra)
-    name = args.method or ("otsu" if "otsu" in METHODS else "threshold")
-    cls = get_method(name)
-    if cls.trainable and not getattr(cls, "zero_shot", False):
-        raise ConfigError(f"method '{name}' must be trained first: medseg train DATASET --method {name} --out MODEL_DIR, "
-                          "then medseg segment IN OUT --model MODEL_DIR")
-    params, _ = params_from_tokens(cls.Params, extra, what=f"method '{name}'")
-    return cls(params)
-
-
-def run(args, extra) -> int:
-    from medseg.run import segment_paths
-
-    seg = build_segmenter(args, extra)
-    written = segment_paths(seg, args.input, args.output, probabilities=args.probabilities, series=args.series)
+    Returns
+    -------
+    int
+        The exit code: 0 (user errors raise a ``MedsegError``).
+    """
+    seg = resolve_segmenter(method=args.method, recipe=args.recipe, model=args.model, tokens=extra)
+    written = apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
+                          series=args.series)
     for w in written:
         print(w)
     return 0

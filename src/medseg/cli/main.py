@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from medseg._version import __version__
 from medseg.errors import MedsegError
@@ -23,11 +24,19 @@ COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, like every other user error
+    """An argument parser whose usage errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other user error
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """The ``medseg`` parser with every subcommand, and the subcommand modules by name.
+
+    Returns
+    -------
+    (argparse.ArgumentParser, dict of str to module)
+    """
     parser = _Parser(prog="medseg", description="Medical image segmentation: data, methods, training, evaluation.")
     parser.add_argument("--version", action="version", version=f"medseg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
@@ -52,6 +61,17 @@ class _CliFormatter(logging.Formatter):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``medseg`` with ``argv`` (default: the process arguments); return the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+
+    Returns
+    -------
+    int
+        0 success, 2 user error (one line on stderr), 1 internal error, 130 interrupted.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
@@ -64,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(exc.code or 0)
         level = logging.DEBUG if args.debug else (logging.WARNING if args.quiet else logging.INFO)
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if args.debug else _CliFormatter())
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if args.debug
+                             else _CliFormatter())
         logging.basicConfig(level=level, handlers=[handler])
         for noisy in ("matplotlib", "PIL", "urllib3", "h5py", "numexpr"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

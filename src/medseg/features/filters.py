@@ -1,126 +1,40 @@
-"""Per-pixel/voxel feature filters, registered by name in :data:`FEATURES`.
+"""The built-in per-pixel/voxel feature filters, each registered in
+:data:`~medseg.features.context.FEATURES` with its halo.
 
-Every filter works on one spatial channel (a float32 array ``(y, x)`` or ``(z, y, x)``)
-with its physical ``spacing``; scales are physical lengths (mm, or pixels when the
-image has no physical spacing) and are converted to per-axis voxel sigmas, so the same
-configuration means the same thing on anisotropic volumes. Derivatives are taken with
-:func:`numpy.gradient` in physical units on Gaussian-smoothed copies (like
-scikit-image's ``hessian_matrix``), and smoothed copies are shared between filters
-through a :class:`FeatureContext` cache.
+Every filter works on one spatial channel (a float32 array ``(y, x)`` or ``(z, y, x)`` in a
+:class:`~medseg.features.context.FeatureContext`) with its physical ``spacing``; scales are
+physical lengths (mm, or pixels when the image has no physical spacing) and are converted
+to per-axis voxel sigmas, so the same configuration means the same thing on anisotropic
+volumes. Derivatives are taken with :func:`numpy.gradient` in physical units on
+Gaussian-smoothed copies (like scikit-image's ``hessian_matrix``), and smoothed copies are
+shared between filters through the context's cache.
 
-A filter is a function ``fn(ctx) -> list[(name, array)]``; every returned array has the
-channel's spatial shape. Filters are local: each declares the radius (in voxels, per
-axis) it reads around a voxel through :func:`filter_halo`, which lets
-:func:`medseg.features.stack.feature_stack` process large volumes in blocks with a halo
-and obtain the same values as in one piece.
+Each filter takes the context and returns a list of ``(name, array)`` pairs, every array
+float32 with the channel's spatial shape; the names carry the scale (``gaussian_s2``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from medseg.features.context import FeatureContext
+>>> ctx = FeatureContext(np.eye(6, dtype=np.float32), (1.0, 1.0), (1.0, 2.0))
+>>> [name for name, _ in hessian_eigenvalues(ctx)]
+['hessian0_s1', 'hessian1_s1', 'hessian0_s2', 'hessian1_s2']
 """
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.registry import Registry
+from medseg.features.context import TRUNCATE, FeatureContext, register_feature
 
-log = logging.getLogger(__name__)
-
-__all__ = ["FEATURES", "TRUNCATE", "FeatureContext", "filter_halo", "register_feature"]
-
-FeatureFn = Callable[["FeatureContext"], list]
-FEATURES: Registry[FeatureFn] = Registry("feature")
-TRUNCATE = 4.0  # Gaussian kernels are cut at 4 sigma (scipy's default)
-_HALO: dict[str, Callable[[FeatureContext], np.ndarray]] = {}
-
-
-def register_feature(name: str, halo: Callable[[FeatureContext], np.ndarray]):
-    """Register a filter under ``name``; ``halo(ctx)`` gives its read radius per axis (voxels)."""
-    def deco(fn: FeatureFn) -> FeatureFn:
-        _HALO[name] = halo
-        return FEATURES.register(name)(fn)
-    return deco
-
-
-def filter_halo(name: str, ctx: FeatureContext) -> np.ndarray:
-    """Voxels per axis that filter ``name`` reads beyond the voxel it computes."""
-    return np.asarray(_HALO[name](ctx), dtype=int)
-
-
-@dataclass
-class FeatureContext:
-    """One channel plus everything a filter needs; caches smoothed copies and Hessians.
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        ``(y, x)`` or ``(z, y, x)`` float32 channel (already normalised).
-    spacing : tuple of float
-        Physical voxel size per axis.
-    sigmas : tuple of float
-        Physical scales.
-    value_range : float
-        Robust intensity range of the *whole* channel (used by filters needing a
-        contrast constant or quantisation, so blocks agree with the whole image).
-    value_min : float
-        Robust minimum of the whole channel (quantisation offset).
-    ridges : str
-        ``"dark"``, ``"bright"`` or ``"both"``: polarity of vesselness filters.
-    """
-
-    array: np.ndarray
-    spacing: tuple[float, ...]
-    sigmas: tuple[float, ...]
-    value_range: float = 1.0
-    value_min: float = 0.0
-    ridges: str = "both"
-    _cache: dict = field(default_factory=dict, repr=False)
-    _locks: dict = field(default_factory=dict, repr=False)
-    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def cached(self, key: tuple, compute: Callable[[], object]):
-        """``compute()`` once per ``key``, also when filters of this channel run in several
-        threads (a thread asking for a value another is computing waits for it)."""
-        if key in self._cache:
-            return self._cache[key]
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._cache:
-                self._cache[key] = compute()
-        return self._cache[key]
-
-    @property
-    def ndim(self) -> int:
-        return self.array.ndim
-
-    def vox(self, sigma: float) -> tuple[float, ...]:
-        """Physical ``sigma`` as per-axis voxel sigmas."""
-        return tuple(float(sigma) / s for s in self.spacing)
-
-    def smooth(self, sigma: float) -> np.ndarray:
-        return self.cached(("g", sigma), lambda: ndi.gaussian_filter(
-            self.array, self.vox(sigma), mode="reflect", truncate=TRUNCATE).astype(np.float32, copy=False))
-
-    def gradient(self, sigma: float) -> list[np.ndarray]:
-        return self.cached(("d", sigma), lambda: [d.astype(np.float32, copy=False)
-                                                  for d in np.gradient(self.smooth(sigma), *self.spacing)])
-
-    def hessian_eigvals(self, sigma: float) -> np.ndarray:
-        """Scale-normalised (``sigma**2 * H``) Hessian eigenvalues, descending: ``(ndim, *shape)``."""
-        def compute():
-            from skimage.feature import hessian_matrix_eigvals
-
-            grads = self.gradient(sigma)
-            elems = []
-            for i in range(self.ndim):
-                row = np.gradient(grads[i], *self.spacing)
-                elems.extend(row[j] * sigma**2 for j in range(i, self.ndim))
-            return hessian_matrix_eigvals([e.astype(np.float32) for e in elems]).astype(np.float32)
-
-        return self.cached(("h", sigma), compute)
+__all__ = [
+    "difference_of_gaussians", "frangi", "gabor", "gaussian", "gradient_magnitude", "hessian_eigenvalues",
+    "intensity", "laplacian_of_gaussian", "local_binary_pattern", "local_entropy", "local_std", "meijering",
+    "sato", "structure_tensor_eigenvalues",
+]
 
 
 # ---------------------------------------------------------------------------- halos
@@ -128,31 +42,31 @@ def _gauss_r(ctx: FeatureContext, sigma: float) -> np.ndarray:
     return np.array([int(TRUNCATE * v + 0.5) for v in ctx.vox(sigma)])
 
 
-def _h_smooth(ctx):
+def _h_smooth(ctx: FeatureContext) -> np.ndarray:
     return _gauss_r(ctx, max(ctx.sigmas))
 
 
-def _h_grad(ctx):
+def _h_grad(ctx: FeatureContext) -> np.ndarray:
     return _h_smooth(ctx) + 1
 
 
-def _h_hess(ctx):
+def _h_hess(ctx: FeatureContext) -> np.ndarray:
     return _h_smooth(ctx) + 2
 
 
-def _h_none(ctx):
+def _h_none(ctx: FeatureContext) -> np.ndarray:
     return np.zeros(ctx.ndim, dtype=int)
 
 
-def _h_structure(ctx):
+def _h_structure(ctx: FeatureContext) -> np.ndarray:
     return _gauss_r(ctx, _inner_sigma(ctx)) + 1 + _h_smooth(ctx)
 
 
-def _h_local(ctx):
+def _h_local(ctx: FeatureContext) -> np.ndarray:
     return _h_smooth(ctx) + _gauss_r(ctx, min(ctx.sigmas))
 
 
-def _h_planar(ctx):  # 2D-in-plane filters (LBP, Gabor) applied slice-wise
+def _h_planar(ctx: FeatureContext) -> np.ndarray:  # 2D-in-plane filters (LBP, Gabor) applied slice-wise
     vox = ctx.vox(max(ctx.sigmas))
     r = np.full(ctx.ndim, int(np.ceil(3.0 * max(vox[-2:]))) + 2)
     if ctx.ndim == 3:
@@ -160,26 +74,59 @@ def _h_planar(ctx):  # 2D-in-plane filters (LBP, Gabor) applied slice-wise
     return r
 
 
-def _h_entropy(ctx):
+def _h_entropy(ctx: FeatureContext) -> np.ndarray:
     return np.array([int(np.ceil(max(ctx.sigmas) / s)) for s in ctx.spacing])
 
 
 # ---------------------------------------------------------------------------- filters
 @register_feature("intensity", _h_none)
 def intensity(ctx: FeatureContext) -> list:
-    """The (normalised) intensity itself."""
+    """The (normalised) intensity itself.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``[("intensity", array)]``, the array of the channel's shape.
+    """
     return [("intensity", ctx.array)]
 
 
 @register_feature("gaussian", _h_smooth)
 def gaussian(ctx: FeatureContext) -> list:
-    """Gaussian-smoothed intensity at each scale."""
+    """Gaussian-smoothed intensity at each scale.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``gaussian_s{sigma}`` per scale, float32 of the channel's shape.
+    """
     return [(f"gaussian_s{s:g}", ctx.smooth(s)) for s in ctx.sigmas]
 
 
 @register_feature("gradient", _h_grad)
 def gradient_magnitude(ctx: FeatureContext) -> list:
-    """Scale-normalised gradient magnitude ``sigma * |grad G_sigma * I|``."""
+    """Scale-normalised gradient magnitude ``sigma * |grad G_sigma * I|``.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``gradient_s{sigma}`` per scale, float32 of the channel's shape.
+    """
     out = []
     for s in ctx.sigmas:
         g = ctx.gradient(s)
@@ -189,20 +136,53 @@ def gradient_magnitude(ctx: FeatureContext) -> list:
 
 @register_feature("log", _h_hess)
 def laplacian_of_gaussian(ctx: FeatureContext) -> list:
-    """Scale-normalised Laplacian of Gaussian (trace of ``sigma**2 * H``)."""
+    """Scale-normalised Laplacian of Gaussian (trace of ``sigma**2 * H``).
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``log_s{sigma}`` per scale, float32 of the channel's shape.
+    """
     return [(f"log_s{s:g}", ctx.hessian_eigvals(s).sum(axis=0)) for s in ctx.sigmas]
 
 
 @register_feature("dog", _h_smooth)
 def difference_of_gaussians(ctx: FeatureContext) -> list:
-    """Differences of consecutive Gaussian scales (band-pass)."""
+    """Differences of consecutive Gaussian scales (band-pass).
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``dog_s{a}_{b}`` per pair of consecutive scales (none for a single scale).
+    """
     s = sorted(ctx.sigmas)
     return [(f"dog_s{a:g}_{b:g}", ctx.smooth(a) - ctx.smooth(b)) for a, b in zip(s[:-1], s[1:])]
 
 
 @register_feature("hessian", _h_hess)
 def hessian_eigenvalues(ctx: FeatureContext) -> list:
-    """Eigenvalues of the scale-normalised Hessian, descending, at each scale."""
+    """Eigenvalues of the scale-normalised Hessian, descending, at each scale.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``hessian{i}_s{sigma}`` for ``i < ndim`` per scale, float32 of the channel's shape.
+    """
     out = []
     for s in ctx.sigmas:
         ev = ctx.hessian_eigvals(s)
@@ -217,7 +197,18 @@ def _inner_sigma(ctx: FeatureContext) -> float:
 @register_feature("structure", _h_structure)
 def structure_tensor_eigenvalues(ctx: FeatureContext) -> list:
     """Eigenvalues of the structure tensor (gradients at half the smallest scale,
-    integrated with a Gaussian of each scale), descending."""
+    integrated with a Gaussian of each scale), descending.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``structure{i}_s{sigma}`` for ``i < ndim`` per scale, float32 of the channel's shape.
+    """
     from skimage.feature import structure_tensor_eigenvalues as eig
 
     grads = ctx.gradient(_inner_sigma(ctx))
@@ -242,6 +233,16 @@ def frangi(ctx: FeatureContext) -> list:
 
     ``beta = 0.5``; the structureness constant ``c`` is half the channel's robust
     intensity range (so it follows the data and is the same in every block).
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales and ``ridges``.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``frangi_dark`` and/or ``frangi_bright``, float32 of the channel's shape.
     """
     beta, c = 0.5, 0.5 * ctx.value_range
     out = []
@@ -271,7 +272,18 @@ def frangi(ctx: FeatureContext) -> list:
 @register_feature("sato", _h_hess)
 def sato(ctx: FeatureContext) -> list:
     """Sato tubeness (max over scales): geometric mean of the positive cross-section
-    eigenvalues of ``sigma**2 * H`` (as scikit-image's ``sato``, but spacing-aware)."""
+    eigenvalues of ``sigma**2 * H`` (as scikit-image's ``sato``, but spacing-aware).
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales and ``ridges``.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``sato_dark`` and/or ``sato_bright``, float32 of the channel's shape.
+    """
     out = []
     for pol, sign in _polarities(ctx):
         best = np.zeros(ctx.array.shape, np.float32)
@@ -287,7 +299,18 @@ def sato(ctx: FeatureContext) -> list:
 def meijering(ctx: FeatureContext) -> list:
     """Meijering neuriteness (max over scales) from mixed Hessian eigenvalues
     ``l_i = e_i + alpha * sum_{j != i} e_j`` with ``alpha = 1 / (ndim + 1)``; unlike
-    scikit-image it is not rescaled per image, so blocks agree with the whole image."""
+    scikit-image it is not rescaled per image, so blocks agree with the whole image.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales and ``ridges``.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``meijering_dark`` and/or ``meijering_bright``, float32 of the channel's shape.
+    """
     alpha = 1.0 / (ctx.ndim + 1)
     mtx = np.full((ctx.ndim, ctx.ndim), alpha, np.float32)
     np.fill_diagonal(mtx, 1.0)
@@ -305,7 +328,18 @@ def meijering(ctx: FeatureContext) -> list:
 
 @register_feature("local_std", _h_local)
 def local_std(ctx: FeatureContext) -> list:
-    """Gaussian-weighted local standard deviation (a cheap texture contrast) per scale."""
+    """Gaussian-weighted local standard deviation (a cheap texture contrast) per scale.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``local_std_s{sigma}`` per scale, float32 of the channel's shape.
+    """
     out = []
     sq = ctx.cached(("sq",), lambda: ctx.array.astype(np.float32) ** 2)
     for s in ctx.sigmas:
@@ -330,7 +364,18 @@ def _planar(ctx: FeatureContext, fn: Callable[[np.ndarray], np.ndarray]) -> np.n
 @register_feature("lbp", _h_planar)
 def local_binary_pattern(ctx: FeatureContext) -> list:
     """Rotation-invariant uniform local binary patterns (8 neighbours) at radius = each
-    scale in in-plane pixels (3D: slice by slice)."""
+    scale in in-plane pixels (3D: slice by slice).
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``lbp_s{sigma}`` per scale, float32 of the channel's shape.
+    """
     from skimage.feature import local_binary_pattern as lbp
 
     q = _quantise(ctx, 256)
@@ -339,14 +384,35 @@ def local_binary_pattern(ctx: FeatureContext) -> list:
     for s in ctx.sigmas:
         r = max(1.0, s / px)
         sub = FeatureContext(q, ctx.spacing, ctx.sigmas)
-        out.append((f"lbp_s{s:g}", _planar(sub, lambda a, r=r: lbp(a, 8, r, method="uniform"))))
+        out.append((f"lbp_s{s:g}", _planar(sub, partial(lbp, P=8, R=r, method="uniform"))))
     return out
+
+
+def _gabor_energy(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``|a * kernel|`` (complex 2D kernel) with ndimage-"reflect" borders."""
+    from scipy.signal import fftconvolve
+
+    py, px = kernel.shape[0] // 2, kernel.shape[1] // 2
+    padded = np.pad(a, ((py, py), (px, px)), mode="symmetric")  # = ndimage "reflect"
+    return np.abs(fftconvolve(padded, kernel, mode="valid"))
 
 
 @register_feature("gabor", _h_planar)
 def gabor(ctx: FeatureContext) -> list:
     """Gabor energy, max and mean over 4 orientations, at wavelength ``4 * sigma``
-    (in-plane; 3D slice by slice); the envelope sigma is per axis from the spacing."""
+    (in-plane; 3D slice by slice); the envelope sigma is per axis from the spacing.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``gabor_max_s{sigma}`` and ``gabor_mean_s{sigma}`` per scale, float32 of the
+        channel's shape.
+    """
     from skimage.filters import gabor_kernel
 
     sy, sx = ctx.spacing[-2], ctx.spacing[-1]
@@ -357,22 +423,19 @@ def gabor(ctx: FeatureContext) -> list:
         for theta in np.arange(4) * np.pi / 4:
             k = gabor_kernel(freq, theta=theta, sigma_x=s / sx, sigma_y=s / sy, n_stds=3)
             kr, ki = np.real(k).astype(np.float32), np.imag(k).astype(np.float32)
-
-            def energy(a, k=(kr + 1j * ki).astype(np.complex64)):
-                from scipy.signal import fftconvolve
-
-                py, px = k.shape[0] // 2, k.shape[1] // 2
-                padded = np.pad(a, ((py, py), (px, px)), mode="symmetric")  # = ndimage "reflect"
-                return np.abs(fftconvolve(padded, k, mode="valid"))
-            energies.append(_planar(ctx, energy))
+            kernel = (kr + 1j * ki).astype(np.complex64)
+            energies.append(_planar(ctx, partial(_gabor_energy, kernel=kernel)))
         e = np.stack(energies)
         out.append((f"gabor_max_s{s:g}", e.max(axis=0)))
         out.append((f"gabor_mean_s{s:g}", e.mean(axis=0)))
     return out
 
 
-def ellipsoid_footprint(radius: float, spacing: tuple[float, ...]) -> np.ndarray:
-    """A boolean ball of physical ``radius`` on a grid of ``spacing`` (at least 3 voxels wide)."""
+def _entropy_footprint(radius: float, spacing: tuple[float, ...]) -> np.ndarray:
+    """A boolean ball of physical ``radius`` on a grid of ``spacing``, at least 3 voxels wide
+    on every axis (unlike :func:`medseg.postprocess.ellipsoid_footprint`, which keeps an
+    axis one voxel wide when the radius is below its spacing: an entropy window needs
+    neighbours on every axis)."""
     r = [max(1, int(np.ceil(radius / s))) for s in spacing]
     grids = np.meshgrid(*[np.arange(-ri, ri + 1) * s for ri, s in zip(r, spacing)], indexing="ij")
     return sum(g * g for g in grids) <= max(radius, max(spacing)) ** 2 + 1e-9
@@ -381,12 +444,23 @@ def ellipsoid_footprint(radius: float, spacing: tuple[float, ...]) -> np.ndarray
 @register_feature("entropy", _h_entropy)
 def local_entropy(ctx: FeatureContext) -> list:
     """Local Shannon entropy (bits) of the intensity quantised to 64 levels, in a ball of
-    each physical scale (the histogram-texture counterpart of GLCM statistics)."""
+    each physical scale (the histogram-texture counterpart of GLCM statistics).
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        One channel, shape ``(y, x)`` or ``(z, y, x)``, with its scales.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``entropy_s{sigma}`` per scale, float32 of the channel's shape.
+    """
     from skimage.filters.rank import entropy
 
     q = _quantise(ctx, 64)
     out = []
     for s in ctx.sigmas:
-        fp = ellipsoid_footprint(s, ctx.spacing)
+        fp = _entropy_footprint(s, ctx.spacing)
         out.append((f"entropy_s{s:g}", entropy(q, fp).astype(np.float32)))
     return out

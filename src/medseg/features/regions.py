@@ -16,6 +16,7 @@ import numpy as np
 
 from medseg.errors import GeometryError, InputError
 from medseg.image import Image
+from medseg.io.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +132,20 @@ def region_table(labels: Image, image: Image | None = None, *, connectivity: boo
 
 
 def write_region_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write :func:`region_table` rows as CSV (atomically); columns are the union of keys."""
-    from medseg.io.atomic import atomic_write_text
+    """Write :func:`region_table` rows as CSV (atomically); columns are the union of keys.
 
+    Parameters
+    ----------
+    rows : list of dict
+        Rows from :func:`region_table` (or any dicts of scalars).
+    path : str or Path
+        The CSV file to write.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     cols: list[str] = []
     for r in rows:
         cols.extend(k for k in r if k not in cols)

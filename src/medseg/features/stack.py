@@ -1,190 +1,45 @@
-"""Feature stacks: a serialisable :class:`FeatureConfig` and block-wise computation.
+"""Feature stacks computed block-wise: :func:`feature_stack`, :func:`feature_rows`,
+:func:`sample_features` and the block iterators.
 
 :func:`feature_stack` returns ``(F, *spatial)`` float32 features of an :class:`Image`;
 :func:`iter_feature_blocks` yields them block by block (with a halo wide enough for every
 filter, so the values equal the one-piece computation) so that a large 3D volume's stack
 never exceeds ``max_memory_mb`` in working memory; :func:`sample_features` gathers the
-features of chosen voxels the same way.
+features of chosen voxels the same way. What to compute is a
+:class:`~medseg.features.config.FeatureConfig`.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from medseg.config import from_dict, to_dict
-from medseg.errors import ConfigError, InputError
-from medseg.features.filters import FEATURES, FeatureContext, filter_halo
+from medseg.errors import InputError
+from medseg.features.config import FeatureConfig, feature_names, normalise_channels, robust_range
+from medseg.features.context import FEATURES, FeatureContext
 from medseg.image import Image
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_FEATURES",
-    "FeatureConfig",
-    "default_sigmas",
     "feature_blocks",
-    "feature_names",
     "feature_rows",
     "feature_stack",
     "iter_feature_blocks",
     "iter_feature_rows",
-    "normalise_channels",
     "sample_features",
 ]
 
-#: intensity, Gaussian smoothing, gradient magnitude, difference of Gaussians, Hessian
-#: eigenvalues, the local standard deviation and the structure-tensor eigenvalues, at every
-#: scale. DRIVE 5-fold random-forest F1: 0.7761 without the last two, 0.7779 with
-#: ``local_std`` (a local contrast measure), 0.7805 with ``structure`` too (local orientation
-#: coherence; 4 of 5 folds better at each step); the two cost ~0.25 s of feature time per
-#: 565x584 RGB image on 2 cores (benchmarks/results/ml.md).
-DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian", "local_std", "structure")
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """What to compute. Serialisable with :func:`medseg.config.to_dict` / :meth:`from_dict`.
-
-    Attributes
-    ----------
-    features : tuple of str
-        Names from :data:`medseg.features.FEATURES` (``medseg.features.FEATURES.names()``).
-    sigmas : tuple of float or None
-        Physical scales (mm; pixels when the image has unit spacing). ``None``: from the
-        image's spacing, ``min(spacing) * (0.5, 1, 2, 4, 8)`` limited to a sixteenth of the
-        smallest physical extent (see :func:`default_sigmas`).
-    channels : tuple of int or None
-        Channels to use; ``None``: all channels (features are computed per channel).
-    normalise : {"percentile", "zscore", "none"}
-        Per-image, per-channel intensity normalisation before filtering: ``percentile``
-        maps the 1st..99th percentiles to 0..1; ``zscore`` subtracts the mean and divides
-        by the standard deviation.
-    ridges : {"both", "dark", "bright"}
-        Polarity of the vesselness filters (``frangi``, ``sato``, ``meijering``).
-    max_memory_mb : float
-        Working-memory bound for one block of features; larger images are processed in
-        blocks with a halo.
-    """
-
-    features: tuple[str, ...] = DEFAULT_FEATURES
-    sigmas: tuple[float, ...] | None = None
-    channels: tuple[int, ...] | None = None
-    normalise: Literal["percentile", "zscore", "none"] = "percentile"
-    ridges: Literal["both", "dark", "bright"] = "both"
-    max_memory_mb: float = 1024.0
-
-    def __post_init__(self) -> None:
-        feats = tuple(self.features)
-        if not feats:
-            raise ConfigError("at least one feature is needed; available: " + ", ".join(FEATURES.names()))
-        for f in feats:
-            FEATURES.get(f)  # raises with a suggestion
-        object.__setattr__(self, "features", feats)
-        if self.sigmas is not None:
-            sig = tuple(float(s) for s in self.sigmas)
-            if not sig or any(not np.isfinite(s) or s <= 0 for s in sig):
-                raise ConfigError(f"sigmas must be positive physical lengths, got {self.sigmas}")
-            object.__setattr__(self, "sigmas", tuple(sorted(set(sig))))
-        if self.channels is not None:
-            object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        if self.normalise not in ("percentile", "zscore", "none"):
-            raise ConfigError(f"normalise must be percentile, zscore or none, got {self.normalise!r}")
-        if self.ridges not in ("both", "dark", "bright"):
-            raise ConfigError(f"ridges must be both, dark or bright, got {self.ridges!r}")
-        if not self.max_memory_mb > 0:
-            raise ConfigError(f"max_memory_mb must be positive, got {self.max_memory_mb}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FeatureConfig:
-        return from_dict(cls, data, what="feature configuration")
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
-
-    def resolve(self, image: Image) -> FeatureConfig:
-        """The same configuration with ``sigmas`` fixed from ``image`` (when ``None``)."""
-        self.check_channels(image)
-        if self.sigmas is not None:
-            return self
-        return dataclasses.replace(self, sigmas=default_sigmas(image))
-
-    def check_channels(self, image: Image) -> list[int]:
-        """The channel indices used for ``image`` (error if a requested one is missing)."""
-        n = image.n_channels
-        if self.channels is None:
-            return list(range(n))
-        bad = [c for c in self.channels if not -n <= c < n]
-        if bad:
-            raise InputError(f"feature channels {list(self.channels)} requested but the image has {n} channel(s)")
-        return [c % n for c in self.channels]
-
-
-def default_sigmas(image: Image, n: int = 5) -> tuple[float, ...]:
-    """Scales from the data: ``min(spacing) * 2**k``, ``k = -1..n-2`` (half a voxel to
-    eight voxels by default), each at most a sixteenth of the smallest physical extent (at
-    least one scale).
-
-    The half-voxel scale is there for structures one or two voxels wide (thin vessels,
-    membranes): the Hessian responds most to a ridge of width ``w`` at ``sigma ~ w / (2
-    sqrt 3)`` (Lindeberg's ridge scale), and one voxel already blurs such a ridge into its
-    neighbours. On DRIVE (5-fold random forest) it raised F1 from 0.7730 to 0.7761."""
-    base = min(image.spacing)
-    extent = min(s * sp for s, sp in zip(image.shape, image.spacing))
-    sig = [base * 2.0 ** (k - 1) for k in range(n)]
-    keep = tuple(s for s in sig if s <= extent / 16) or (base,)
-    return keep
-
-
-def _robust(a: np.ndarray) -> tuple[float, float]:
-    flat = a.reshape(-1)
-    if flat.size > 1_000_000:
-        flat = flat[:: flat.size // 1_000_000]
-    lo, hi = np.percentile(flat, [1, 99])
-    return float(lo), float(hi)
-
-
-def normalise_channels(image: Image, config: FeatureConfig) -> list[np.ndarray]:
-    """Selected channels as float32 arrays, normalised per ``config.normalise``."""
-    chans = config.check_channels(image)
-    arr = image.channels_first()
-    out = []
-    for c in chans:
-        a = arr[c].astype(np.float32)  # always a copy: inputs are never modified
-        if config.normalise == "percentile":
-            lo, hi = _robust(a)
-            a -= lo
-            a /= (hi - lo) if hi > lo else 1.0
-        elif config.normalise == "zscore":
-            m, sd = float(a.mean()), float(a.std())
-            a -= m
-            a /= sd if sd > 0 else 1.0
-        out.append(a)
-    return out
-
-
-def feature_names(image: Image, config: FeatureConfig | None = None) -> list[str]:
-    """Names of the features :func:`feature_stack` computes for ``image``."""
-    config = (config or FeatureConfig()).resolve(image)
-    chans = config.check_channels(image)
-    dummy = FeatureContext(np.zeros((8,) * image.ndim, np.float32), image.spacing, config.sigmas,
-                           ridges=config.ridges)
-    per = [n for f in config.features for n, _ in FEATURES.get(f)(dummy)]
-    prefixes = [f"c{c}_" for c in chans] if len(chans) > 1 else [""]
-    return [p + n for p in prefixes for n in per]
-
 
 def _halo(image: Image, config: FeatureConfig) -> np.ndarray:
+    """The widest halo (voxels per axis) of ``config``'s features on ``image``'s grid."""
     ctx = FeatureContext(np.zeros((1,) * image.ndim, np.float32), image.spacing, config.sigmas)
-    return np.max([filter_halo(f, ctx) for f in config.features], axis=0)
+    return np.max([FEATURES.get(f).halo(ctx) for f in config.features], axis=0)
 
 
 def _plan_blocks(shape: Sequence[int], halo: np.ndarray, max_voxels: int) -> list[tuple[slice, ...]]:
@@ -214,7 +69,30 @@ def _plan_blocks(shape: Sequence[int], halo: np.ndarray, max_voxels: int) -> lis
 def feature_blocks(image: Image, config: FeatureConfig | None = None, *, extra_features: int = 0,
                    max_memory_mb: float | None = None) -> list[tuple[slice, ...]]:
     """The core blocks :func:`iter_feature_blocks` computes ``image``'s stack in (one block
-    when the stack plus ``extra_features`` more per voxel fits the memory bound)."""
+    when the stack plus ``extra_features`` more per voxel fits the memory bound).
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    config : FeatureConfig, optional
+        What to compute (``sigmas=None`` is resolved from ``image``).
+    extra_features : int
+        More float32 values per voxel the caller keeps alongside the stack.
+    max_memory_mb : float, optional
+        Overrides ``config.max_memory_mb``.
+
+    Returns
+    -------
+    list of tuple of slice
+        The blocks' core slices (without halo), tiling ``spatial``.
+
+    Examples
+    --------
+    >>> from medseg.features.config import FeatureConfig
+    >>> len(feature_blocks(Image(np.zeros((64, 64))), FeatureConfig(sigmas=(1.0,))))
+    1
+    """
     config = (config or FeatureConfig()).resolve(image)
     n_chan = len(config.check_channels(image))
     n_feat = len(feature_names(image, config)) + int(extra_features)
@@ -239,7 +117,7 @@ def _iter_block_parts(image: Image, config: FeatureConfig, *, max_memory_mb: flo
     halo = _halo(image, config)
     ranges = []
     for a in chans:
-        lo, hi = _robust(a)
+        lo, hi = robust_range(a)
         ranges.append((lo, max(hi - lo, 1e-6)))
 
     def block_parts(outer: tuple[slice, ...], inner: tuple[slice, ...], flat: np.ndarray | None
@@ -301,11 +179,18 @@ def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, ma
     Parameters
     ----------
     image : Image
-        2D/3D image, optionally with channels.
+        Shape ``([C,] *spatial)``, 2D or 3D.
     config : FeatureConfig, optional
         What to compute (``sigmas=None`` is resolved from ``image``).
     max_memory_mb : float, optional
         Overrides ``config.max_memory_mb``.
+
+    Yields
+    ------
+    core_slices : tuple of slice
+        The block's place in ``spatial``.
+    features : numpy.ndarray
+        ``(F, *block_shape)`` float32, equal to the same part of :func:`feature_stack`.
     """
     for core, parts in _iter_block_parts(image, config or FeatureConfig(), max_memory_mb=max_memory_mb):
         yield core, np.stack(parts)
@@ -314,11 +199,31 @@ def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, ma
 def iter_feature_rows(image: Image, config: FeatureConfig | None = None, mask: np.ndarray | None = None, *,
                       max_memory_mb: float | None = None
                       ) -> Iterator[tuple[tuple[slice, ...], np.ndarray, np.ndarray]]:
-    """Yield ``(core_slices, selected, rows)`` block by block: ``selected`` is the boolean
-    ``mask`` within the block's core (all true without a mask) and ``rows`` ``(F, n)`` the
-    features of its ``n`` selected voxels in C order. Blocks without a selected voxel are
-    skipped without computing their features, and no ``(F, *block_shape)`` stack is built
-    (the feature maps are gathered one by one)."""
+    """The features of the ``mask`` voxels, block by block.
+
+    Blocks without a selected voxel are skipped without computing their features, and no
+    ``(F, *block_shape)`` stack is built (the feature maps are gathered one by one).
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    config : FeatureConfig, optional
+        What to compute.
+    mask : numpy.ndarray, optional
+        Boolean, shape ``spatial``; default: every voxel.
+    max_memory_mb : float, optional
+        Overrides ``config.max_memory_mb``.
+
+    Yields
+    ------
+    core_slices : tuple of slice
+        The block's place in ``spatial``.
+    selected : numpy.ndarray
+        Boolean ``mask`` within the block's core (all true without a mask).
+    rows : numpy.ndarray
+        ``(F, n)`` float32 features of the block's ``n`` selected voxels in C order.
+    """
     if mask is not None:
         mask = np.asarray(mask, bool)
         if mask.shape != image.shape:
@@ -333,9 +238,26 @@ def iter_feature_rows(image: Image, config: FeatureConfig | None = None, mask: n
 
 def feature_rows(image: Image, config: FeatureConfig | None = None, mask: np.ndarray | None = None, *,
                  max_memory_mb: float | None = None) -> np.ndarray:
-    """Features ``(F, n)`` of the ``n`` voxels where ``mask`` is true (all voxels without a
-    mask), in C order of the whole image, computed block-wise like :func:`iter_feature_blocks`.
-    Equal to ``feature_stack(image, config)[0][:, mask]`` without building that stack."""
+    """Features of the voxels where ``mask`` is true, computed block-wise like
+    :func:`iter_feature_blocks`: equal to ``feature_stack(image, config)[0][:, mask]``
+    without building that stack.
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    config : FeatureConfig, optional
+        What to compute.
+    mask : numpy.ndarray, optional
+        Boolean, shape ``spatial``; default: every voxel.
+    max_memory_mb : float, optional
+        Overrides ``config.max_memory_mb``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(F, n)`` float32 for the ``n`` selected voxels in C order of the whole image.
+    """
     if mask is not None:
         mask = np.asarray(mask, bool)
         if mask.shape != image.shape:
@@ -398,8 +320,25 @@ def feature_stack(image: Image, config: FeatureConfig | None = None, *, max_memo
 
 def sample_features(image: Image, config: FeatureConfig, indices: np.ndarray, *,
                     max_memory_mb: float | None = None) -> np.ndarray:
-    """Features ``(len(indices), F)`` of the voxels at flat ``indices`` (C order), block-wise
-    (blocks holding none of them are not computed)."""
+    """Features of the voxels at flat ``indices``, block-wise (blocks holding none of them
+    are not computed).
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    config : FeatureConfig
+        What to compute.
+    indices : numpy.ndarray
+        ``(n,)`` flat voxel indices into ``spatial`` (C order).
+    max_memory_mb : float, optional
+        Overrides ``config.max_memory_mb``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, F)`` float32, row ``i`` the features of voxel ``indices[i]``.
+    """
     config = config.resolve(image)
     indices = np.asarray(indices, dtype=np.int64)
     coords = np.unravel_index(indices, image.shape)

@@ -1,4 +1,10 @@
-"""ONNX export of a trained fold network (for deployment with ONNX Runtime)."""
+"""ONNX export of a trained fold network (for deployment with ONNX Runtime).
+
+Examples
+--------
+>>> export_onnx("model_dir", "net.onnx", fold=0)       # doctest: +SKIP
+PosixPath('net.onnx')
+"""
 from __future__ import annotations
 
 import warnings
@@ -6,6 +12,9 @@ from pathlib import Path
 
 import torch
 
+from medseg.contract import read_model_info
+from medseg.dl.network import load_fold_net
+from medseg.dl.plan import plan_from_dict
 from medseg.errors import DependencyError, ModelError
 from medseg.io.atomic import atomic_path
 
@@ -19,11 +28,32 @@ def export_onnx(model_dir: str | Path, out: str | Path, *, fold: int | None = No
     The graph takes the preprocessed input ``(N, C, *spatial)`` (see ``plan.json`` for
     normalisation and spacing) with dynamic batch and spatial sizes, and returns logits
     ``(N, K, *spatial)``; spatial sizes must be multiples of ``2 ** (len(channels) - 1)``.
-    """
-    from medseg.infer.loading import load_fold_net
-    from medseg.contract import read_model_info
-    from medseg.train.plan import plan_from_dict
 
+    Parameters
+    ----------
+    model_dir : str or Path
+        A ``unet`` model folder.
+    out : str or Path
+        The ``.onnx`` file to write.
+    fold : int, optional
+        The fold to export (default: the first trained one).
+    checkpoint : str
+        ``"last"`` or ``"best"``.
+    opset : int
+        ONNX opset version.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    DependencyError
+        The ``onnx`` package is not installed.
+    ModelError
+        Not a ``unet`` model folder, or the fold was not trained.
+    """
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:

@@ -25,7 +25,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     The temporary name keeps the target's suffix so libraries that choose a format by
     suffix (nibabel, SimpleITK, Pillow) still work. On error the temporary file is removed
-    and the target is left untouched.
+    and the target is left untouched. Missing parent folders are created.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final file.
+
+    Yields
+    ------
+    Path
+        The temporary file to write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +69,16 @@ def atomic_files(path: str | Path) -> Iterator[Path]:
     references inside the header name the final companion files. On success the
     companions are moved into place first and the main file last: a reader never sees a
     header pointing at a missing or temporary data file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final main file (e.g. ``scan.mhd``).
+
+    Yields
+    ------
+    Path
+        ``<temporary folder>/<final name>``: the main file to write; companions go beside it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -68,12 +97,42 @@ def atomic_files(path: str | Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`).
+
+    Parameters
+    ----------
+    path : str or Path
+    data : bytes
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    text : str
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> atomic_write_text(Path(tempfile.mkdtemp()) / "a.json", "{}").name
+    'a.json'
+    """
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -82,6 +141,18 @@ def atomic_dir(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Build a folder under a temporary name, then move it to ``path`` in one rename.
 
     An existing folder at ``path`` is replaced only after the new one is complete.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final folder.
+    overwrite : bool
+        Replace an existing folder (else :class:`FileExistsError` at the end).
+
+    Yields
+    ------
+    Path
+        The temporary folder to fill.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

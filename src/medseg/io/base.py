@@ -1,67 +1,152 @@
-"""Format registry: one reader/writer per file suffix, chosen by the path's suffix."""
+"""Format registry: one reader/writer per file suffix, chosen by the path's suffix.
+
+Each format module (``npy``, ``pil``, ``nifti``, ``sitk``, ``dicom``) registers a
+:class:`Format` when it is imported (``medseg.io`` imports them all). A format may carry
+sniffing hooks: ``sniff`` claims a file whose suffix is not registered (DICOM files are
+often named ``IM0001``) and ``sniff_folder`` claims a folder that holds one image (a DICOM
+series). This module names no format: it only asks the registered ones.
+"""
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from medseg.errors import FormatError, InputError, MedsegError, suggest
 from medseg.image import Image
+from medseg.io.atomic import atomic_files, atomic_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Format", "register_format", "format_for", "read_image", "read_label", "write_image",
-           "image_suffix", "strip_suffix", "supported_suffixes", "is_image_file"]
+__all__ = ["Format", "register_format", "registered_formats", "format_for", "sniff_format", "is_image_folder",
+           "read_image", "write_image", "image_suffix", "strip_suffix",
+           "supported_suffixes", "is_image_file"]
 
 
 @dataclass(frozen=True)
 class Format:
+    """One image format: its suffixes, reader, optional writer and sniffing hooks.
+
+    Parameters
+    ----------
+    name : str
+        Display name (``"NIfTI"``), used in messages and ``meta["format"]``.
+    suffixes : tuple of str
+        Lower-case suffixes with the dot (``(".nii", ".nii.gz")``).
+    read : callable
+        ``read(path, **options) -> Image``.
+    write : callable or None
+        ``write(image, path) -> None``; ``None`` for read-only formats.
+    description : str
+        One line for listings.
+    sidecar : callable or None
+        Called with the image and the final path after the atomic rename.
+    multi_file : bool
+        The writer makes companion files named after the path (``.mhd`` + ``.zraw``).
+    options : tuple of str
+        Keyword options the reader accepts (DICOM's ``series``).
+    sniff : callable or None
+        ``sniff(file) -> bool``: the file holds this format whatever its suffix.
+    sniff_folder : callable or None
+        ``sniff_folder(folder) -> bool``: the folder holds one image of this format (its
+        files directly inside). A format with this hook reads folders.
+
+    Examples
+    --------
+    >>> fmt = format_for("scan.nii.gz")
+    >>> fmt.name, fmt.write is not None
+    ('NIfTI', True)
+    """
+
     name: str
     suffixes: tuple[str, ...]
-    read: Callable[[Path], Image]
+    read: Callable[..., Image]
     write: Callable[[Image, Path], None] | None
     description: str = ""
-    sidecar: Callable[[Image, Path], None] | None = None  # called with the final path after the rename
-    multi_file: bool = False  # the writer makes companion files named after the path (e.g. .mhd + .zraw)
-    options: tuple[str, ...] = ()  # keyword options the reader accepts (e.g. DICOM's ``series``)
+    sidecar: Callable[[Image, Path], None] | None = None
+    multi_file: bool = False
+    options: tuple[str, ...] = ()
+    sniff: Callable[[Path], bool] | None = None
+    sniff_folder: Callable[[Path], bool] | None = None
 
 
 _FORMATS: dict[str, Format] = {}
-_FORMAT_MODULES = ("npy", "pil", "nifti", "sitk", "dicom")
 
 
 def register_format(fmt: Format) -> Format:
+    """Register ``fmt`` under each of its suffixes (a later registration replaces an earlier one).
+
+    Parameters
+    ----------
+    fmt : Format
+        The format to register.
+
+    Returns
+    -------
+    Format
+        ``fmt``, so the call can wrap a definition.
+    """
     for s in fmt.suffixes:
         _FORMATS[s.lower()] = fmt
     return fmt
 
 
-def _ensure_loaded() -> None:
-    """Import every format module (registration is their import side effect).
+def registered_formats() -> list[Format]:
+    """Every registered format once, in registration order.
 
-    Checked per module, not by "any format registered", so importing one format module
-    directly (e.g. ``medseg.io.sitk``) does not hide the others.
+    Returns
+    -------
+    list of Format
+
+    Examples
+    --------
+    >>> "NIfTI" in [f.name for f in registered_formats()]
+    True
     """
-    import importlib
-    import sys
-
-    for name in _FORMAT_MODULES:
-        if f"medseg.io.{name}" not in sys.modules:
-            importlib.import_module(f"medseg.io.{name}")
+    out: dict[int, Format] = {}
+    for fmt in _FORMATS.values():
+        out.setdefault(id(fmt), fmt)
+    return list(out.values())
 
 
 def supported_suffixes() -> list[str]:
-    _ensure_loaded()
+    """Every registered suffix, sorted.
+
+    Returns
+    -------
+    list of str
+        Lower-case suffixes with the dot.
+
+    Examples
+    --------
+    >>> ".nii.gz" in supported_suffixes() and ".png" in supported_suffixes()
+    True
+    """
     return sorted(_FORMATS)
 
 
 def image_suffix(path: str | Path) -> str:
-    """The format suffix of ``path`` (``.nii.gz`` counts as one suffix), lower-case."""
+    """The format suffix of ``path`` (``.nii.gz`` counts as one suffix), lower-case.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file name; it need not exist.
+
+    Returns
+    -------
+    str
+        The longest registered suffix the name ends with, else its last suffix (``""``
+        when it has none).
+
+    Examples
+    --------
+    >>> image_suffix("Case_01.NII.GZ"), image_suffix("notes.txt"), image_suffix("IM0001")
+    ('.nii.gz', '.txt', '')
+    """
     name = Path(path).name.lower()
-    _ensure_loaded()
     for s in sorted(_FORMATS, key=len, reverse=True):
         if name.endswith(s):
             return s
@@ -69,30 +154,127 @@ def image_suffix(path: str | Path) -> str:
 
 
 def strip_suffix(path: str | Path) -> str:
-    """The file name without its format suffix (``case_01.nii.gz`` -> ``case_01``)."""
+    """The file name without its format suffix.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file name.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> strip_suffix("data/case_01.nii.gz"), strip_suffix("IM0001")
+    ('case_01', 'IM0001')
+    """
     name = Path(path).name
     suf = image_suffix(name)
     return name[: len(name) - len(suf)] if suf and name.lower().endswith(suf) else Path(name).stem
 
 
 def is_image_file(path: Path) -> bool:
-    _ensure_loaded()
+    """True for an existing, non-hidden file with a registered suffix.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    bool
+        Files claimed only by their content (see :func:`sniff_format`) are not included.
+    """
     return path.is_file() and not path.name.startswith(".") and image_suffix(path) in _FORMATS
 
 
+def sniff_format(path: str | Path) -> Format | None:
+    """The format whose sniffing hook claims ``path``, whatever its suffix.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file (asked of each format's ``sniff``) or a folder (``sniff_folder``).
+
+    Returns
+    -------
+    Format or None
+        ``None`` when no format claims it (or it does not exist).
+    """
+    p = Path(path)
+    is_dir = p.is_dir()
+    if not is_dir and not p.is_file():
+        return None
+    for fmt in registered_formats():
+        hook = fmt.sniff_folder if is_dir else fmt.sniff
+        if hook is not None and hook(p):
+            return fmt
+    return None
+
+
+def is_image_folder(path: str | Path) -> bool:
+    """True when a format claims the folder ``path`` as one image (e.g. a DICOM series).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    bool
+    """
+    p = Path(path)
+    return p.is_dir() and sniff_format(p) is not None
+
+
+def _folder_format(p: Path) -> Format:
+    """The format a folder is read with: the only one that reads folders, or the one that claims it."""
+    readers = [f for f in registered_formats() if f.sniff_folder is not None]
+    if len(readers) == 1:
+        return readers[0]  # its reader says what is wrong with a folder it does not recognise
+    fmt = sniff_format(p)
+    if fmt is None:
+        raise FormatError(f"{p}: a folder is read as an image only when it holds one "
+                          f"({', '.join(f.name for f in readers) or 'no format reads folders'})")
+    return fmt
+
+
 def format_for(path: str | Path, *, for_writing: bool = False) -> Format:
-    _ensure_loaded()
+    """The format ``path`` is read (or written) with.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file name; for reading also a folder (one image, such as a DICOM series) or a
+        file whose content a format recognises (a DICOM file without suffix).
+    for_writing : bool
+        Choose by suffix only and refuse read-only formats.
+
+    Returns
+    -------
+    Format
+
+    Raises
+    ------
+    FormatError
+        Unknown suffix (with the nearest known one), or a read-only format for writing.
+
+    Examples
+    --------
+    >>> format_for("mask.png", for_writing=True).name
+    'PNG'
+    """
     p = Path(path)
     if not for_writing and p.is_dir():
-        return _FORMATS[".dcm"]  # a folder is read as a DICOM series
+        return _folder_format(p)
     suf = image_suffix(p)
     fmt = _FORMATS.get(suf)
     if fmt is None:
-        if not for_writing and p.is_file():  # DICOM files are often named IM0001 or by their UID
-            from medseg.io.dicom import looks_like_dicom
-
-            if looks_like_dicom(p):
-                return _FORMATS[".dcm"]
+        sniffed = sniff_format(p) if not for_writing and p.is_file() else None
+        if sniffed is not None:
+            return sniffed
         raise FormatError(
             f"{p}: unsupported file type '{suf or '(no suffix)'}'{suggest(suf, _FORMATS)}; "
             f"supported: {', '.join(sorted(_FORMATS))}"
@@ -116,29 +298,45 @@ def read_image(path: str | Path, *, series: str | None = None) -> Image:
 
     Parameters
     ----------
-    path : an image file, or a folder holding a DICOM series.
-    series : for a DICOM folder holding several series, the Series Instance UID (or
-        series number, or unique description) to read.
+    path : str or Path
+        An image file, or a folder holding one image (a DICOM series).
+    series : str, optional
+        For a folder holding several DICOM series: the Series Instance UID (or series
+        number, or unique description) to read.
 
     Returns
     -------
     Image
-        Spatial axes in NumPy order (``(y, x)`` or ``(z, y, x)``), channel-first when the
-        file has several channels; ``meta["source"]`` and ``meta["format"]`` are set.
+        Array of shape ``(y, x)`` or ``(z, y, x)`` (NumPy order), preceded by a channel
+        axis ``C`` when the file has several channels; ``meta["source"]`` and
+        ``meta["format"]`` are set.
+
+    Raises
+    ------
+    InputError
+        Missing path, or ``series`` for a format without series.
+    FormatError
+        Unsupported, truncated or corrupt file (the message names it).
 
     Examples
     --------
-    >>> img = read_image("case_01.nii.gz")  # doctest: +SKIP
-    >>> vol = read_image("dicom_study/", series="1.2.826.0.1.3680043.8.498.1")  # doctest: +SKIP
+    >>> import tempfile
+    >>> import numpy as np
+    >>> p = Path(tempfile.mkdtemp()) / "scan.nrrd"
+    >>> p = write_image(Image(np.arange(20, dtype=np.uint8).reshape(4, 5), (0.5, 0.25)), p)
+    >>> img = read_image(p)
+    >>> img.shape, img.spacing, img.meta["format"]
+    ((4, 5), (0.5, 0.25), 'NRRD')
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or folder")
     fmt = format_for(p)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if series is not None:
         if "series" not in fmt.options:
-            raise InputError(f"{p}: --series/series= applies to DICOM folders only, this is a {fmt.name} file")
+            takes = " or ".join(f.name for f in registered_formats() if "series" in f.options) or "no"
+            raise InputError(f"{p}: --series/series= applies to {takes} folders only, this is a {fmt.name} file")
         kwargs["series"] = series
     try:
         img = fmt.read(p, **kwargs)
@@ -153,74 +351,53 @@ def read_image(path: str | Path, *, series: str | None = None) -> Image:
     return img.with_meta(source=str(p), format=fmt.name)
 
 
-def read_label(path: str | Path, *, series: str | None = None) -> Image:
-    """Read a label map: integer values, 0 = background.
-
-    Binary masks stored as 0/255 (or 0/65535) become 0/1; grey RGB(A) masks become
-    single-channel; float files whose values are all integers are cast to integers.
-    """
-    img = read_image(path, series=series)
-    return as_label(img, name=str(path))
-
-
-def as_label(img: Image, *, name: str = "label map") -> Image:
-    a = img.array
-    if img.has_channels:
-        chans = a
-        if chans.shape[0] in (3, 4) and img.meta.get("rgb"):
-            rgb = chans[:3]
-            if np.array_equal(rgb[0], rgb[1]) and np.array_equal(rgb[0], rgb[2]):
-                a = rgb[0]
-            else:
-                raise InputError(f"{name}: a colour label image must be grey (R=G=B); convert it to integer labels first")
-        else:
-            raise InputError(f"{name}: a label map must have one channel, got {chans.shape[0]}")
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)):
-            raise InputError(f"{name}: label map contains NaN or Inf")
-        if not np.all(np.equal(np.mod(a, 1), 0)):
-            raise InputError(f"{name}: label map has non-integer values (e.g. {a[np.mod(a, 1) != 0].flat[0]:g}); labels must be integers")
-        a = a.astype(np.int64)
-    if a.dtype == bool:
-        a = a.astype(np.uint8)
-    if a.min() < 0:
-        raise InputError(f"{name}: label map has negative values (min {a.min()}); labels must be >= 0")
-    vals = np.unique(a)
-    if len(vals) == 2 and vals[0] == 0 and vals[1] in (255, 65535):
-        a = (a > 0).astype(np.uint8)
-    mx = int(a.max())
-    dtype = np.uint8 if mx < 256 else (np.uint16 if mx < 65536 else np.int32)
-    return Image(a.astype(dtype, copy=False), img.spacing, img.origin, img.direction, img.meta)
-
-
 def write_image(image: Image, path: str | Path) -> Path:
     """Write ``image`` atomically in the format chosen by ``path``'s suffix.
 
     The image goes to a temporary name beside ``path`` and is renamed into place when
     complete; formats made of several files (``.mhd`` + ``.zraw``, ``.nhdr`` + data) are
     written in a temporary folder and moved data-first, header-last. On any error
-    nothing is left at ``path``.
+    nothing is left at ``path``. Missing parent folders are created.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``([C,] *spatial)`` with its geometry.
+    path : str or Path
+        Target file; its suffix chooses the format.
 
     Returns
     -------
     Path
         ``path``.
 
+    Raises
+    ------
+    FormatError
+        Unknown or read-only suffix.
+    InputError
+        The format cannot hold this image (dimensionality, dtype, channels) or the file
+        cannot be written.
+
     Examples
     --------
-    >>> write_image(Image(np.zeros((4, 5), np.uint8)), "mask.png")  # doctest: +SKIP
+    >>> import tempfile
+    >>> import numpy as np
+    >>> write_image(Image(np.zeros((4, 5), np.uint8)), Path(tempfile.mkdtemp()) / "mask.png").name
+    'mask.png'
     """
-    from medseg.io.atomic import atomic_files, atomic_path
-
     p = Path(path)
     fmt = format_for(p, for_writing=True)
     if not isinstance(image, Image):
         raise InputError(f"{p}: expected a medseg Image to write, got {type(image).__name__}")
+    write = fmt.write
+    if write is None:  # format_for(for_writing=True) refuses read-only formats
+        raise FormatError(f"{p}: medseg cannot write {fmt.name}")
     tmp_names: list[str] = []
     try:
         with (atomic_files(p) if fmt.multi_file else atomic_path(p)) as tmp:
             tmp_names.append(str(tmp))
-            fmt.write(image, tmp)
+            write(image, tmp)
         if fmt.sidecar is not None:
             fmt.sidecar(image, p)
     except MedsegError as exc:
@@ -232,5 +409,6 @@ def write_image(image: Image, path: str | Path) -> Path:
         raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
     except (ValueError, TypeError, RuntimeError) as exc:  # library refusals (dtype, shape)
         raise InputError(f"{p}: cannot write this {image.dtype} image of shape {image.array.shape} as "
-                         f"{fmt.name} ({' '.join(str(exc).split())[:200]}); choose another suffix (.nrrd, .npz)") from None
+                         f"{fmt.name} ({' '.join(str(exc).split())[:200]}); "
+                         "choose another suffix (.nrrd, .npz)") from None
     return p

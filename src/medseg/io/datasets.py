@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from medseg.errors import GeometryError, InputError
+from medseg.errors import FormatError, GeometryError, InputError
 from medseg.image import Image, same_grid
-from medseg.io.base import as_label, is_image_file, read_image, read_label, strip_suffix
+from medseg.io.base import read_image, strip_suffix
+from medseg.io.labels import as_label, read_label
+from medseg.io.listing import _short, case_key, list_images, pair_files
 
-__all__ = ["Case", "Dataset", "load_dataset", "list_images", "pair_files", "case_key"]
+__all__ = ["Case", "Dataset", "load_dataset", "check_pair", "list_images", "pair_files", "case_key"]
 
 LABEL_DIRS = ("labels", "masks", "label", "mask_labels", "gt", "ground_truth", "segmentations")
 ROI_DIRS = ("roi", "rois", "fov")
@@ -43,7 +45,19 @@ IMAGE_DIRS = ("images", "image", "imgs")
 
 @dataclass(frozen=True)
 class Case:
-    """One case: its channel files (or npy index), label and ROI sources."""
+    """One case: its channel files (or npy index), label and ROI sources.
+
+    Parameters
+    ----------
+    case_id : str
+        The case's name (file stem, shared id or stack index).
+    images : tuple of Path
+        One file per channel (the stack file for npy datasets).
+    label, roi : Path, optional
+        The label-map and region-of-interest files.
+    index : int, optional
+        Position in an npy stack.
+    """
 
     case_id: str
     images: tuple[Path, ...]
@@ -56,10 +70,31 @@ class Case:
 class Dataset:
     """A segmentation dataset: cases plus lazy loaders.
 
+    Parameters
+    ----------
+    root : Path
+        The dataset's folder.
+    layout : str
+        ``folders``, ``npy`` or ``msd``.
+    cases : list of Case
+        The labelled (training) cases.
+    label_names : dict of int to str
+        Names of the label values (from ``dataset.json``).
+    channel_names : list of str
+        Names of the channels (from ``dataset.json``).
+    test_cases : list of Case
+        Unlabelled cases (``imagesTs/``).
+    meta : dict
+        Layout details (folders, files, ``dataset.json``).
+
     Examples
     --------
-    >>> ds = load_dataset("data/")            # doctest: +SKIP
-    >>> img, lab = ds.load_image(ds.cases[0]), ds.load_label(ds.cases[0])  # doctest: +SKIP
+    >>> import tempfile
+    >>> from medseg.testing import make_dataset
+    >>> ds = load_dataset(make_dataset(Path(tempfile.mkdtemp()) / "d", kind="disc", n=2, shape=(16, 16)))
+    >>> img, lab = ds.load_image(ds.cases[0]), ds.load_label(ds.cases[0])
+    >>> ds.layout, len(ds), img.shape == lab.shape
+    ('folders', 2, True)
     """
 
     root: Path
@@ -79,17 +114,35 @@ class Dataset:
 
     @property
     def case_ids(self) -> list[str]:
+        """The ids of :attr:`cases`, in order."""
         return [c.case_id for c in self.cases]
 
     @property
     def has_labels(self) -> bool:
+        """True when any case has a label map."""
         return any(c.label is not None or (c.index is not None and "labels" in self._arrays) for c in self.cases)
 
     @property
     def has_roi(self) -> bool:
+        """True when any case has a region-of-interest mask."""
         return any(c.roi is not None for c in self.cases)
 
     def case(self, case_id: str) -> Case:
+        """The case (training or test) named ``case_id``.
+
+        Parameters
+        ----------
+        case_id : str
+
+        Returns
+        -------
+        Case
+
+        Raises
+        ------
+        InputError
+            No such case.
+        """
         for c in self.cases + self.test_cases:
             if c.case_id == case_id:
                 return c
@@ -97,7 +150,22 @@ class Dataset:
 
     # ------------------------------------------------------------------ loading
     def load_image(self, case: Case) -> Image:
-        """The case's image; several channel files are stacked on a channel axis."""
+        """The case's image; several channel files are stacked on a channel axis.
+
+        Parameters
+        ----------
+        case : Case
+
+        Returns
+        -------
+        Image
+            ``([C,] *spatial)``.
+
+        Raises
+        ------
+        InputError, GeometryError
+            A multi-channel channel file, or channels on different grids.
+        """
         if case.index is not None:
             return self._npy_image(case.index)
         imgs = [read_image(p) for p in case.images]
@@ -111,10 +179,23 @@ class Dataset:
                 raise GeometryError(f"{p}: channel is not on the same grid as {case.images[0].name} "
                                     f"(shape {im.shape} vs {ref.shape}, spacing {im.spacing} vs {ref.spacing})")
         stack = np.stack([im.array for im in imgs])
-        return Image(stack, ref.spacing, ref.origin, ref.direction, {**dict(ref.meta), "channel_files": [str(p) for p in case.images]})
+        return Image(stack, ref.spacing, ref.origin, ref.direction,
+                     {**dict(ref.meta), "channel_files": [str(p) for p in case.images]})
 
     def load_label(self, case: Case, image: Image | None = None) -> Image | None:
-        """The case's label map (None when it has none); checked against ``image`` if given."""
+        """The case's label map (None when it has none); checked against ``image`` if given.
+
+        Parameters
+        ----------
+        case : Case
+        image : Image, optional
+            The case's image: the label map must share its shape and geometry.
+
+        Returns
+        -------
+        Image or None
+            Integer map of shape ``spatial``.
+        """
         if case.index is not None:
             lab = self._npy_label(case.index)
         elif case.label is None:
@@ -126,7 +207,19 @@ class Dataset:
         return lab
 
     def load_roi(self, case: Case, image: Image | None = None) -> Image | None:
-        """The case's region of interest as a 0/1 uint8 map (None when absent)."""
+        """The case's region of interest as a 0/1 uint8 map (None when absent).
+
+        Parameters
+        ----------
+        case : Case
+        image : Image, optional
+            The case's image: the mask must share its shape and geometry.
+
+        Returns
+        -------
+        Image or None
+            ``uint8`` map of shape ``spatial``.
+        """
         if case.roi is None:
             return None
         roi = read_label(case.roi)
@@ -159,7 +252,24 @@ class Dataset:
         return as_label(Image(np.ascontiguousarray(lab), (1.0,) * axes), name=f"{self.root} labels[{i}]")
 
 
-def check_pair(image: Image, other: Image, path, *, what: str) -> None:
+def check_pair(image: Image, other: Image, path: str | Path, *, what: str) -> None:
+    """Refuse a label/ROI map whose shape or geometry differs from its image's.
+
+    Parameters
+    ----------
+    image : Image
+        The reference image.
+    other : Image
+        The map that must lie on the same grid (spacing, origin, direction within 1e-3).
+    path : str or Path
+        Where ``other`` came from, for the message.
+    what : str
+        What ``other`` is (``"label map"``, ``"ROI mask"``).
+
+    Raises
+    ------
+    GeometryError
+    """
     if other.shape != image.shape:
         raise GeometryError(f"{path}: {what} shape {other.shape} does not match the image shape {image.shape}")
     if not same_grid(image, other, atol=1e-3):
@@ -167,91 +277,6 @@ def check_pair(image: Image, other: Image, path, *, what: str) -> None:
             f"{path}: {what} geometry does not match the image (spacing {other.spacing} vs {image.spacing}, "
             f"origin {other.origin} vs {image.origin}); resample it onto the image grid first"
         )
-
-
-# ---------------------------------------------------------------------- listing and pairing
-def list_images(folder: Path) -> list[Path]:
-    """Image files (and DICOM series sub-folders) in ``folder``, sorted by name."""
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    out = []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.name.endswith(".json"):
-            continue
-        if is_image_file(p):
-            out.append(p)
-        elif p.is_dir() and _is_dicom_dir(p):
-            out.append(p)
-    return out
-
-
-def _is_dicom_dir(p: Path) -> bool:
-    from medseg.io.dicom import looks_like_dicom
-
-    for i, f in enumerate(sorted(p.iterdir())):
-        if i > 20:
-            break
-        if f.is_file() and (f.suffix.lower() == ".dcm" or looks_like_dicom(f)):
-            return True
-    return False
-
-
-def case_key(path: Path, rule: str) -> str:
-    stem = strip_suffix(path)
-    if rule == "stem":
-        return stem
-    if rule == "lead":
-        return re.split(r"[_\-. ]", stem, maxsplit=1)[0]
-    m = re.search(r"\d+", stem)
-    return str(int(m.group())) if m else stem
-
-
-def pair_files(images: Sequence[Path], others: dict[str, Sequence[Path]]) -> list[tuple[str, Path, dict[str, Path]]]:
-    """Pair each image with one file of each other group (labels, roi).
-
-    Tries identical stems, then the leading case id, then the first number in the name.
-    Returns ``[(case_id, image, {group: path})]``; raises :class:`InputError` listing
-    unpaired or ambiguous files.
-    """
-    images = list(images)
-    if not images:
-        raise InputError("no image files found")
-    problems: list[str] = []
-    for rule in ("stem", "lead", "number"):
-        keys = [case_key(p, rule) for p in images]
-        if len(set(keys)) != len(keys):
-            continue  # the rule does not identify images uniquely
-        ok = True
-        matched: dict[str, dict[str, Path]] = {k: {} for k in keys}
-        for group, files in others.items():
-            gkeys: dict[str, list[Path]] = {}
-            for f in files:
-                gkeys.setdefault(case_key(f, rule), []).append(f)
-            dup = {k: v for k, v in gkeys.items() if len(v) > 1}
-            unmatched_img = [p.name for p, k in zip(images, keys) if k not in gkeys]
-            extra = [f.name for k, v in gkeys.items() if k not in matched for f in v]
-            if dup or unmatched_img or extra:
-                ok = False
-                if rule == "number":
-                    if dup:
-                        problems.append(f"{group}: ambiguous matches " + "; ".join(f"{k}: {', '.join(x.name for x in v)}" for k, v in list(dup.items())[:10]))
-                    if unmatched_img:
-                        problems.append(f"images without {group}: {_short(unmatched_img)}")
-                    if extra:
-                        problems.append(f"{group} without an image: {_short(extra)}")
-                break
-            for k, v in gkeys.items():
-                matched[k][group] = v[0]
-        if ok:
-            ids = [strip_suffix(p) if rule == "stem" else k for p, k in zip(images, keys)]
-            return [(cid, p, matched[k]) for cid, p, k in zip(ids, images, keys)]
-    if not problems:
-        problems.append("image names do not identify cases uniquely: " + _short([p.name for p in images]))
-    raise InputError("cannot pair the dataset's files: " + " | ".join(problems))
-
-
-def _short(names: list[str], n: int = 8) -> str:
-    return ", ".join(names[:n]) + (f" … (+{len(names) - n} more)" if len(names) > n else "")
 
 
 # ---------------------------------------------------------------------- layouts
@@ -269,10 +294,22 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
 
     Parameters
     ----------
-    path : folder (``images/`` + ``labels/``, MSD layout, or one holding ``images.npy``)
+    path : str or Path, optional
+        A folder (``images/`` + ``labels/``, MSD layout, or one holding ``images.npy``)
         or an ``images.npy`` file. Omit it when giving ``images=`` explicitly.
-    images, labels, roi : explicit folders (layout ``folders``).
-    require_labels : raise when the dataset has no labels.
+    images, labels, roi : str or Path, optional
+        Explicit folders (layout ``folders``).
+    require_labels : bool
+        Raise when the dataset has no labels.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    InputError
+        Not a dataset, unpairable files, or no labels when required.
     """
     if images is not None:
         ds = _folders(Path(images), Path(labels) if labels else None, Path(roi) if roi else None,
@@ -323,8 +360,6 @@ def _folders(img_dir: Path, lab_dir: Path | None, roi_dir: Path | None, *, root:
 
 
 def _load_array(path: Path) -> np.ndarray:
-    from medseg.errors import FormatError
-
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -420,7 +455,8 @@ def _msd(root: Path) -> Dataset:
             want = list(range(n_ch or (max(chans) + 1)))
             missing = [c for c in want if c not in chans]
             if missing:
-                raise InputError(f"{folder}: case {cid} lacks channel file(s) {', '.join(f'_{c:04d}' for c in missing)}")
+                raise InputError(f"{folder}: case {cid} lacks channel file(s) "
+                                 f"{', '.join(f'_{c:04d}' for c in missing)}")
             cases.append(Case(cid, tuple(chans[c] for c in want)))
         return cases
 

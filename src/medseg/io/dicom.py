@@ -41,17 +41,29 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from medseg.errors import FormatError, InputError
 from medseg.image import Image
 from medseg.io.base import Format, register_format
+from medseg.io.dicom_header import (
+    apply_rescale,
+    enhanced_pixel_spacing,
+    float_list,
+    frame_positions,
+    header_meta,
+    orientation,
+    pixel_data,
+    pixel_spacing,
+    rescale_of,
+)
 from medseg.io.geometry import from_itk
 
 log = logging.getLogger(__name__)
 
-__all__ = ["looks_like_dicom", "read_dicom", "list_series", "SeriesInfo", "dicom_files"]
+__all__ = ["looks_like_dicom", "looks_like_dicom_folder", "read_dicom", "list_series", "SeriesInfo", "dicom_files"]
 
 _SKIP_NAMES = {"dicomdir"}
 _GAP_RTOL = 0.01
@@ -59,7 +71,25 @@ _GAP_ATOL = 0.01  # mm
 
 
 def looks_like_dicom(path: Path) -> bool:
-    """True when ``path`` is a file with the 128-byte preamble followed by ``DICM``."""
+    """True when ``path`` is a file with the 128-byte preamble followed by ``DICM``.
+
+    Parameters
+    ----------
+    path : Path
+        Any path; folders and unreadable files give ``False``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "IM0001"
+    >>> _ = f.write_bytes(bytes(128) + b"DICM")
+    >>> looks_like_dicom(f), looks_like_dicom(f.parent / "nowhere")
+    (True, False)
+    """
     try:
         with open(path, "rb") as fh:
             head = fh.read(132)
@@ -68,8 +98,44 @@ def looks_like_dicom(path: Path) -> bool:
         return False
 
 
+def looks_like_dicom_folder(folder: Path) -> bool:
+    """True when ``folder`` holds DICOM files directly (a series, or several to choose from).
+
+    Looks at the first entries only (sorted by name), so it stays fast on large folders:
+    a ``.dcm`` file or a file with the ``DICM`` preamble among them is enough.
+
+    Parameters
+    ----------
+    folder : Path
+
+    Returns
+    -------
+    bool
+    """
+    if not folder.is_dir():
+        return False
+    for i, f in enumerate(sorted(folder.iterdir())):
+        if i > 20:
+            break
+        if f.is_file() and (f.suffix.lower() == ".dcm" or looks_like_dicom(f)):
+            return True
+    return False
+
+
 def dicom_files(folder: Path) -> list[Path]:
-    """DICOM files under ``folder`` (recursively): ``.dcm`` files and files with the preamble."""
+    """DICOM files under ``folder`` (recursively): ``.dcm`` files and files with the preamble.
+
+    Hidden files and folders and ``DICOMDIR`` are skipped.
+
+    Parameters
+    ----------
+    folder : Path
+
+    Returns
+    -------
+    list of Path
+        Sorted by folder, then by name.
+    """
     out = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -84,7 +150,21 @@ def dicom_files(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class SeriesInfo:
-    """One series found in a folder."""
+    """One series found in a folder.
+
+    Parameters
+    ----------
+    uid : str
+        Series Instance UID.
+    number : str
+        Series number (``""`` when absent).
+    description : str
+        Series description (``""`` when absent).
+    modality : str
+        ``CT``, ``MR``, ... (``""`` when absent).
+    files : tuple of Path
+        The series' image files.
+    """
 
     uid: str
     number: str
@@ -94,14 +174,21 @@ class SeriesInfo:
 
     @property
     def n_files(self) -> int:
+        """Number of image files."""
         return len(self.files)
 
     def describe(self) -> str:
+        """One line: UID, description, modality, file count.
+
+        Returns
+        -------
+        str
+        """
         desc = self.description or "(no description)"
         return f"{self.uid} '{desc}' {self.modality or '?'} {self.n_files} file(s)"
 
 
-def _dcmread(path: Path, *, pixels: bool):
+def _dcmread(path: Path, *, pixels: bool) -> Any:
     """Parse a file; with ``pixels=False`` large elements (the pixel data) are deferred:
     read from the file only when accessed, so headers are parsed once per file."""
     import pydicom
@@ -113,11 +200,25 @@ def _dcmread(path: Path, *, pixels: bool):
     except InvalidDicomError as exc:
         raise FormatError(f"{path}: not a DICOM file ({exc})") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise FormatError(f"{path}: cannot read DICOM ({type(exc).__name__}: {exc}); the file may be truncated or corrupt") from None
+        raise FormatError(f"{path}: cannot read DICOM ({type(exc).__name__}: {exc}); "
+                          "the file may be truncated or corrupt") from None
 
 
 def list_series(folder: str | Path) -> list[SeriesInfo]:
-    """The image series found under ``folder``, in order of series number then UID.
+    """The image series found under ``folder`` (recursively), in order of series number then UID.
+
+    Parameters
+    ----------
+    folder : str or Path
+
+    Returns
+    -------
+    list of SeriesInfo
+
+    Raises
+    ------
+    InputError
+        No DICOM files, or none holding an image.
 
     Examples
     --------
@@ -127,14 +228,14 @@ def list_series(folder: str | Path) -> list[SeriesInfo]:
     return _scan(Path(folder))[0]
 
 
-def _scan(folder: Path) -> tuple[list[SeriesInfo], dict[Path, object]]:
+def _scan(folder: Path) -> tuple[list[SeriesInfo], dict[Path, Any]]:
     """Series under ``folder`` and the parsed header of every image file (pixels deferred)."""
     files = dicom_files(folder)
     if not files:
         raise InputError(f"{folder}: no DICOM files found (expected .dcm files or files with the DICM preamble)")
-    groups: dict[str, list] = {}
-    heads: dict[str, object] = {}
-    parsed: dict[Path, object] = {}
+    groups: dict[str, list[Path]] = {}
+    heads: dict[str, Any] = {}
+    parsed: dict[Path, Any] = {}
     for f in files:
         ds = _dcmread(f, pixels=False)
         parsed[f] = ds
@@ -152,7 +253,7 @@ def _scan(folder: Path) -> tuple[list[SeriesInfo], dict[Path, object]]:
         out.append(SeriesInfo(uid, str(ds.get("SeriesNumber", "") or ""), str(ds.get("SeriesDescription", "") or ""),
                               str(ds.get("Modality", "") or ""), tuple(fs)))
 
-    def order(s: SeriesInfo):
+    def order(s: SeriesInfo) -> tuple[int, str]:
         return (int(s.number) if s.number.lstrip("-").isdigit() else 1 << 30, s.uid)
 
     return sorted(out, key=order), parsed
@@ -176,114 +277,6 @@ def _choose(series: list[SeriesInfo], want: str | None, folder: Path) -> SeriesI
                      f"description): {listing}")
 
 
-# ---------------------------------------------------------------------- pixel values
-def _float_list(value, n: int | None = None) -> list[float]:
-    """A DICOM value (single or multi-valued) as floats; ``[]`` when absent, malformed or not ``n`` long."""
-    if value is None or value == "":
-        return []
-    try:
-        items = value if hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) else [value]
-        vals = [float(v) for v in items]
-    except (TypeError, ValueError):
-        return []
-    return vals if n is None or len(vals) == n else []
-
-
-def _rescale_of(ds) -> tuple[float, float]:
-    slope = ds.get("RescaleSlope", None)
-    inter = ds.get("RescaleIntercept", None)
-    try:
-        s = float(slope) if slope not in (None, "") else 1.0
-        i = float(inter) if inter not in (None, "") else 0.0
-    except (TypeError, ValueError):
-        s, i = 1.0, 0.0
-    return (s if s != 0 else 1.0), i
-
-
-def _int_dtype_for(lo: float, hi: float) -> np.dtype:
-    for dt in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32):
-        info = np.iinfo(dt)
-        if info.min <= lo and hi <= info.max:
-            return np.dtype(dt)
-    return np.dtype(np.int64)
-
-
-def _apply_rescale(raw: list[np.ndarray], rescale: list[tuple[float, float]], ds0) -> np.ndarray:
-    """Stack slices and apply per-slice slope/intercept with a safe output dtype."""
-    stack = np.stack(raw)
-    if all(s == 1.0 and i == 0.0 for s, i in rescale):
-        return stack
-    integral = all(float(s).is_integer() and float(i).is_integer() for s, i in rescale)
-    if not integral:
-        out = stack.astype(np.float32)
-        for k, (s, i) in enumerate(rescale):
-            out[k] = (out[k].astype(np.float64) * s + i).astype(np.float32)
-        return out
-    bits = int(ds0.get("BitsStored", stack.dtype.itemsize * 8) or stack.dtype.itemsize * 8)
-    signed = int(ds0.get("PixelRepresentation", 0) or 0) == 1
-    lo_raw, hi_raw = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
-    lo_raw, hi_raw = min(lo_raw, int(stack.min())), max(hi_raw, int(stack.max()))
-    ends = [v * s + i for s, i in rescale for v in (lo_raw, hi_raw)]
-    dt = _int_dtype_for(min(ends), max(ends))
-    out = np.empty(stack.shape, dtype=dt)
-    for k, (s, i) in enumerate(rescale):
-        out[k] = (stack[k].astype(np.int64) * int(s) + int(i)).astype(dt)
-    return out
-
-
-def _pixels(ds, path: Path) -> np.ndarray:
-    try:
-        arr = ds.pixel_array
-    except (NotImplementedError, RuntimeError) as exc:
-        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        name = getattr(ts, "name", ts)
-        raise FormatError(f"{path}: cannot decode the pixel data (transfer syntax {name}): {exc}; "
-                          "install a decoder such as 'pip install pylibjpeg pylibjpeg-libjpeg' or 'python-gdcm'") from None
-    except (AttributeError, KeyError) as exc:
-        raise FormatError(f"{path}: no pixel data ({exc})") from None
-    except (ValueError, EOFError, OSError) as exc:
-        raise FormatError(f"{path}: pixel data unreadable ({exc}); the file may be truncated") from None
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    if spp > 1 and photometric.startswith("YBR"):
-        from pydicom.pixels import convert_color_space
-
-        arr = convert_color_space(arr, photometric, "RGB")
-    return np.asarray(arr)
-
-
-def _meta(ds) -> dict:
-    meta: dict = {"modality": str(ds.get("Modality", "") or ""),
-                  "series_uid": str(ds.get("SeriesInstanceUID", "") or ""),
-                  "series_description": str(ds.get("SeriesDescription", "") or ""),
-                  "series_number": str(ds.get("SeriesNumber", "") or ""),
-                  "photometric": str(ds.get("PhotometricInterpretation", "") or "")}
-    wc, ww = _float_list(ds.get("WindowCenter")), _float_list(ds.get("WindowWidth"))
-    if wc and ww:
-        meta["window_center"], meta["window_width"] = wc[0], ww[0]
-    if ds.get("BodyPartExamined"):
-        meta["body_part"] = str(ds.BodyPartExamined)
-    return meta
-
-
-def _pixel_spacing(ds) -> tuple[float, float]:
-    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
-        vals = _float_list(ds.get(tag), 2)
-        if vals and all(v > 0 for v in vals):
-            return vals[0], vals[1]  # (row spacing = along y, column spacing = along x)
-    return 1.0, 1.0
-
-
-def _orientation(ds) -> np.ndarray | None:
-    iop = _float_list(ds.get("ImageOrientationPatient"), 6)
-    if not iop:
-        return None
-    r, c = np.asarray(iop[:3]), np.asarray(iop[3:])
-    if np.linalg.norm(r) == 0 or np.linalg.norm(c) == 0:
-        return None
-    return np.stack([r / np.linalg.norm(r), c / np.linalg.norm(c)])
-
-
 # ---------------------------------------------------------------------- geometry of a stack
 def _stack_geometry(positions: np.ndarray, rc: np.ndarray, pix: tuple[float, float], where: str,
                     allow_uneven: bool) -> tuple[np.ndarray, float, tuple, np.ndarray]:
@@ -297,14 +290,15 @@ def _stack_geometry(positions: np.ndarray, rc: np.ndarray, pix: tuple[float, flo
     gaps = np.diff(d)
     if len(gaps) and np.min(gaps) <= _GAP_ATOL:
         k = int(np.argmin(gaps))
-        raise FormatError(f"{where}: {int(np.sum(gaps <= _GAP_ATOL)) + 1} slices share a position (e.g. {d[k]:.3f} mm along the "
-                          "normal): the series holds several volumes (echoes, phases or times); split it first")
+        raise FormatError(f"{where}: {int(np.sum(gaps <= _GAP_ATOL)) + 1} slices share a position "
+                          f"(e.g. {d[k]:.3f} mm along the normal): the series holds several volumes "
+                          "(echoes, phases or times); split it first")
     if len(gaps):
         step = positions[order][-1] - positions[order][0]
         lateral = step - (step @ n) * n
         if np.linalg.norm(lateral) > max(_GAP_ATOL * len(gaps), 0.05 * min(pix)):
-            raise FormatError(f"{where}: slices are offset sideways by {np.linalg.norm(lateral):.3f} mm across the stack "
-                              "(gantry tilt or a sheared stack); resample it to an orthogonal grid first")
+            raise FormatError(f"{where}: slices are offset sideways by {np.linalg.norm(lateral):.3f} mm across the "
+                              "stack (gantry tilt or a sheared stack); resample it to an orthogonal grid first")
         med = float(np.median(gaps))
         bad = np.abs(gaps - med) > np.maximum(_GAP_RTOL * med, _GAP_ATOL)
         if np.any(bad):
@@ -323,101 +317,74 @@ def _stack_geometry(positions: np.ndarray, rc: np.ndarray, pix: tuple[float, flo
     return order, spacing, tuple(positions[order][0]), direction
 
 
-def _volume(arr_zyx: np.ndarray, rgb: bool, spacing_xyz, origin_xyz, direction_itk, meta) -> Image:
+def _volume(arr_zyx: np.ndarray, rgb: bool, spacing_xyz: tuple[float, float, float], origin_xyz: tuple,
+            direction_itk: np.ndarray, meta: dict[str, Any]) -> Image:
+    """A volume from a ``(z, y, x[, 3])`` stack and its ITK-order geometry."""
     sp, org, dirn = from_itk(spacing_xyz, origin_xyz, direction_itk.reshape(-1))
     if rgb:
         arr_zyx = np.moveaxis(arr_zyx, -1, 0)
     return Image(np.ascontiguousarray(arr_zyx), sp, org, dirn, meta={**meta, "rgb": rgb} if rgb else meta)
 
 
-def _read_series(files: Sequence[Path], where: str, allow_uneven: bool, parsed: dict | None = None) -> Image:
+def _read_series(files: Sequence[Path], where: str, allow_uneven: bool, parsed: dict[Path, Any] | None = None
+                 ) -> Image:
+    """One series' files as a volume, slices ordered by position along the normal."""
     dss = [(parsed or {}).get(f) or _dcmread(f, pixels=True) for f in files]
     if len(dss) == 1:
         return _read_single(dss[0], files[0], allow_uneven)
     ds0 = dss[0]
     sizes = {(int(d.Rows), int(d.Columns), int(d.get("SamplesPerPixel", 1) or 1)) for d in dss}
     if len(sizes) > 1:
-        raise FormatError(f"{where}: slices of one series differ in size {sorted(sizes)}; the series mixes images (e.g. localizers)")
-    rcs = [_orientation(d) for d in dss]
-    pos = [_float_list(d.get("ImagePositionPatient"), 3) for d in dss]
-    if any(o is None for o in rcs) or any(not p for p in pos):
-        missing = [f.name for f, o, p in zip(files, rcs, pos) if o is None or not p][:5]
-        raise FormatError(f"{where}: slices without ImagePositionPatient/ImageOrientationPatient ({', '.join(missing)}); "
-                          "cannot order them in space")
+        raise FormatError(f"{where}: slices of one series differ in size {sorted(sizes)}; "
+                          "the series mixes images (e.g. localizers)")
+    found = [orientation(d) for d in dss]
+    pos = [float_list(d.get("ImagePositionPatient"), 3) for d in dss]
+    rcs = [o for o in found if o is not None]
+    if len(rcs) < len(found) or any(not p for p in pos):
+        missing = [f.name for f, o, p in zip(files, found, pos) if o is None or not p][:5]
+        raise FormatError(f"{where}: slices without ImagePositionPatient/ImageOrientationPatient "
+                          f"({', '.join(missing)}); cannot order them in space")
     if max(np.abs(o - rcs[0]).max() for o in rcs) > 1e-3:
         raise FormatError(f"{where}: slices of one series have different orientations; the series mixes planes")
-    pix = _pixel_spacing(ds0)
+    pix = pixel_spacing(ds0)
     order, dz, origin, direction = _stack_geometry(np.asarray(pos), rcs[0], pix, where, allow_uneven)
-    raw = [_pixels(dss[i], files[i]) for i in order]
-    arr = _apply_rescale(raw, [_rescale_of(dss[i]) for i in order], ds0)
+    raw = [pixel_data(dss[i], files[i]) for i in order]
+    arr = apply_rescale(raw, [rescale_of(dss[i]) for i in order], ds0)
     rgb = arr.ndim == 4
-    meta = {**_meta(ds0), "n_files": len(files)}
+    meta = {**header_meta(ds0), "n_files": len(files)}
     return _volume(arr, rgb, (pix[1], pix[0], dz), origin, direction, meta)
 
 
-def _frame_positions(ds) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-frame positions and the orientation of an enhanced multi-frame object."""
-    per = ds.get("PerFrameFunctionalGroupsSequence")
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    if not per:
-        return None
-    pos, rc = [], None
-    for item in per:
-        pps = item.get("PlanePositionSequence")
-        if not pps:
-            return None
-        p = _float_list(pps[0].get("ImagePositionPatient"), 3)
-        if not p:
-            return None
-        pos.append(p)
-        pos_o = item.get("PlaneOrientationSequence")
-        if rc is None and pos_o:
-            rc = _orientation(pos_o[0])
-    if rc is None and shared and shared[0].get("PlaneOrientationSequence"):
-        rc = _orientation(shared[0].PlaneOrientationSequence[0])
-    if rc is None:
-        return None
-    return np.asarray(pos), rc
-
-
-def _enhanced_pixel_spacing(ds) -> tuple[float, float]:
-    for seq_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        seq = ds.get(seq_name)
-        if seq and seq[0].get("PixelMeasuresSequence"):
-            vals = _float_list(seq[0].PixelMeasuresSequence[0].get("PixelSpacing"), 2)
-            if vals:
-                return vals[0], vals[1]
-    return _pixel_spacing(ds)
-
-
-def _read_single(ds, path: Path, allow_uneven: bool) -> Image:
-    arr = _pixels(ds, path)
+def _read_single(ds: Any, path: Path, allow_uneven: bool) -> Image:
+    """One file: a 2D image, or a volume/stack for a multi-frame object."""
+    arr = pixel_data(ds, path)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     rgb = int(ds.get("SamplesPerPixel", 1) or 1) > 1
-    meta = _meta(ds)
+    meta = header_meta(ds)
     if frames > 1:
-        fp = _frame_positions(ds)
-        pix = _enhanced_pixel_spacing(ds)
-        rescale = [_rescale_of(ds)] * frames
+        fp = frame_positions(ds)
+        pix = enhanced_pixel_spacing(ds)
+        rescale = [rescale_of(ds)] * frames
         if fp is not None:
             order, dz, origin, direction = _stack_geometry(fp[0], fp[1], pix, str(path), allow_uneven)
-            arr = _apply_rescale([arr[i] for i in order], rescale, ds)
+            arr = apply_rescale([arr[i] for i in order], rescale, ds)
             return _volume(arr, rgb, (pix[1], pix[0], dz), origin, direction, meta)
-        log.warning("%s: %d frames without per-frame positions; read as a stack with unit frame spacing", path, frames)
-        arr = _apply_rescale(list(arr), rescale, ds)
+        log.warning("%s: %d frames without per-frame positions; read as a stack with unit frame spacing",
+                    path, frames)
+        arr = apply_rescale(list(arr), rescale, ds)
         arr = np.moveaxis(arr, -1, 0) if rgb else arr
         return Image(np.ascontiguousarray(arr), (1.0, *pix), meta={**meta, "frames": "unpositioned", "rgb": rgb})
-    arr = _apply_rescale([arr], [_rescale_of(ds)], ds)[0]
+    arr = apply_rescale([arr], [rescale_of(ds)], ds)[0]
     if rgb:
         arr = np.moveaxis(arr, -1, 0)
         meta["rgb"] = True
-    rc = _orientation(ds)
-    pos = _float_list(ds.get("ImagePositionPatient"), 3)
+    rc = orientation(ds)
+    pos = float_list(ds.get("ImagePositionPatient"), 3)
     if rc is not None:
         meta["dicom_orientation"] = [float(v) for v in rc.reshape(-1)]
     if pos:
         meta["dicom_position"] = [float(v) for v in pos]
-    return Image(np.ascontiguousarray(arr), _pixel_spacing(ds), meta=meta)
+    return Image(np.ascontiguousarray(arr), pixel_spacing(ds), meta=meta)
 
 
 # ---------------------------------------------------------------------- entry point
@@ -426,15 +393,25 @@ def read_dicom(path: str | Path, *, series: str | None = None, allow_uneven: boo
 
     Parameters
     ----------
-    path : a DICOM file, or a folder holding one series (or several, with ``series``).
-    series : Series Instance UID (or series number, or unique description) to read
-        when the folder holds several series.
-    allow_uneven : read a series with uneven slice gaps using the median gap (warns).
+    path : str or Path
+        A DICOM file, or a folder holding one series (or several, with ``series``).
+    series : str, optional
+        Series Instance UID (or series number, or unique description) to read when the
+        folder holds several series.
+    allow_uneven : bool
+        Read a series with uneven slice gaps using the median gap (warns).
 
     Returns
     -------
     Image
         ``(z, y, x)`` for a series, ``(y, x)`` for a single frame, channel-first for RGB.
+
+    Raises
+    ------
+    InputError
+        No DICOM image found, or several series and no (matching) ``series``.
+    FormatError
+        Unreadable files, or slices that do not form one regular volume.
 
     Examples
     --------
@@ -446,7 +423,8 @@ def read_dicom(path: str | Path, *, series: str | None = None, allow_uneven: boo
     if p.is_dir():
         found, parsed = _scan(p)
         chosen = _choose(found, series, p)
-        where = f"{p} (series {chosen.uid})" if series or chosen.description == "" else f"{p} ('{chosen.description}')"
+        where = (f"{p} (series {chosen.uid})" if series or chosen.description == ""
+                 else f"{p} ('{chosen.description}')")
         return _read_series(chosen.files, where, allow_uneven, parsed)
     if not p.is_file():
         raise InputError(f"{p}: no such DICOM file or folder")
@@ -458,9 +436,10 @@ def read_dicom(path: str | Path, *, series: str | None = None, allow_uneven: boo
     return _read_single(ds, p, allow_uneven)
 
 
-def _read(path: Path, **kwargs) -> Image:
+def _read(path: Path, **kwargs: Any) -> Image:
+    """The registered reader: :func:`read_dicom`."""
     return read_dicom(path, **kwargs)
 
 
 register_format(Format("DICOM", (".dcm",), _read, None, "DICOM file or series folder (read-only)",
-                       options=("series",)))
+                       options=("series",), sniff=looks_like_dicom, sniff_folder=looks_like_dicom_folder))

@@ -18,20 +18,56 @@ from medseg.image import Image
 from medseg.io.base import Format, register_format
 from medseg.io.geometry import from_ras_affine, to_ras_affine
 
+__all__ = ["read_nifti", "write_nifti"]
+
 
 def read_nifti(path: Path) -> Image:
+    """Read a NIfTI-1/2 file.
+
+    Parameters
+    ----------
+    path : Path
+        ``.nii`` or ``.nii.gz``.
+
+    Returns
+    -------
+    Image
+        Array ``(z, y, x)`` (``(C, z, y, x)`` for a 4th/5th dimension), or ``(y, x)`` for
+        a single-slice volume; ``meta`` keeps the affine, qform/sform codes, stored shape,
+        dtype and scaling for writing back.
+
+    Raises
+    ------
+    FormatError
+        Not a NIfTI file, truncated data, or more than 4 usable dimensions.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> p = Path(tempfile.mkdtemp()) / "v.nii.gz"
+    >>> write_nifti(Image(np.zeros((3, 4, 5), np.int16), (2.0, 1.0, 0.5)), p)
+    >>> img = read_nifti(p)
+    >>> img.shape, img.spacing
+    ((3, 4, 5), (2.0, 1.0, 0.5))
+    """
     import nibabel as nib
 
     try:
         nii = nib.load(str(path))
+        if not isinstance(nii, nib.nifti1.Nifti1Image):  # Nifti2Image is a subclass
+            raise FormatError(f"{path}: not a NIfTI file (nibabel read it as {type(nii).__name__})")
         data = np.asanyarray(nii.dataobj)
     except nib.filebasedimages.ImageFileError as exc:
         raise FormatError(f"{path}: not a NIfTI file ({exc})") from None
+    except FormatError:
+        raise
     except (EOFError, OSError, ValueError, Exception) as exc:  # noqa: BLE001 - gzip/zlib/struct errors
-        raise FormatError(f"{path}: cannot read NIfTI data ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+        reason = " ".join(str(exc).split())
+        raise FormatError(f"{path}: cannot read NIfTI data ({type(exc).__name__}: {reason}); "
                           "the file may be truncated") from None
     hdr = nii.header
-    affine = np.asarray(nii.affine, dtype=float)
+    affine = np.asarray(nii.affine, dtype=np.float64)
     slope, inter = hdr.get_slope_inter()
     meta = {
         "nifti_affine": affine.tolist(),
@@ -56,7 +92,8 @@ def read_nifti(path: Path) -> Image:
     sp_axis = 1 if arr.ndim == 4 else 0
     if arr.shape[sp_axis] == 1:  # single-slice volume -> 2D image
         arr = np.take(arr, 0, axis=sp_axis)
-        return Image(np.ascontiguousarray(arr), spacing[1:], origin[1:], direction[1:, 1:], meta={**meta, "nifti_2d": True})
+        return Image(np.ascontiguousarray(arr), spacing[1:], origin[1:], direction[1:, 1:],
+                     meta={**meta, "nifti_2d": True})
     return Image(np.ascontiguousarray(arr), spacing, origin, direction, meta=meta)
 
 
@@ -78,6 +115,17 @@ def _geometry_3d(image: Image) -> tuple[tuple, tuple, np.ndarray]:
 
 
 def write_nifti(image: Image, path: Path) -> None:
+    """Write ``image`` as NIfTI-1, reusing its original affine and header codes when unchanged.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``([C,] *spatial)``; a 2D image is stored as a one-slice volume (its slice
+        geometry restored from ``meta`` when it came from NIfTI), channels in the 5th
+        dimension (vector intent).
+    path : Path
+        ``.nii`` or ``.nii.gz``.
+    """
     import nibabel as nib
 
     spacing, origin, direction = _geometry_3d(image)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,22 +17,53 @@ from medseg.errors import FormatError
 from medseg.image import Image
 from medseg.io.base import Format, register_format
 
+__all__ = ["read_npy", "write_npy", "read_npz", "write_npz"]
+
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _spatial(ndim: int, spacing) -> tuple | None:
-    if spacing is not None:
-        return spacing
-    if ndim in (2, 3):
-        return None
-    if ndim == 4:
-        return (1.0, 1.0, 1.0)  # (C, z, y, x)
-    raise FormatError(f"array with {ndim} dimensions: expected 2D, 3D or channel-first 3D")
+def _geometry(ndim: int, spacing: Any, origin: Any, direction: Any) -> tuple[Any, Any, Any]:
+    """Spacing, origin and direction for an array of ``ndim`` dimensions; defaults where absent.
+
+    Without a spacing, 2D and 3D arrays have no channel axis and 4D arrays are
+    channel-first 3D ``(C, z, y, x)``.
+    """
+    if spacing is None:
+        if ndim not in (2, 3, 4):
+            raise FormatError(f"array with {ndim} dimensions: expected 2D, 3D or channel-first 3D")
+        spacing = (1.0,) * min(ndim, 3)
+    n = len(spacing)
+    return (tuple(spacing), tuple(origin) if origin is not None else (0.0,) * n,
+            np.asarray(direction, dtype=np.float64) if direction is not None else np.eye(n))
 
 
 def read_npy(path: Path) -> Image:
+    """Read a ``.npy`` array, with its geometry from the ``<name>.npy.json`` sidecar when present.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    Image
+        Array ``(y, x)``, ``(z, y, x)`` or ``(C, z, y, x)``; unit spacing without a sidecar.
+
+    Raises
+    ------
+    FormatError
+        Not a plain numeric array (pickled objects are refused), or invalid sidecar JSON.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.npy"
+    >>> np.save(p, np.zeros((4, 5), np.float32))
+    >>> read_npy(p).spacing
+    (1.0, 1.0)
+    """
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -43,8 +75,8 @@ def read_npy(path: Path) -> Image:
             geom = json.loads(side.read_text())
         except json.JSONDecodeError as exc:
             raise FormatError(f"{side}: invalid geometry JSON ({exc.msg})") from None
-    spacing = _spatial(arr.ndim, geom.get("spacing"))
-    return Image(arr, spacing, geom.get("origin"), geom.get("direction"))
+    spacing, origin, direction = _geometry(arr.ndim, geom.get("spacing"), geom.get("origin"), geom.get("direction"))
+    return Image(arr, spacing, origin, direction)
 
 
 def _default_geometry(image: Image) -> bool:
@@ -57,6 +89,13 @@ def write_npy(image: Image, path: Path) -> None:
 
     Called with the final file name inside a temporary folder (a multi-file format), so
     the array and its sidecar are moved into place together, sidecar first.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``([C,] *spatial)``.
+    path : Path
+        The ``.npy`` file to write.
     """
     with open(path, "wb") as fh:
         np.save(fh, image.array, allow_pickle=False)
@@ -67,6 +106,30 @@ def write_npy(image: Image, path: Path) -> None:
 
 
 def read_npz(path: Path) -> Image:
+    """Read a ``.npz`` archive: key ``array`` (or its only array) plus optional geometry keys.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    Image
+        Array ``([C,] *spatial)`` with the stored ``spacing``, ``origin``, ``direction``.
+
+    Raises
+    ------
+    FormatError
+        Not a readable archive, non-numeric data, or several arrays without ``array``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.npz"
+    >>> write_npz(Image(np.zeros((3, 4, 5), np.uint8), (2.0, 1.0, 1.0)), p)
+    >>> read_npz(p).spacing
+    (2.0, 1.0, 1.0)
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = list(z.keys())
@@ -74,9 +137,8 @@ def read_npz(path: Path) -> Image:
             if key is None:
                 raise FormatError(f"{path}: .npz holds {keys}; expected one array or an 'array' key")
             arr = z[key]
-            spacing = tuple(z["spacing"].tolist()) if "spacing" in keys else _spatial(arr.ndim, None)
-            origin = tuple(z["origin"].tolist()) if "origin" in keys else None
-            direction = z["direction"] if "direction" in keys else None
+            spacing, origin, direction = _geometry(arr.ndim, *(z[k].tolist() if k in keys else None
+                                                               for k in ("spacing", "origin", "direction")))
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise FormatError(f"{path}: not a readable .npz archive ({exc})") from None
     except ValueError as exc:
@@ -85,6 +147,15 @@ def read_npz(path: Path) -> Image:
 
 
 def write_npz(image: Image, path: Path) -> None:
+    """Write the array and its geometry as a compressed ``.npz`` archive.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``([C,] *spatial)``.
+    path : Path
+        The ``.npz`` file to write.
+    """
     with open(path, "wb") as fh:
         np.savez_compressed(fh, array=image.array, spacing=np.asarray(image.spacing),
                             origin=np.asarray(image.origin), direction=np.asarray(image.direction))
@@ -98,5 +169,5 @@ def _drop_stale_sidecar(image: Image, path: Path) -> None:
 
 
 register_format(Format("NumPy", (".npy",), read_npy, write_npy, "NumPy array (geometry in a .npy.json sidecar)",
-                       _drop_stale_sidecar, multi_file=True))
+                       sidecar=_drop_stale_sidecar, multi_file=True))
 register_format(Format("NumPy-zip", (".npz",), read_npz, write_npz, "NumPy archive with geometry"))

@@ -7,13 +7,17 @@ otherwise. 8- and 16-bit grey are kept at their depth. Multi-page TIFF stacks re
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from medseg.errors import DependencyError, FormatError, InputError
 from medseg.image import Image
 from medseg.io.base import Format, register_format
+
+__all__ = ["read_pil", "read_tiff", "write_tiff"]
 
 
 def _pil_to_array(im) -> tuple[np.ndarray, bool]:
@@ -55,6 +59,33 @@ def _pil_to_array(im) -> tuple[np.ndarray, bool]:
 
 
 def read_pil(path: Path) -> Image:
+    """Read a PNG, JPEG, BMP or GIF file through Pillow.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    Image
+        ``(H, W)`` grey (8/16-bit kept, palette resolved) or ``(3, H, W)`` colour, unit
+        spacing; ``meta["rgb"]`` says which.
+
+    Raises
+    ------
+    FormatError
+        Unrecognised, truncated or corrupt data.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image as PILImage
+    >>> p = Path(tempfile.mkdtemp()) / "a.png"
+    >>> PILImage.fromarray(np.zeros((4, 5), np.uint8)).save(p)
+    >>> img = read_pil(p)
+    >>> img.shape, img.meta["rgb"]
+    ((4, 5), False)
+    """
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
@@ -73,7 +104,8 @@ def read_pil(path: Path) -> Image:
 
 def _to_2d_raster(image: Image, path: Path, allowed: tuple[str, ...]) -> np.ndarray:
     if image.ndim != 2:
-        raise InputError(f"{path}: {path.suffix} holds 2D images only; this image is 3D {image.shape} (write .nii.gz, .nrrd, .mha or .tif)")
+        raise InputError(f"{path}: {path.suffix} holds 2D images only; this image is 3D {image.shape} "
+                         "(write .nii.gz, .nrrd, .mha or .tif)")
     a = image.array
     if image.has_channels:
         if a.shape[0] == 1:
@@ -99,7 +131,8 @@ def _to_2d_raster(image: Image, path: Path, allowed: tuple[str, ...]) -> np.ndar
     return a
 
 
-def _writer(fmt: str, allowed: tuple[str, ...]):
+def _writer(fmt: str, allowed: tuple[str, ...]) -> Callable[[Image, Path], None]:
+    """A Pillow writer for format ``fmt`` accepting the dtypes named in ``allowed``."""
     def write(image: Image, path: Path) -> None:
         from PIL import Image as PILImage
 
@@ -114,6 +147,33 @@ def _writer(fmt: str, allowed: tuple[str, ...]):
 
 
 def read_tiff(path: Path) -> Image:
+    """Read a TIFF through tifffile: 2D, RGB, 16-bit, float; a multi-page stack as 3D.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    Image
+        ``(y, x)``, ``(z, y, x)`` for a stack, channel-first ``(3, ...)`` for colour; the
+        pixel spacing from the resolution tags (mm), slice spacing 1.
+
+    Raises
+    ------
+    FormatError
+        Unreadable or truncated file, or an array that is not 2D or 3D.
+    DependencyError
+        A compressed TIFF whose codec (``imagecodecs``) is missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.tif"
+    >>> write_tiff(Image(np.zeros((4, 5), np.float32), (0.5, 0.25)), p)
+    >>> read_tiff(p).spacing
+    (0.5, 0.25)
+    """
     import tifffile
 
     try:
@@ -138,6 +198,7 @@ def read_tiff(path: Path) -> Image:
             arr = np.moveaxis(arr, 1, 0)
     arr = np.ascontiguousarray(arr)
     nsp = arr.ndim - (1 if rgb else 0)
+    spacing: tuple[float, ...]
     if nsp == 2:
         spacing = spacing_xy
     elif nsp == 3:
@@ -150,7 +211,8 @@ def read_tiff(path: Path) -> Image:
     return Image(arr, spacing, meta=meta)
 
 
-def _tiff_spacing(page) -> tuple[float, float]:
+def _tiff_spacing(page: Any) -> tuple[float, float]:
+    """(y, x) pixel spacing in mm from a page's resolution tags; 1 when absent or odd."""
     try:
         tags = page.tags
         unit = tags.get("ResolutionUnit")
@@ -170,28 +232,39 @@ def _tiff_spacing(page) -> tuple[float, float]:
 
 
 def write_tiff(image: Image, path: Path) -> None:
+    """Write a TIFF: grey or RGB, any dtype tifffile stores; a 3D image as a page stack.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``(y, x)``, ``(z, y, x)`` or RGB(A) channel-first ``(3|4, ...)``. The pixel
+        spacing goes into the resolution tags.
+    path : Path
+
+    Raises
+    ------
+    InputError
+        Channels other than RGB(A).
+    """
     import tifffile
 
     a = image.array
     if a.dtype == bool:
         a = a.astype(np.uint8)
     rgb = image.has_channels and a.shape[0] in (3, 4) and image.meta.get("rgb", True)
-    kwargs = {}
     if rgb:
-        a = np.moveaxis(a, 0, -1) if image.ndim == 2 else np.moveaxis(a, 0, -1)
-        kwargs["photometric"] = "rgb"
+        a = np.moveaxis(a, 0, -1)
     elif image.has_channels:
         raise InputError(f"{path}: writing {a.shape[0]}-channel images to TIFF is not supported; use .nii.gz or .npz")
-    else:
-        kwargs["photometric"] = "minisblack"
     sy, sx = image.spacing[-2:]
-    kwargs["resolution"] = (10.0 / sx, 10.0 / sy)
-    kwargs["resolutionunit"] = "CENTIMETER"
-    tifffile.imwrite(path, np.ascontiguousarray(a), **kwargs)
+    tifffile.imwrite(path, np.ascontiguousarray(a), photometric="rgb" if rgb else "minisblack",
+                     resolution=(10.0 / sx, 10.0 / sy), resolutionunit="CENTIMETER")
 
 
 register_format(Format("PNG", (".png",), read_pil, _writer("PNG", ("uint8", "uint16")), "Portable Network Graphics"))
-register_format(Format("JPEG", (".jpg", ".jpeg"), read_pil, _writer("JPEG", ("uint8",)), "JPEG (lossy: avoid for label maps)"))
+register_format(Format("JPEG", (".jpg", ".jpeg"), read_pil, _writer("JPEG", ("uint8",)),
+                       "JPEG (lossy: avoid for label maps)"))
 register_format(Format("BMP", (".bmp",), read_pil, _writer("BMP", ("uint8",)), "Windows bitmap"))
 register_format(Format("GIF", (".gif",), read_pil, _writer("GIF", ("uint8",)), "GIF"))
-register_format(Format("TIFF", (".tif", ".tiff"), read_tiff, write_tiff, "TIFF (2D, RGB, 16-bit, float, multi-page 3D)"))
+register_format(Format("TIFF", (".tif", ".tiff"), read_tiff, write_tiff,
+                       "TIFF (2D, RGB, 16-bit, float, multi-page 3D)"))

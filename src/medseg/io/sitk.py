@@ -1,7 +1,9 @@
 """NRRD, MetaImage (MHA/MHD) and other ITK formats through SimpleITK."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -10,8 +12,38 @@ from medseg.image import Image
 from medseg.io.base import Format, register_format
 from medseg.io.geometry import from_itk, to_itk
 
+__all__ = ["image_from_sitk", "image_to_sitk", "read_sitk", "write_sitk"]
 
-def image_from_sitk(img, meta: dict | None = None) -> Image:
+
+def image_from_sitk(img: Any, meta: dict | None = None) -> Image:
+    """A SimpleITK image as an :class:`Image` (NumPy axis order, geometry converted).
+
+    Parameters
+    ----------
+    img : SimpleITK.Image
+        2D or 3D, scalar or vector pixels.
+    meta : dict, optional
+        The new image's ``meta``.
+
+    Returns
+    -------
+    Image
+        Array ``(y, x)`` or ``(z, y, x)``, channel-first ``(C, ...)`` for vector pixels.
+
+    Raises
+    ------
+    FormatError
+        An image with other than 2 or 3 dimensions.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> s = sitk.Image(5, 4, sitk.sitkUInt8)
+    >>> s.SetSpacing((0.5, 2.0))
+    >>> img = image_from_sitk(s)
+    >>> img.shape, img.spacing
+    ((4, 5), (2.0, 0.5))
+    """
     import SimpleITK as sitk
 
     arr = sitk.GetArrayFromImage(img)  # (z, y, x[, c])
@@ -24,7 +56,26 @@ def image_from_sitk(img, meta: dict | None = None) -> Image:
     return Image(np.ascontiguousarray(arr), spacing, origin, direction, meta=meta or {})
 
 
-def image_to_sitk(image: Image):
+def image_to_sitk(image: Image) -> Any:
+    """An :class:`Image` as a SimpleITK image with the same geometry.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``([C,] *spatial)``; a channel axis becomes vector pixels. ``bool`` is
+        stored as ``uint8`` and ``float16`` as ``float32``.
+
+    Returns
+    -------
+    SimpleITK.Image
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = image_to_sitk(Image(np.zeros((4, 5), np.uint8), (2.0, 0.5)))
+    >>> s.GetSize(), s.GetSpacing()
+    ((5, 4), (0.5, 2.0))
+    """
     import SimpleITK as sitk
 
     arr = image.array
@@ -44,42 +95,75 @@ def image_to_sitk(image: Image):
 
 
 def read_sitk(path: Path) -> Image:
+    """Read a file SimpleITK understands (NRRD, MetaImage).
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    Image
+        See :func:`image_from_sitk`.
+
+    Raises
+    ------
+    FormatError
+        Unreadable, truncated or corrupt file (one line, from ITK's message).
+    """
     import SimpleITK as sitk
 
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise FormatError(f"{path}: cannot read ({_itk_reason(str(exc))}); the file may be truncated or corrupt") from None
+        raise FormatError(f"{path}: cannot read ({_itk_reason(str(exc))}); "
+                          "the file may be truncated or corrupt") from None
     return image_from_sitk(img)
 
 
 def _itk_reason(text: str) -> str:
     """The informative line of an ITK exception text, on one line."""
-    import re
-
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith("Exception thrown in SimpleITK")]
     if not lines:
         return "unknown ITK error"
-    itk = next((re.sub(r"^ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", ln) for ln in lines if ln.startswith("ITK ERROR")), None)
+    itk = next((re.sub(r"^ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", ln) for ln in lines if ln.startswith("ITK ERROR")),
+               None)
     last = re.sub(r"^\[\w+\] ", "", lines[-1])
     reason = last if (itk is None or (not lines[-1].startswith("ITK ERROR") and not last.startswith("Reason"))) else itk
     return " ".join(reason.split())[:200]
 
 
 def write_sitk(image: Image, path: Path) -> None:
+    """Write ``image`` with SimpleITK (compressed), the format chosen by ``path``'s suffix.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``([C,] *spatial)``.
+    path : Path
+        ``.nrrd``, ``.nhdr``, ``.mha`` or ``.mhd``.
+
+    Raises
+    ------
+    InputError
+        64-bit integers outside the 32-bit range, or SimpleITK refuses the image.
+    """
     import SimpleITK as sitk
 
-    if image.array.dtype == np.int64 and image.array.size and (image.array.max() > 2**31 - 1 or image.array.min() < -(2**31)):
+    a = image.array
+    if a.dtype == np.int64 and a.size and (a.max() > 2**31 - 1 or a.min() < -(2**31)):
         raise InputError(f"{path}: values exceed the 32-bit range")
     try:
         sitk.WriteImage(image_to_sitk(image), str(path), useCompression=True)
     except RuntimeError as exc:
-        raise InputError(f"{path}: SimpleITK cannot write this image ({str(exc).strip().splitlines()[-1][:200]})") from None
+        reason = str(exc).strip().splitlines()[-1][:200]
+        raise InputError(f"{path}: SimpleITK cannot write this image ({reason})") from None
 
 
 register_format(Format("NRRD", (".nrrd",), read_sitk, write_sitk, "NRRD"))
-register_format(Format("NRRD", (".nhdr",), read_sitk, write_sitk, "NRRD (detached header + data file)", multi_file=True))
+register_format(Format("NRRD", (".nhdr",), read_sitk, write_sitk, "NRRD (detached header + data file)",
+                       multi_file=True))
 register_format(Format("MetaImage", (".mha",), read_sitk, write_sitk, "MetaImage"))
 register_format(Format("MetaImage", (".mhd",), read_sitk, write_sitk, "MetaImage (header + .raw/.zraw data file)",
                        multi_file=True))

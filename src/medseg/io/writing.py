@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medseg.errors import ConfigError, InputError
+from medseg.errors import ConfigError, InputError, suggest
 from medseg.image import Image
 from medseg.io.atomic import atomic_dir
 from medseg.io.base import write_image
@@ -24,7 +24,24 @@ CaseTuple = tuple[str, Image, "Image | None", "Image | None"]
 
 def default_suffix(image: Image) -> str:
     """A lossless suffix that can hold ``image``: PNG for 8/16-bit 2D grey/RGB, TIFF for
-    other 2D, NIfTI for 3D."""
+    other 2D, NIfTI for 3D.
+
+    Parameters
+    ----------
+    image : Image
+        Array ``([C,] *spatial)``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> default_suffix(Image(np.zeros((4, 5), np.uint8))), default_suffix(Image(np.zeros((4, 5), np.float32)))
+    ('.png', '.tif')
+    >>> default_suffix(Image(np.zeros((3, 4, 5), np.float32)))
+    '.nii.gz'
+    """
     if image.ndim == 3:
         return ".nii.gz"
     a = image.array
@@ -53,21 +70,41 @@ def write_dataset(cases: Iterable[CaseTuple], root: str | Path, *, layout: str =
 
     Parameters
     ----------
-    layout : ``folders`` (images/, labels/, roi/), ``msd`` (nnU-Net v2 raw layout) or
-        ``npy`` (images.npy + labels.npy; all cases must share one 2D/3D shape).
-    suffix : file suffix for ``folders``/``msd`` (default: chosen per image, see
+    cases : iterable of (str, Image, Image or None, Image or None)
+        ``(case_id, image, label, roi)``; images ``([C,] *spatial)``, maps ``spatial``.
+    root : str or Path
+        The dataset folder to write.
+    layout : {"folders", "msd", "npy"}
+        ``folders`` (images/, labels/, roi/), ``msd`` (nnU-Net v2 raw layout) or ``npy``
+        (images.npy + labels.npy; all cases must share one 2D/3D shape).
+    suffix : str, optional
+        File suffix for ``folders``/``msd`` (default: chosen per image, see
         :func:`default_suffix`; ``msd`` defaults to ``.nii.gz``).
-    overwrite : replace an existing ``root`` (default: refuse).
-    test_cases : unlabelled ``(case_id, image)`` pairs, written to ``imagesTs/`` (``msd``
-        layout only; other layouts refuse them).
+    label_names : mapping of int to str, optional
+        Label names for ``dataset.json`` (``msd``).
+    channel_names : list of str, optional
+        Channel names for ``dataset.json`` (``msd``).
+    overwrite : bool
+        Replace an existing non-empty ``root`` (default: refuse).
+    test_cases : iterable of (str, Image)
+        Unlabelled ``(case_id, image)`` pairs, written to ``imagesTs/`` (``msd`` layout
+        only; other layouts refuse them).
+
+    Returns
+    -------
+    Path
+        ``root``.
 
     Examples
     --------
-    >>> write_dataset([("case_000", img, lab, None)], "Dataset001_X", layout="msd")  # doctest: +SKIP
+    >>> import tempfile
+    >>> img = Image(np.zeros((3, 8, 8), np.float32), (2.0, 1.0, 1.0))
+    >>> lab = img.with_array(np.zeros((3, 8, 8), np.uint8))
+    >>> root = write_dataset([("case_000", img, lab, None)], Path(tempfile.mkdtemp()) / "Dataset001_X", layout="msd")
+    >>> sorted(p.name for p in root.iterdir())
+    ['dataset.json', 'imagesTr', 'labelsTr']
     """
     if layout not in LAYOUTS:
-        from medseg.errors import suggest
-
         raise ConfigError(f"unknown layout '{layout}'{suggest(layout, LAYOUTS)}; choose {', '.join(LAYOUTS)}")
     root = Path(root)
     if root.exists() and any(root.iterdir()) and not overwrite:
@@ -127,7 +164,8 @@ def _write_msd(cases, tmp: Path, suffix: str, label_names, channel_names) -> Non
         raise InputError("no cases to write")
     names = dict(label_names or {})
     labels = {str(names.get(v, "background" if v == 0 else f"label_{v}")): v for v in sorted(values | set(names))}
-    chn = channel_names or (["R", "G", "B"] if rgb else [f"channel_{i}" for i in range(n_ch)] if n_ch and n_ch > 1 else ["image"])
+    chn = channel_names or (["R", "G", "B"] if rgb else
+                            [f"channel_{i}" for i in range(n_ch)] if n_ch and n_ch > 1 else ["image"])
     info = {"channel_names": {str(i): name for i, name in enumerate(chn)}, "labels": labels,
             "numTraining": n, "file_ending": suffix}
     (tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 #: every registered method class, by its ``--method`` name
 METHODS: Registry[type[Segmenter]] = Registry("method")
 
-_BUILTIN = ("medseg.methods.threshold", "medseg.methods.classical", "medseg.methods.ml", "medseg.methods.dl")
+_BUILTIN = ("medseg.methods.classical", "medseg.methods.ml", "medseg.methods.dl")
 
 
 def register_method(cls: type[Segmenter]) -> type[Segmenter]:

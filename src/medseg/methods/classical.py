@@ -1,7 +1,7 @@
-"""Register every classical method (see :mod:`medseg.classical`) in :data:`METHODS`.
+"""Register every classical method (see :mod:`medseg.classical`, ``threshold`` included)
+in :data:`~medseg.methods.base.METHODS`.
 
-The registry loader imports this module; the ``threshold`` method lives in
-:mod:`medseg.methods.threshold`.
+The registry loader imports this module.
 """
 from __future__ import annotations
 

@@ -5,30 +5,86 @@
 with exact resume and writes a model folder; ``medseg predict MODEL_DIR IN OUT`` and
 ``medseg segment IN OUT --model MODEL_DIR`` apply it (sliding window, mirroring TTA,
 fold ensemble, post-processing chosen on validation).
+
+This adapter wires training (:mod:`medseg.train`) to inference (:mod:`medseg.infer`),
+which never import each other: :func:`train_unet` hands training the validator inference
+provides.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medseg.errors import ModelError
-from medseg.image import Image
+from medseg.config import from_dict
 from medseg.contract import Segmenter, check_input, label_like, read_model_info
+from medseg.dl.folds import parse_folds
+from medseg.dl.plan import Plan, plan_from_dict
+from medseg.errors import ConfigError, InputError, ModelError
+from medseg.image import Image
+from medseg.io import Dataset, load_dataset
+from medseg.io.atomic import atomic_dir
+from medseg.io.writing import write_dataset
 from medseg.methods.base import register_method
+from medseg.postprocess import apply_rules
 from medseg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UNetMethod", "UNetParams"]
+__all__ = ["UNetMethod", "UNetParams", "train_unet"]
+
+
+def train_unet(dataset: Dataset, out_dir: str | Path, options: TrainConfig | None = None, *,
+               step_callback: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train a ``unet`` model folder: :func:`medseg.train.engine.train_model` validating with
+    :class:`medseg.infer.validation.PredictorValidator`.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Labelled training cases.
+    out_dir : str or Path
+        The model folder to write.
+    options : TrainConfig, optional
+    step_callback : callable, optional
+        ``step_callback(step)`` after each optimisation step; what it raises propagates.
+
+    Returns
+    -------
+    dict
+        The model description written to ``model.json``.
+
+    Examples
+    --------
+    >>> from medseg.io import load_dataset                                    # doctest: +SKIP
+    >>> info = train_unet(load_dataset("data/"), "model", TrainConfig(epochs=5))  # doctest: +SKIP
+    >>> info["inference_window"]                                              # doctest: +SKIP
+    'patch'
+    """
+    from medseg.infer.validation import PredictorValidator  # deferred: imports torch
+    from medseg.train.engine import train_model  # deferred: imports torch
+
+    return train_model(dataset, out_dir, options, validator=PredictorValidator(), step_callback=step_callback)
 
 
 @dataclass(frozen=True)
 class UNetParams:
+    """Prediction options of a ``unet`` model (``medseg predict`` / ``segment --model`` flags).
+
+    Parameters
+    ----------
+    tta, overlap, device, use_folds, postprocess, backend, window, checkpoint, compile
+        See each field's ``help``.
+    """
+
     tta: bool = field(default=True, metadata={"help": "mirroring test-time augmentation"})
     overlap: float = field(default=0.5, metadata={"help": "sliding-window overlap fraction"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda (inference)"})
@@ -53,6 +109,11 @@ class UNetParams:
 class UNetMethod(Segmenter):
     """Self-configuring U-Net (MONAI networks), trained with ``medseg train --method unet``.
 
+    Parameters
+    ----------
+    params : UNetParams or dict, optional
+        Prediction options.
+
     Examples
     --------
     >>> from medseg.methods.base import load_model      # doctest: +SKIP
@@ -75,16 +136,27 @@ class UNetMethod(Segmenter):
         self._dir: Path | None = None
 
     # ------------------------------------------------------------------ training
-    def train(self, dataset, out_dir, options: TrainConfig | None = None, **kw: Any) -> UNetMethod:
-        """Train on a :class:`~medseg.io.Dataset` into the model folder ``out_dir``."""
-        from medseg.train.engine import train_model
+    def train(self, dataset: Dataset, out_dir: str | Path, options: TrainConfig | None = None, *,
+              step_callback: Callable[[int], None] | None = None) -> UNetMethod:
+        """Train on a :class:`~medseg.io.Dataset` into the model folder ``out_dir`` (:func:`train_unet`).
 
-        import dataclasses
+        Parameters
+        ----------
+        dataset : Dataset
+        out_dir : str or Path
+        options : TrainConfig, optional
+            Its ``device`` defaults to this method's ``device`` parameter.
+        step_callback : callable, optional
 
+        Returns
+        -------
+        UNetMethod
+            ``self``, trained.
+        """
         options = options or TrainConfig()
         if options.device == "auto" and self.params.device != "auto":  # `--device` is parsed as a Params flag
             options = dataclasses.replace(options, device=self.params.device)
-        self._info = train_model(dataset, out_dir, options, **kw)
+        self._info = train_unet(dataset, out_dir, options, step_callback=step_callback)
         self._dir = Path(out_dir)
         self._predictor = None
         return self
@@ -93,20 +165,26 @@ class UNetMethod(Segmenter):
             **options: Any) -> UNetMethod:
         """Train on in-memory Images (written to a temporary dataset folder, no validation).
 
-        ``options`` are further :class:`~medseg.train.config.TrainConfig` fields.
+        Parameters
+        ----------
+        images : sequence of Image
+        labels : sequence of Image or ndarray
+            Label maps on the images' grids.
+        rois : sequence of Image or ndarray or None, optional
+        epochs, iters_per_epoch : int
+        **options
+            Further :class:`~medseg.train.config.TrainConfig` fields.
+
+        Returns
+        -------
+        UNetMethod
+            ``self``, trained.
         """
-        import tempfile
-
-        from medseg.config import from_dict
-        from medseg.io import load_dataset
-        from medseg.io.writing import write_dataset
-
         if len(images) != len(labels) or not images:
-            from medseg.errors import InputError
-
             raise InputError(f"fit needs matching, non-empty lists: {len(images)} images, {len(labels)} label maps")
         self._tmp = tempfile.TemporaryDirectory(prefix="medseg-unet-")
         root = Path(self._tmp.name)
+
         def on_grid(im: Image, other: Any) -> Image | None:
             if other is None:
                 return None
@@ -120,21 +198,25 @@ class UNetMethod(Segmenter):
                                       "progress": False, **options}, what="unet fit options")
         return self.train(load_dataset(root / "data"), root / "model", cfg)
 
-    def save(self, directory) -> Path:
+    def save(self, directory: str | Path) -> Path:
+        """Copy the trained model folder to ``directory`` (atomically); returns it."""
         if self._dir is None:
             raise ModelError("the model is not trained; call train() or fit() first")
-        import shutil
-
         d = Path(directory)
         if d.resolve() != self._dir.resolve():
-            from medseg.io.atomic import atomic_dir
-
             with atomic_dir(d) as tmp:
                 shutil.copytree(self._dir, tmp, dirs_exist_ok=True)
         return d
 
     @classmethod
-    def load(cls, directory, params: UNetParams | None = None) -> UNetMethod:
+    def load(cls, directory: str | Path, params: UNetParams | None = None) -> UNetMethod:
+        """A ``unet`` model folder with prediction options ``params``.
+
+        Raises
+        ------
+        ModelError
+            Not a model folder, or its ``model.json`` has no plan.
+        """
         d = Path(directory)
         info = read_model_info(d)
         if "plan" not in info:
@@ -146,18 +228,18 @@ class UNetMethod(Segmenter):
 
     # ------------------------------------------------------------------ inference
     @property
-    def plan(self):
-        from medseg.train.plan import plan_from_dict
-
+    def plan(self) -> Plan:
+        """The model's :class:`~medseg.dl.plan.Plan`."""
         if self._info is None:
             raise ModelError("the model is not trained; train it or load a model folder")
         return plan_from_dict(self._info["plan"])
 
     def predictor(self):
+        """The :class:`~medseg.infer.predictor.Predictor` of the selected folds (built once)."""
         if self._predictor is None:
-            from medseg.infer.loading import load_fold_net
-            from medseg.infer.predictor import Predictor, resolve_device
-            from medseg.train.engine import parse_folds
+            from medseg.dl.device import resolve_device  # deferred: imports torch
+            from medseg.dl.network import load_fold_net  # deferred: imports torch
+            from medseg.infer.predictor import Predictor  # deferred: imports torch
 
             plan = self.plan
             device = resolve_device(self.params.device)
@@ -170,8 +252,6 @@ class UNetMethod(Segmenter):
                     raise ModelError(f"fold(s) {missing} were not trained in {self._dir}; trained: {folds}")
                 folds = want
             if self.params.checkpoint not in ("last", "best"):
-                from medseg.errors import ConfigError
-
                 raise ConfigError(f"--checkpoint must be 'last' or 'best', got '{self.params.checkpoint}'")
             ck = f"checkpoint_{self.params.checkpoint}.pt"
             nets = [load_fold_net(self._dir / f"fold_{k}", plan, device, ck) for k in folds]
@@ -183,18 +263,19 @@ class UNetMethod(Segmenter):
         return self._predictor
 
     def predict_proba(self, image: Image) -> Image:
+        """Class probabilities ``(K, *image.shape)`` on ``image``'s grid."""
         img = check_input(image, type(self))
         return self.predictor().predict_proba(img)
 
     def __call__(self, image: Image) -> Image:
-        from medseg.infer.predictor import postprocess
-
+        """The label map of ``image`` (post-processed with the rules chosen on validation)."""
         image = check_input(image, type(self))  # a NumPy array becomes an Image (unit spacing)
         prob = self.predict_proba(image)
         lab = np.argmax(prob.array, axis=0).astype(np.uint8)
         if self.params.postprocess:
-            lab = postprocess(lab, (self._info or {}).get("postprocessing"))
+            lab = apply_rules(lab, (self._info or {}).get("postprocessing"))
         return label_like(image, lab, method=self.name)
 
     def describe_model(self) -> str:
+        """The model's plan as indented JSON."""
         return json.dumps(self._info.get("plan") if self._info else {}, indent=2)

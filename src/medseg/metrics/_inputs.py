@@ -31,6 +31,23 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
 
     Float arrays are accepted when every value is a whole number (labels stored as
     float in NIfTI are common); ``0.3`` is refused with :class:`InputError`.
+
+    Parameters
+    ----------
+    x : array_like or Image
+        A label map, shape ``(y, x)`` or ``(z, y, x)``.
+    what : str
+        How error messages name it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool or integer array of the same shape (whole-number floats become int64).
+
+    Examples
+    --------
+    >>> label_array([[0.0, 2.0], [1.0, 0.0]]).tolist()
+    [[0, 2], [1, 0]]
     """
     arr, _ = _array(x, what)
     if arr.dtype.kind == "f":
@@ -49,7 +66,24 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
 
 
 def prob_array(x: Any, what: str = "probability map") -> np.ndarray:
-    """Return ``x`` as a float array of probabilities, refusing values outside ``[0, 1]``."""
+    """Return ``x`` as a float array of probabilities, refusing values outside ``[0, 1]``.
+
+    Parameters
+    ----------
+    x : array_like or Image
+        Probabilities, any shape.
+    what : str
+        How error messages name it.
+
+    Returns
+    -------
+    numpy.ndarray of float64, same shape
+
+    Examples
+    --------
+    >>> prob_array([[0, 1], [0.5, 0.25]]).dtype
+    dtype('float64')
+    """
     if isinstance(x, Image):
         arr = x.array
     else:
@@ -68,8 +102,27 @@ def prob_array(x: Any, what: str = "probability map") -> np.ndarray:
     return arr
 
 
-def spacing_of(*items: Any, spacing=None, ndim: int) -> tuple[float, ...]:
-    """Spacing from an explicit argument, else the first :class:`Image` among ``items``, else 1."""
+def spacing_of(*items: Any, spacing: Any = None, ndim: int) -> tuple[float, ...]:
+    """Spacing from an explicit argument, else the first :class:`Image` among ``items``, else 1.
+
+    Parameters
+    ----------
+    *items : array_like or Image
+        The inputs whose spacing is used when ``spacing`` is not given.
+    spacing : float or sequence of float, optional
+        Positive voxel size per spatial axis (one number means isotropic).
+    ndim : int
+        Number of spatial axes.
+
+    Returns
+    -------
+    tuple of float, length ``ndim``
+
+    Examples
+    --------
+    >>> spacing_of(spacing=0.5, ndim=3), spacing_of([[0]], ndim=2)
+    ((0.5, 0.5, 0.5), (1.0, 1.0))
+    """
     if spacing is not None:
         sp = np.asarray(spacing, dtype=float).reshape(-1)
         if sp.size == 1:
@@ -83,8 +136,22 @@ def spacing_of(*items: Any, spacing=None, ndim: int) -> tuple[float, ...]:
     return (1.0,) * ndim
 
 
-def pair_arrays(pred: Any, truth: Any, *, what=("prediction", "ground truth")) -> tuple[np.ndarray, np.ndarray]:
-    """Check that prediction and ground truth share a grid; return both as label arrays."""
+def pair_arrays(pred: Any, truth: Any, *,
+                what: tuple[str, str] = ("prediction", "ground truth")) -> tuple[np.ndarray, np.ndarray]:
+    """Check that prediction and ground truth share a grid; return both as label arrays.
+
+    Parameters
+    ----------
+    pred, truth : array_like or Image
+        Label maps of the same shape ``(y, x)`` or ``(z, y, x)`` (and, for Images, geometry).
+    what : tuple of str
+        How error messages name the two.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(pred, truth)`` as label arrays (see :func:`label_array`).
+    """
     p = label_array(pred, what[0])
     t = label_array(truth, what[1])
     if p.shape != t.shape:
@@ -102,12 +169,26 @@ def pair_arrays(pred: Any, truth: Any, *, what=("prediction", "ground truth")) -
 
 
 def roi_array(roi: Any, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The region of interest as a boolean mask of ``shape`` (nonzero = inside), or None."""
+    """The region of interest as a boolean mask of ``shape`` (nonzero = inside), or None.
+
+    Parameters
+    ----------
+    roi : array_like or Image or None
+        Nonzero where voxels count.
+    shape : tuple of int
+        The label maps' shape ``(y, x)`` or ``(z, y, x)``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape ``shape``, or None
+        ``None`` when ``roi`` is None; an empty ROI is refused.
+    """
     if roi is None:
         return None
     arr = label_array(roi, "region of interest") if not (isinstance(roi, np.ndarray) and roi.dtype == bool) else roi
     if arr.shape != tuple(shape):
-        raise GeometryError(f"the region of interest has shape {arr.shape} but the label maps have shape {tuple(shape)}")
+        raise GeometryError(f"the region of interest has shape {arr.shape} but the label maps have shape "
+                            f"{tuple(shape)}")
     m = arr.astype(bool, copy=False)
     if not m.any():
         raise InputError("the region of interest is empty: no voxel would be evaluated")

@@ -1,36 +1,59 @@
-"""Compare several evaluations of the same cases: aligned per-case values, paired tests, ranking."""
+"""Compare several evaluations of the same cases: aligned per-case values, paired tests, ranking.
+
+Which direction is better for each metric comes from :mod:`medseg.metrics.catalogue`
+(:func:`~medseg.metrics.catalogue.cost`). :func:`write_comparison` hands plain data to the
+renderer :mod:`medseg.metrics.report_compare`, which does not import this module.
+"""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from medseg.config import save_json
 from medseg.errors import InputError
-from medseg.metrics.evaluation import MAIN_METRICS, MetricsTable
+from medseg.io.atomic import atomic_write_text
+from medseg.metrics.catalogue import MAIN_METRICS, cost
+from medseg.metrics.evaluation import MetricsTable
+from medseg.metrics.report import json_safe
+from medseg.metrics.report_compare import comparison_html
 
 __all__ = ["Run", "load_runs", "align", "rank_runs", "paired_tests", "write_comparison"]
 
 log = logging.getLogger(__name__)
-LOWER_IS_BETTER = {"hd95", "assd", "hausdorff", "ece"}
-ABS_LOWER_IS_BETTER = {"volume_difference"}  # signed: closer to 0 is better
-
-
-def cost(metric: str, values: np.ndarray) -> np.ndarray:
-    """Values oriented so that lower is better (``nan`` kept)."""
-    v = np.asarray(values, dtype=float)
-    if metric in ABS_LOWER_IS_BETTER:
-        return np.abs(v)
-    return v.copy() if metric in LOWER_IS_BETTER else -v
 
 
 @dataclass
 class Run:
-    """One evaluation folder (``metrics.csv`` + ``summary.json``)."""
+    """One evaluation folder (``metrics.csv`` + ``summary.json``).
+
+    Attributes
+    ----------
+    name : str
+        Display name (unique among the compared runs).
+    path : Path
+        The folder.
+    table : MetricsTable
+        Its per-case metrics.
+    summary : dict
+        Its ``summary.json`` (empty when absent).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from medseg.metrics.evaluation import MetricsTable
+    >>> run = Run("otsu", Path("eval/otsu"), MetricsTable([{"case": "a", "label": 1, "dice": 0.8}], [1]), {})
+    >>> run.table.column("dice").tolist()
+    [0.8]
+    """
 
     name: str
     path: Path
@@ -38,18 +61,31 @@ class Run:
     summary: dict[str, Any]
 
 
-def load_runs(paths: list[str | Path], names: list[str] | None = None) -> list[Run]:
-    """Read evaluation folders written by ``medseg evaluate``; names default to folder names."""
+def load_runs(paths: Sequence[str | Path], names: Sequence[str] | None = None) -> list[Run]:
+    """Read evaluation folders written by ``medseg evaluate``; names default to folder names.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        At least two evaluation folders.
+    names : sequence of str, optional
+        Display names, one per folder; repeated names get a ``-2``, ``-3`` suffix.
+
+    Returns
+    -------
+    list of Run
+    """
     if len(paths) < 2:
         raise InputError("give at least two evaluation folders to compare")
     if names is not None and len(names) != len(paths):
         raise InputError(f"--names has {len(names)} names for {len(paths)} folders")
     runs = []
-    for i, p in enumerate(paths):
-        p = Path(p)
+    for i, path in enumerate(paths):
+        p = Path(path)
         csv_path = p / "metrics.csv"
         if not csv_path.is_file():
-            raise InputError(f"{p}: not an evaluation folder (no metrics.csv); run `medseg evaluate ... --out {p}` first")
+            raise InputError(f"{p}: not an evaluation folder (no metrics.csv); "
+                             f"run `medseg evaluate ... --out {p}` first")
         summ = {}
         if (p / "summary.json").is_file():
             try:
@@ -68,8 +104,34 @@ def load_runs(paths: list[str | Path], names: list[str] | None = None) -> list[R
     return runs
 
 
-def align(runs: list[Run], metric: str, label: int) -> tuple[list[str], np.ndarray]:
-    """Per-case values ``(runs, cases)`` of ``metric`` for ``label`` on the cases every run has."""
+def align(runs: Sequence[Run], metric: str, label: int) -> tuple[list[str], np.ndarray]:
+    """Per-case values of ``metric`` for ``label`` on the cases every run has.
+
+    Parameters
+    ----------
+    runs : sequence of Run
+    metric : str
+        A column every run's ``metrics.csv`` has.
+    label : int
+
+    Returns
+    -------
+    cases : list of str
+        The shared cases, in the first run's order.
+    values : numpy.ndarray of float64, shape ``(n_runs, n_cases)``
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from medseg.metrics.evaluation import MetricsTable
+    >>> def run(name, dice, hd95):          # an evaluation of three cases, in memory
+    ...     rows = [{"case": f"c{i}", "label": 1, "dice": d, "hd95": h} for i, (d, h) in enumerate(zip(dice, hd95))]
+    ...     return Run(name, Path(name), MetricsTable(rows, [1]), {})
+    >>> runs = [run("a", [0.9, 0.8, 0.7], [1.0, 2.0, 1.5]), run("b", [0.6, 0.5, 0.65], [3.0, 4.0, 2.5])]
+    >>> cases, v = align(runs, "dice", 1)
+    >>> cases, v.tolist()
+    (['c0', 'c1', 'c2'], [[0.9, 0.8, 0.7], [0.6, 0.5, 0.65]])
+    """
     maps = []
     for r in runs:
         if metric not in r.table.columns:
@@ -84,13 +146,37 @@ def align(runs: list[Run], metric: str, label: int) -> tuple[list[str], np.ndarr
     return common, np.asarray([[m[c] for c in common] for m in maps])
 
 
-def rank_runs(runs: list[Run], metrics: tuple[str, ...] = ("dice", "hd95", "nsd")) -> list[dict[str, Any]]:
+def rank_runs(runs: Sequence[Run], metrics: Sequence[str] = ("dice", "hd95", "nsd")) -> list[dict[str, Any]]:
     """Rank runs by their mean per-case rank over ``metrics`` and labels (1 = best; ties share ranks).
 
-    Per case, runs are ranked on each metric (``nan`` ranks last); the final score is the mean
-    rank — robust to a single metric's scale, and what challenge leaderboards use.
+    Per case, runs are ranked on each metric (``nan`` ranks last) in the catalogue's
+    direction; the final score is the mean rank — robust to a single metric's scale, and
+    what challenge leaderboards use. Metrics some run lacks are skipped.
+
+    Parameters
+    ----------
+    runs : sequence of Run
+    metrics : sequence of str
+        Catalogue metrics with a direction.
+
+    Returns
+    -------
+    list of dict
+        Best first: ``rank``, ``run``, ``mean_rank`` and ``mean_<metric>`` (the mean over
+        labels of the case-averaged value).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from medseg.metrics.evaluation import MetricsTable
+    >>> def run(name, dice, hd95):          # an evaluation of three cases, in memory
+    ...     rows = [{"case": f"c{i}", "label": 1, "dice": d, "hd95": h} for i, (d, h) in enumerate(zip(dice, hd95))]
+    ...     return Run(name, Path(name), MetricsTable(rows, [1]), {})
+    >>> runs = [run("a", [0.9, 0.8, 0.7], [1.0, 2.0, 1.5]), run("b", [0.6, 0.5, 0.65], [3.0, 4.0, 2.5])]
+    >>> [(r["rank"], r["run"], r["mean_rank"]) for r in rank_runs(runs, ("dice", "hd95"))]
+    [(1, 'a', 1.0), (2, 'b', 2.0)]
     """
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # deferred: scipy.stats is slow to import
 
     labels = sorted(set.intersection(*[set(r.table.labels) for r in runs]))
     if not labels:
@@ -113,16 +199,44 @@ def rank_runs(runs: list[Run], metrics: tuple[str, ...] = ("dice", "hd95", "nsd"
     for pos, i in enumerate(order, 1):
         means = {}
         for m in metrics:
-            vals = [float(np.nanmean(r.table.column(m, lab))) if np.any(~np.isnan(r.table.column(m, lab))) else math.nan
-                    for lab in labels for r in [runs[i]] if m in r.table.columns]
+            vals = [float(np.nanmean(r.table.column(m, lab))) if np.any(~np.isnan(r.table.column(m, lab)))
+                    else math.nan for lab in labels for r in [runs[i]] if m in r.table.columns]
             means[m] = float(np.mean(vals)) if vals else math.nan
-        out.append({"rank": pos, "run": runs[i].name, "mean_rank": float(mean_rank[i]), **{f"mean_{k}": v for k, v in means.items()}})
+        out.append({"rank": pos, "run": runs[i].name, "mean_rank": float(mean_rank[i]),
+                    **{f"mean_{k}": v for k, v in means.items()}})
     return out
 
 
-def paired_tests(runs: list[Run], metric: str, label: int) -> list[dict[str, Any]]:
-    """Wilcoxon signed-rank tests of every pair of runs on the shared cases (two-sided)."""
-    from scipy.stats import wilcoxon
+def paired_tests(runs: Sequence[Run], metric: str, label: int) -> list[dict[str, Any]]:
+    """Wilcoxon signed-rank tests of every pair of runs on the shared cases (two-sided).
+
+    Parameters
+    ----------
+    runs : sequence of Run
+    metric : str
+        A catalogue metric with a direction ("better" follows it).
+    label : int
+
+    Returns
+    -------
+    list of dict
+        One per pair ``(a, b)``: ``a, b, metric, label, n`` (cases where both are defined),
+        ``median_difference`` (a − b), ``a_better``, ``b_better`` (case counts) and ``p_value``
+        (``nan`` with fewer than two cases or no difference).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from medseg.metrics.evaluation import MetricsTable
+    >>> def run(name, dice, hd95):          # an evaluation of three cases, in memory
+    ...     rows = [{"case": f"c{i}", "label": 1, "dice": d, "hd95": h} for i, (d, h) in enumerate(zip(dice, hd95))]
+    ...     return Run(name, Path(name), MetricsTable(rows, [1]), {})
+    >>> runs = [run("a", [0.9, 0.8, 0.7], [1.0, 2.0, 1.5]), run("b", [0.6, 0.5, 0.65], [3.0, 4.0, 2.5])]
+    >>> t = paired_tests(runs, "hd95", 1)[0]
+    >>> t["a"], t["b"], t["n"], t["median_difference"], t["a_better"], t["b_better"]
+    ('a', 'b', 3, -2.0, 3, 0)
+    """
+    from scipy.stats import wilcoxon  # deferred: scipy.stats is slow to import
 
     cases, v = align(runs, metric, label)
     out = []
@@ -135,23 +249,36 @@ def paired_tests(runs: list[Run], metric: str, label: int) -> list[dict[str, Any
             p = math.nan
             if ok.sum() >= 2 and np.any(cdiff != 0) and np.all(np.isfinite(cdiff)):
                 p = float(wilcoxon(cost(metric, a[ok]), cost(metric, b[ok])).pvalue)
+            median = float(np.median(diff)) if diff.size and np.all(np.isfinite(diff)) else math.nan
             out.append({"a": runs[i].name, "b": runs[j].name, "metric": metric, "label": label, "n": int(ok.sum()),
-                        "median_difference": float(np.median(diff)) if diff.size and np.all(np.isfinite(diff)) else math.nan,
+                        "median_difference": median,
                         "a_better": int(np.sum(cdiff < 0)), "b_better": int(np.sum(cdiff > 0)),
                         "p_value": p})
     return out
 
 
-def write_comparison(runs: list[Run], out: str | Path, *, metrics: tuple[str, ...] = ("dice", "hd95", "nsd"),
+def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[str] = ("dice", "hd95", "nsd"),
                      html: bool = True, title: str = "Comparison") -> list[Path]:
-    """Write ``comparison.csv`` (aligned per-case values), ``ranking.json`` and ``report.html`` into ``out``."""
-    import csv
-    import io
+    """Write ``comparison.csv`` (aligned per-case values), ``ranking.json`` and ``report.html`` into ``out``.
 
-    from medseg.config import save_json
-    from medseg.io.atomic import atomic_write_text
-    from medseg.metrics.report import json_safe
+    Parameters
+    ----------
+    runs : sequence of Run
+        The evaluations (see :func:`load_runs`).
+    out : str or Path
+        Output folder (created).
+    metrics : sequence of str
+        Metrics the ranking and the paired tests use.
+    html : bool
+        Also write ``report.html``.
+    title : str
+        Report title.
 
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: --out must be a folder, but a file of that name exists")
@@ -162,9 +289,11 @@ def write_comparison(runs: list[Run], out: str | Path, *, metrics: tuple[str, ..
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["case", "label", "metric"] + [r.name for r in runs])
+    aligned: dict[tuple[int, str], dict[str, np.ndarray]] = {}
     for lab in labels:
         for m in [x for x in MAIN_METRICS if all(x in r.table.columns for r in runs)]:
             cases, v = align(runs, m, lab)
+            aligned[(lab, m)] = {r.name: v[i] for i, r in enumerate(runs)}
             for k, c in enumerate(cases):
                 w.writerow([c, lab, m] + [repr(round(float(x), 10)) if np.isfinite(x) else str(x) for x in v[:, k]])
     out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +303,11 @@ def write_comparison(runs: list[Run], out: str | Path, *, metrics: tuple[str, ..
                                     "ranking_metrics": list(metrics), "ranking": ranking, "paired_tests": tests}),
                          out / "ranking.json")]
     if html:
-        from medseg.metrics.report_compare import comparison_html
-
-        written.append(atomic_write_text(out / "report.html", comparison_html(runs, labels, ranking, tests, title=title)))
+        label_names: dict[int, str] = {}
+        for r in runs:
+            label_names.update(r.table.label_names)
+        info = [{"name": r.name, "path": str(r.path), "n_cases": len(r.table.cases),
+                 "aggregation": r.summary.get("aggregation") or "?"} for r in runs]
+        page = comparison_html(info, labels, ranking, tests, aligned, label_names=label_names, title=title)
+        written.append(atomic_write_text(out / "report.html", page))
     return written

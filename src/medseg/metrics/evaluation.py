@@ -17,25 +17,26 @@ from typing import Any
 
 import numpy as np
 
-from medseg.errors import InputError
-from medseg.metrics._inputs import pair_arrays
+from medseg.errors import ConfigError, InputError, require, suggest
+from medseg.io import read_image, read_label
+from medseg.io.atomic import atomic_write_text
+from medseg.metrics._inputs import pair_arrays, roi_array, spacing_of
 from medseg.metrics.aggregate import summarize
-from medseg.metrics.confusion import confusion_matrix, from_counts
+from medseg.metrics.catalogue import KEY_COLUMNS, METRICS, NOTE_COLUMNS, columns, names
+from medseg.metrics.confusion import confusion_matrix, from_counts, mask_counts
 from medseg.metrics.distance import DISTANCE_METRICS, surface_distances
+from medseg.metrics.pairing import pair_paths
 from medseg.metrics.probability import PROBABILITY_METRICS, ece, pr_auc, roc_auc
 
-__all__ = ["MetricsTable", "evaluate", "evaluate_case", "COLUMNS", "MAIN_METRICS"]
+__all__ = ["MetricsTable", "evaluate", "evaluate_case", "outside_fraction", "COLUMNS", "OUTSIDE_ROI_WARN"]
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``metrics.csv`` in order (probability columns are added when probabilities are given).
-COLUMNS = ("case", "label", "label_name", "dice", "iou", "precision", "recall", "specificity", "accuracy",
-           "hd95", "assd", "nsd", "hausdorff", "balanced_accuracy", "mcc", "volume_difference",
-           "volume_similarity", "volume_pred", "volume_truth", "tp", "fp", "fn", "tn", "empty")
-#: Metrics shown first in summaries and reports.
-MAIN_METRICS = ("dice", "iou", "precision", "recall", "specificity", "accuracy", "hd95", "assd", "nsd")
-_INT_COLUMNS = ("label", "tp", "fp", "fn", "tn")
-_STR_COLUMNS = ("case", "label_name", "empty")
+#: Columns of ``metrics.csv`` in order, from the catalogue (probability columns are added
+#: before ``hausdorff`` when probabilities are given: see :func:`~medseg.metrics.catalogue.columns`).
+COLUMNS = columns()
+_INT_COLUMNS = ("label", *names("count"))
+_STR_COLUMNS = tuple(c for c in KEY_COLUMNS + NOTE_COLUMNS if c not in _INT_COLUMNS)
 
 
 @dataclass
@@ -58,6 +59,18 @@ class MetricsTable:
         prediction) over :attr:`confusion_labels` (background included).
     sources : dict
         ``{case: {"prediction", "truth", "roi", "image", "probabilities": Path | None}}``.
+    has_roi : bool
+        Whether any case was restricted to a region of interest.
+    outside_roi : dict
+        ``{case: fraction}``: the share of the case's predicted foreground (every nonzero
+        label) that lies outside its region of interest, where it is never scored; only cases
+        evaluated with an ROI.
+
+    Examples
+    --------
+    >>> t = MetricsTable([{"case": "a", "label": 1, "dice": 0.5}, {"case": "b", "label": 1, "dice": 1.0}], [1])
+    >>> t.cases, t.column("dice").tolist(), len(t)
+    (['a', 'b'], [0.5, 1.0], 2)
     """
 
     rows: list[dict[str, Any]]
@@ -68,40 +81,81 @@ class MetricsTable:
     confusion_labels: list[int] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     has_roi: bool = False
+    outside_roi: dict[str, float] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
-        cols = list(COLUMNS)
-        if any("roc_auc" in r for r in self.rows):
-            cols[cols.index("hausdorff"):cols.index("hausdorff")] = list(PROBABILITY_METRICS)
-        return cols
+        """The ``metrics.csv`` columns of this table, in order (from the catalogue)."""
+        return list(columns(probabilities=any("roc_auc" in r for r in self.rows),
+                            roi=any("outside_roi" in r for r in self.rows)))
 
     @property
     def metrics(self) -> list[str]:
-        """Numeric metric columns (no counts, names or volumes)."""
-        return [c for c in self.columns if c not in _STR_COLUMNS + _INT_COLUMNS + ("volume_pred", "volume_truth")]
+        """Numeric metric columns (the catalogue's scores: no counts, names or volumes)."""
+        return [c for c in self.columns if c in METRICS and METRICS[c].is_score]
 
     @property
     def cases(self) -> list[str]:
+        """Case names in order of first appearance."""
         return list(dict.fromkeys(r["case"] for r in self.rows))
 
     def __len__(self) -> int:
+        """Number of rows (cases times labels)."""
         return len(self.rows)
 
     def column(self, metric: str, label: int | None = None) -> np.ndarray:
-        """Values of one metric (for one label), in case order."""
-        if metric not in self.columns:
-            from medseg.errors import ConfigError, suggest
+        """Values of one metric (for one label), in case order.
 
+        Parameters
+        ----------
+        metric : str
+            A column name.
+        label : int, optional
+            Only the rows of this label; default all rows.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape ``(n_rows,)``
+        """
+        if metric not in self.columns:
             raise ConfigError(f"unknown metric '{metric}'{suggest(metric, self.columns)}")
         return np.asarray([float(r[metric]) for r in self.rows if label is None or r["label"] == label])
 
     def summary(self, *, pooled: bool = False) -> dict[str, Any]:
-        """Per-label statistics (see :func:`medseg.metrics.aggregate.summarize`)."""
+        """Per-label statistics of :attr:`metrics` (see :func:`medseg.metrics.aggregate.summarize`).
+
+        Parameters
+        ----------
+        pooled : bool
+            Recompute overlap metrics from counts summed over cases.
+
+        Returns
+        -------
+        dict
+            ``{label: {metric: statistics}}`` (labels as strings, plus ``"all"``).
+        """
         return summarize(self.rows, self.metrics, pooled=pooled)
 
     def to_csv(self, path: str | Path | None = None) -> str:
-        """CSV text with one row per case and label (``nan``/``inf`` written as such); written atomically to ``path``."""
+        """CSV text with one row per case and label (``nan``/``inf`` written as such).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Also write the text there, atomically.
+
+        Returns
+        -------
+        str
+            The CSV text (header :attr:`columns`, ``\\n`` line ends, floats rounded to 10 digits).
+
+        Examples
+        --------
+        >>> text = MetricsTable([{"case": "a", "label": 1, "dice": 0.5, "hd95": float("inf")}], [1]).to_csv()
+        >>> header, row = text.splitlines()
+        >>> header.startswith("case,label,label_name,dice,iou,"), row.rstrip(",")   # missing values: empty
+        (True, 'a,1,,0.5,,,,,,inf')
+        """
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         cols = self.columns
@@ -110,14 +164,22 @@ class MetricsTable:
             w.writerow([_fmt(r.get(c, "")) for c in cols])
         text = buf.getvalue()
         if path is not None:
-            from medseg.io.atomic import atomic_write_text
-
             atomic_write_text(Path(path), text)
         return text
 
     @classmethod
     def read_csv(cls, path: str | Path) -> MetricsTable:
-        """Read a ``metrics.csv`` written by :meth:`to_csv`."""
+        """Read a ``metrics.csv`` written by :meth:`to_csv`.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        MetricsTable
+            Rows with ints for ``label`` and counts, strings for names, floats otherwise.
+        """
         p = Path(path)
         try:
             with p.open(newline="") as fh:
@@ -144,10 +206,8 @@ class MetricsTable:
         names = {r["label"]: r.get("label_name", "") for r in out if r.get("label_name")}
         return cls(out, labels, names)
 
-    def to_pandas(self):  # pragma: no cover - optional dependency
+    def to_pandas(self) -> Any:  # pragma: no cover - optional dependency
         """The rows as a ``pandas.DataFrame`` (needs pandas)."""
-        from medseg.errors import require
-
         pd = require("pandas", purpose="MetricsTable.to_pandas")
         return pd.DataFrame(self.rows, columns=self.columns)
 
@@ -164,7 +224,7 @@ def _fmt(v: Any) -> str:
 
 
 def evaluate_case(pred: Any, truth: Any, *, labels: Sequence[int] | None = None, roi: Any = None,
-                  tolerance: float = 1.0, probabilities: Any = None, spacing=None, case: str = "case",
+                  tolerance: float = 1.0, probabilities: Any = None, spacing: Any = None, case: str = "case",
                   label_names: dict[int, str] | None = None, distances: bool = True) -> list[dict[str, Any]]:
     """Metrics of one case, one row per label.
 
@@ -175,20 +235,40 @@ def evaluate_case(pred: Any, truth: Any, *, labels: Sequence[int] | None = None,
     labels : sequence of int, optional
         Labels to score; default every nonzero label present in either map.
     roi : array_like or Image, optional
-        Nonzero where voxels count.
+        Nonzero where voxels count. With an ROI each row also has ``outside_roi``: the
+        fraction of the label's predicted voxels outside it (never scored; nan when the
+        label is not predicted).
     tolerance : float
         NSD tolerance in mm.
     probabilities : numpy.ndarray or Image, optional
         Foreground probability ``(*spatial)`` or channel-first class probabilities
         ``(C, *spatial)``; adds ``roc_auc, pr_auc, ece``.
+    spacing : float or sequence of float, optional
+        Voxel size in mm; defaults to the Images' spacing, else 1.
+    case : str
+        The ``case`` column of the rows.
+    label_names : dict, optional
+        ``{label: name}`` for the ``label_name`` column.
     distances : bool
         Compute the surface-distance metrics (the slowest part).
+
+    Returns
+    -------
+    list of dict
+        One row per label with the ``metrics.csv`` columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([[1, 1, 0, 2], [1, 1, 0, 2]])
+    >>> p = np.array([[1, 1, 1, 2], [1, 1, 0, 0]])
+    >>> rows = evaluate_case(p, t)
+    >>> [(r["label"], r["dice"], r["hausdorff"]) for r in rows]
+    [(1, 0.8888888888888888, 1.0), (2, 0.6666666666666666, 1.0)]
     """
     p, t = pair_arrays(pred, truth)
     if labels is None:
         labels = sorted((set(np.unique(p).tolist()) | set(np.unique(t).tolist())) - {0})
-    from medseg.metrics._inputs import roi_array, spacing_of
-
     m = roi_array(roi, t.shape)
     sp = spacing_of(pred, truth, spacing=spacing, ndim=t.ndim)
     vox = float(np.prod(sp))
@@ -196,17 +276,17 @@ def evaluate_case(pred: Any, truth: Any, *, labels: Sequence[int] | None = None,
     rows = []
     for lab in labels:
         lab = int(lab)
-        pm, tm = pin == lab, tin == lab
-        tp = int(np.count_nonzero(pm & tm))
-        npred, ntrue = int(np.count_nonzero(pm)), int(np.count_nonzero(tm))
-        counts = from_counts(tp, npred - tp, ntrue - tp, pin.size - npred - ntrue + tp, voxel_volume=vox)
+        counts = from_counts(*mask_counts(pin == lab, tin == lab), voxel_volume=vox)
         row: dict[str, Any] = {"case": str(case), "label": lab, "label_name": (label_names or {}).get(lab, "")}
         row.update(counts)
         if distances:
             d = surface_distances(p, t, label=lab, spacing=sp, roi=m)
-            row.update({"hausdorff": d.hausdorff(), "hd95": d.hausdorff(95), "assd": d.assd(), "nsd": d.nsd(tolerance)})
+            row.update({"hausdorff": d.hausdorff(), "hd95": d.hausdorff(95), "assd": d.assd(),
+                        "nsd": d.nsd(tolerance)})
         else:
             row.update({k: float("nan") for k in DISTANCE_METRICS})
+        if m is not None:
+            row["outside_roi"] = outside_fraction(p == lab, m)
         if probabilities is not None:
             row.update({"roc_auc": roc_auc(probabilities, t, label=lab, roi=m),
                         "pr_auc": pr_auc(probabilities, t, label=lab, roi=m),
@@ -215,7 +295,37 @@ def evaluate_case(pred: Any, truth: Any, *, labels: Sequence[int] | None = None,
     return rows
 
 
-def _as_list(x: Any) -> list | None:
+def outside_fraction(pred: np.ndarray, roi: np.ndarray) -> float:
+    """The fraction of the nonzero voxels of ``pred`` that lie outside ``roi``.
+
+    Parameters
+    ----------
+    pred : ndarray, any shape
+        A prediction (nonzero = foreground).
+    roi : ndarray of bool, same shape
+        The region of interest.
+
+    Returns
+    -------
+    float
+        In [0, 1]; nan when ``pred`` has no foreground (0/0 is undefined).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> outside_fraction(np.array([1, 1, 0, 1]), np.array([True, True, True, False]))
+    0.3333333333333333
+    """
+    fg = np.asarray(pred) != 0
+    n = int(np.count_nonzero(fg))
+    return float("nan") if n == 0 else float(np.count_nonzero(fg & ~np.asarray(roi, bool))) / n
+
+
+#: ``evaluate`` warns about cases with more than this share of predicted foreground outside the ROI
+OUTSIDE_ROI_WARN = 0.01
+
+
+def _as_list(x: Any) -> list[Any] | None:
     if isinstance(x, (list, tuple)):
         return list(x)
     return None
@@ -244,9 +354,20 @@ def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | 
         inside the prediction folder are found automatically.
     images : like ``truth``, optional
         Images, only used by reports (overlays).
+    label_names : dict, optional
+        ``{label: name}``; overrides names a dataset root supplies.
+    distances : bool
+        Compute the surface-distance metrics (the slowest part).
+    progress : bool
+        Show a progress bar.
     subset : bool
         Paths only: score just the ground-truth cases that have a prediction instead of
         refusing a ground-truth folder with more cases.
+
+    Returns
+    -------
+    MetricsTable
+        One row per case and label, the summed confusion matrix and the case sources.
 
     Examples
     --------
@@ -259,8 +380,6 @@ def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | 
     if isinstance(pred, (str, Path)) or isinstance(truth, (str, Path)):
         if not (isinstance(pred, (str, Path)) and isinstance(truth, (str, Path))):
             raise InputError("give both the prediction and the ground truth as paths, or both as arrays/Images")
-        from medseg.metrics.pairing import pair_paths
-
         cases, names = pair_paths(pred, truth, roi=roi, probabilities=probabilities, images=images, subset=subset)
         label_names = {**names, **(label_names or {})}
     else:
@@ -272,7 +391,7 @@ def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | 
                              "pass equally long lists")
         n = len(preds)
 
-        def per(x):
+        def per(x: Any) -> list[Any]:
             lst = _as_list(x)
             if lst is None:
                 return [x] * n
@@ -289,23 +408,22 @@ def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | 
 
 def _load(x: Any, kind: str) -> Any:
     if isinstance(x, (str, Path)):
-        from medseg.io import read_image, read_label
-
         return read_label(x) if kind == "label" else read_image(x)
     return x
 
 
-def _run(cases: list[dict[str, Any]], *, labels, tolerance: float, label_names: dict[int, str], distances: bool,
-         progress: bool) -> MetricsTable:
+def _run(cases: list[dict[str, Any]], *, labels: Sequence[int] | None, tolerance: float,
+         label_names: dict[int, str], distances: bool, progress: bool) -> MetricsTable:
     if not np.isfinite(tolerance) or tolerance < 0:
         raise InputError(f"the NSD tolerance must be a non-negative number of mm, got {tolerance}")
     loaded = []
     found: set[int] = set()
     per_case_rows: list[list[dict[str, Any]]] = []
     cms: list[tuple[np.ndarray, list[int]]] = []
-    it = cases
+    outside: dict[str, float] = {}
+    it: Any = cases
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # deferred: tqdm, only when a progress bar is asked for
 
         it = tqdm(cases, desc="evaluating", unit="case")
     for c in it:
@@ -320,11 +438,11 @@ def _run(cases: list[dict[str, Any]], *, labels, tolerance: float, label_names: 
             rows = evaluate_case(pred, truth, labels=sorted(present) if labels is None else labels, roi=roi,
                                  tolerance=tolerance, probabilities=probs, case=where, label_names=label_names,
                                  distances=distances)
-            from medseg.metrics._inputs import roi_array
-
             m = roi_array(roi, t.shape)
             cms.append(confusion_matrix(p, t, roi=m))
             c = {**c, "n_voxels": int(t.size if m is None else np.count_nonzero(m))}
+            if m is not None:
+                outside[where] = outside_fraction(p, m)
         except InputError as exc:
             raise type(exc)(f"case {where}: {exc}") from exc
         per_case_rows.append(rows)
@@ -333,7 +451,7 @@ def _run(cases: list[dict[str, Any]], *, labels, tolerance: float, label_names: 
     if not all_labels:
         raise InputError("every prediction and ground truth is empty (no nonzero label anywhere); "
                          "nothing to evaluate — pass --labels to score a label explicitly")
-    out_rows = []
+    out_rows: list[dict[str, Any]] = []
     for c, rows in zip(loaded, per_case_rows):
         have = {r["label"] for r in rows}
         for lab in all_labels:
@@ -343,6 +461,8 @@ def _run(cases: list[dict[str, Any]], *, labels, tolerance: float, label_names: 
                 r.update({k: float("nan") for k in DISTANCE_METRICS})
                 if c.get("probabilities") is not None:
                     r.update({k: float("nan") for k in PROBABILITY_METRICS})
+                if c["case"] in outside:
+                    r["outside_roi"] = float("nan")
                 rows.append(r)
         rows.sort(key=lambda r: all_labels.index(r["label"]) if r["label"] in all_labels else 1e9)
         out_rows.extend(r for r in rows if r["label"] in all_labels)
@@ -351,6 +471,22 @@ def _run(cases: list[dict[str, Any]], *, labels, tolerance: float, label_names: 
     for cm, ls in cms:
         idx = [conf_labels.index(x) for x in ls]
         total[np.ix_(idx, idx)] += cm
-    sources = {c["case"]: {k: c.get(k) for k in ("prediction", "truth", "roi", "image", "probabilities")} for c in loaded}
+    sources = {c["case"]: {k: c.get(k) for k in ("prediction", "truth", "roi", "image", "probabilities")}
+               for c in loaded}
+    _warn_outside(outside)
     return MetricsTable(out_rows, all_labels, {k: v for k, v in label_names.items() if k in all_labels}, tolerance,
-                        total, conf_labels, sources, has_roi=any(c.get("roi") is not None for c in loaded))
+                        total, conf_labels, sources, has_roi=any(c.get("roi") is not None for c in loaded),
+                        outside_roi=outside)
+
+
+def _warn_outside(outside: dict[str, float]) -> None:
+    """One warning naming the cases whose predicted foreground lies mostly where nothing is scored."""
+    bad = {k: v for k, v in outside.items() if np.isfinite(v) and v > OUTSIDE_ROI_WARN}
+    if not bad:
+        return
+    worst = sorted(bad.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{k} ({100 * v:.1f} %)" for k, v in worst[:5]) + (" ..." if len(worst) > 5 else "")
+    log.warning("%d of %d case(s) have more than %g %% of their predicted foreground outside the ROI, where it is "
+                "not scored: %s; the metrics do not show it (column outside_roi) — apply the ROI at prediction "
+                "(medseg predict --roi) or look at the whole output", len(bad), len(outside),
+                100 * OUTSIDE_ROI_WARN, shown)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from medseg.errors import InputError
+from medseg.io.base import is_image_file, strip_suffix
+from medseg.io.datasets import LABEL_DIRS, _short, case_key, list_images, load_dataset, pair_files
 
 __all__ = ["pair_paths"]
 
@@ -14,9 +17,6 @@ PROB_TAG = "_prob"
 
 
 def _files(path: Path, what: str) -> list[Path]:
-    from medseg.io.base import is_image_file
-    from medseg.io.datasets import list_images
-
     if not path.exists():
         raise InputError(f"{path}: the {what} does not exist")
     if path.is_file():
@@ -30,8 +30,6 @@ def _files(path: Path, what: str) -> list[Path]:
 
 
 def _split_prob(files: list[Path]) -> tuple[list[Path], list[Path]]:
-    from medseg.io.base import strip_suffix
-
     probs = [f for f in files if strip_suffix(f).endswith(PROB_TAG)]
     return [f for f in files if f not in probs], probs
 
@@ -42,8 +40,6 @@ def _match_aux(truth_files: list[Path], files: list[Path], what: str) -> dict[Pa
     Extra auxiliary files are allowed (e.g. a full ``mask/`` folder when only some cases are
     evaluated); every ground-truth file must find exactly one match.
     """
-    from medseg.io.datasets import _short, case_key
-
     if len(truth_files) == 1 and len(files) == 1:
         return {truth_files[0]: files[0]}
     missing: list[str] = []
@@ -74,6 +70,17 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
     (e.g. one cross-validation fold against the full labels folder); otherwise a
     ground-truth file without a prediction is an error, like a prediction without one.
 
+    Parameters
+    ----------
+    pred : str or Path
+        A prediction file or folder.
+    truth : str or Path
+        A ground-truth file, folder or dataset root.
+    roi, probabilities, images : str or Path, optional
+        Files or folders of regions of interest, probability maps and images.
+    subset : bool
+        Evaluate only the ground-truth cases that have a prediction.
+
     Returns
     -------
     cases : list of dict
@@ -81,14 +88,12 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
     label_names : dict
         ``{label: name}`` from a dataset root, else empty.
     """
-    from medseg.io.datasets import LABEL_DIRS, load_dataset, pair_files
-
     pred_p, truth_p = Path(pred), Path(truth)
     label_names: dict[int, str] = {}
     ds_roi: dict[Path, Path] = {}
     ds_img: dict[Path, Path] = {}
-    is_root = truth_p.is_dir() and (any((truth_p / d).is_dir() for d in LABEL_DIRS) or (truth_p / "labelsTr").is_dir()
-                                    or (truth_p / "dataset.json").is_file())
+    is_root = truth_p.is_dir() and (any((truth_p / d).is_dir() for d in LABEL_DIRS)
+                                    or (truth_p / "labelsTr").is_dir() or (truth_p / "dataset.json").is_file())
     if is_root:
         ds = load_dataset(truth_p, require_labels=True)
         label_names = {int(k): str(v) for k, v in ds.label_names.items() if int(k) != 0}
@@ -113,7 +118,7 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
         keep = set(matched.values())
         log.info("evaluating %d of %d ground-truth cases (--subset)", len(keep), len(truth_files))
         truth_files = [t for t in truth_files if t in keep]
-    groups: dict[str, list[Path]] = {"prediction": pred_files}
+    groups: dict[str, Sequence[Path]] = {"prediction": pred_files}
     aux: dict[str, dict[Path, Path]] = {}
     for name, arg in (("roi", roi), ("image", images), ("probabilities", probabilities)):
         if arg is not None:
@@ -122,8 +127,6 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
     if probabilities is None and auto_probs:
         aux["probabilities"] = _match_aux(truth_files, auto_probs, "probability map")
     if len(truth_files) == 1 and all(len(v) == 1 for v in groups.values()):
-        from medseg.io.base import strip_suffix
-
         paired = [(strip_suffix(truth_files[0]), truth_files[0], {k: v[0] for k, v in groups.items()})]
     else:
         try:

@@ -1,4 +1,8 @@
-"""Write an evaluation to disk: ``metrics.csv``, ``summary.json`` and a self-contained ``report.html``."""
+"""Write an evaluation to disk: ``metrics.csv``, ``summary.json`` and a self-contained ``report.html``.
+
+Dependencies point one way: this writer uses the data (:class:`~medseg.metrics.evaluation.MetricsTable`)
+and the renderer (:mod:`medseg.metrics.report_html`); neither imports it.
+"""
 from __future__ import annotations
 
 import datetime as _dt
@@ -9,32 +13,38 @@ from typing import Any
 
 import numpy as np
 
+from medseg._version import __version__
+from medseg.config import save_json
+from medseg.errors import InputError
+from medseg.io.atomic import atomic_write_text
+from medseg.metrics.catalogue import CONVENTIONS
 from medseg.metrics.evaluation import MetricsTable
+from medseg.metrics.report_html import evaluation_html
 
-__all__ = ["write_evaluation", "summary_document", "json_safe", "worst_cases", "LOWER_IS_BETTER", "METRIC_TITLES"]
+__all__ = ["write_evaluation", "summary_document", "json_safe"]
 
 log = logging.getLogger(__name__)
 
-LOWER_IS_BETTER = {"hd95", "assd", "hausdorff", "ece", "volume_difference"}
-METRIC_TITLES = {"dice": "Dice", "iou": "IoU (Jaccard)", "precision": "precision", "recall": "recall (sensitivity)",
-                 "specificity": "specificity", "accuracy": "accuracy", "hd95": "HD95 (mm)", "assd": "ASSD (mm)",
-                 "nsd": "NSD", "hausdorff": "Hausdorff (mm)", "balanced_accuracy": "balanced accuracy",
-                 "mcc": "MCC", "volume_difference": "relative volume difference",
-                 "volume_similarity": "volume similarity", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC (AP)",
-                 "ece": "ECE"}
-CONVENTIONS = (
-    "Undefined values (a ratio 0/0, e.g. Dice when both masks are empty) are shown as — and left out of the "
-    "statistics, which report how many were left out. When exactly one mask is empty, Hausdorff/HD95/ASSD are ∞ "
-    "(kept: a mean becomes ∞, the median stays informative) and NSD is 0. Surfaces are the mask voxels with a "
-    "face neighbour outside the mask; distances are Euclidean in mm between voxel centres; HD95 is the larger "
-    "of the two directed 95th percentiles (linear interpolation); ASSD is the mean of both directed distance sets; "
-    "NSD counts surface voxels within the tolerance. Distances use the files' voxel spacing; formats without one "
-    "(PNG, JPEG, most TIFF) count 1 pixel as 1 mm."
-)
-
 
 def json_safe(x: Any) -> Any:
-    """Replace ``nan`` by ``None`` and ``±inf`` by the strings ``"inf"``/``"-inf"`` (strict JSON)."""
+    """Replace ``nan`` by ``None`` and ``±inf`` by the strings ``"inf"``/``"-inf"`` (strict JSON).
+
+    Parameters
+    ----------
+    x : Any
+        Nested dicts, lists and tuples of numbers, strings, paths and NumPy scalars or arrays.
+
+    Returns
+    -------
+    Any
+        The same structure with JSON-safe leaves (dict keys become strings, tuples lists,
+        NumPy integers ints, paths strings).
+
+    Examples
+    --------
+    >>> json_safe({1: [float("nan"), float("inf"), 0.5], "n": (2,)})
+    {'1': [None, 'inf', 0.5], 'n': [2]}
+    """
     if isinstance(x, dict):
         return {str(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -49,10 +59,35 @@ def json_safe(x: Any) -> Any:
     return x
 
 
-def summary_document(table: MetricsTable, *, pooled: bool = False, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The content of ``summary.json``."""
-    from medseg._version import __version__
+def summary_document(table: MetricsTable, *, pooled: bool = False,
+                     inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The content of ``summary.json``.
 
+    Parameters
+    ----------
+    table : MetricsTable
+        The evaluation.
+    pooled : bool
+        Aggregate overlap metrics from counts pooled over cases.
+    inputs : dict, optional
+        ``{what: path}`` of the evaluated inputs, recorded as given.
+
+    Returns
+    -------
+    dict
+        JSON-safe (see :func:`json_safe`): format and version, aggregation, case and
+        label counts, NSD tolerance, the metric conventions, per-label statistics under
+        ``metrics`` and, for several labels, the confusion matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medseg.metrics.evaluation import evaluate
+    >>> t = np.zeros((8, 8), int); t[2:6, 2:6] = 1
+    >>> doc = summary_document(evaluate([t, t], [t, t]))
+    >>> doc["n_cases"], doc["aggregation"], doc["metrics"]["1"]["dice"]["mean"]
+    (2, 'case-averaged', 1.0)
+    """
     doc = {
         "format": "medseg-evaluation", "format_version": 1, "medseg_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -62,6 +97,7 @@ def summary_document(table: MetricsTable, *, pooled: bool = False, inputs: dict[
         "n_cases": len(table.cases), "labels": table.labels,
         "label_names": {str(k): v for k, v in table.label_names.items()},
         "nsd_tolerance_mm": table.tolerance, "roi": table.has_roi,
+        "foreground_outside_roi": dict(table.outside_roi),
         "conventions": CONVENTIONS, "inputs": inputs or {},
         "metrics": table.summary(pooled=pooled),
     }
@@ -70,31 +106,47 @@ def summary_document(table: MetricsTable, *, pooled: bool = False, inputs: dict[
     return json_safe(doc)
 
 
-def worst_cases(table: MetricsTable, n: int = 5, metric: str = "dice") -> list[tuple[str, float]]:
-    """The ``n`` cases with the lowest mean ``metric`` over labels (undefined cases last)."""
-    vals: dict[str, list[float]] = {}
-    for r in table.rows:
-        vals.setdefault(r["case"], []).append(float(r[metric]))
-    scored = []
-    for case, v in vals.items():
-        a = np.asarray(v)
-        scored.append((case, float(np.nanmean(a)) if np.any(~np.isnan(a)) else float("nan")))
-    scored.sort(key=lambda cv: (math.isnan(cv[1]), cv[1] if not math.isnan(cv[1]) else 0.0))
-    return scored[:n]
-
-
-def write_evaluation(table: MetricsTable, out: str | Path, *, pooled: bool = False, inputs: dict[str, Any] | None = None,
-                     title: str = "Segmentation evaluation", html: bool = True, n_worst: int = 5) -> list[Path]:
+def write_evaluation(table: MetricsTable, out: str | Path, *, pooled: bool = False,
+                     inputs: dict[str, Any] | None = None, title: str = "Segmentation evaluation", html: bool = True,
+                     n_worst: int = 5) -> list[Path]:
     """Write ``metrics.csv``, ``summary.json`` and (``html=True``) ``report.html`` into ``out``.
 
     Each file is written atomically; nothing else in ``out`` is touched.
-    """
-    from medseg.config import save_json
 
+    Parameters
+    ----------
+    table : MetricsTable
+        The evaluation.
+    out : str or Path
+        Output folder (created).
+    pooled : bool
+        Aggregate overlap metrics from counts pooled over cases.
+    inputs : dict, optional
+        ``{what: path}`` of the inputs, recorded in the summary and the report.
+    title : str
+        Report title.
+    html : bool
+        Also write ``report.html``.
+    n_worst : int
+        How many worst cases the report draws.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from medseg.metrics.evaluation import evaluate
+    >>> t = np.zeros((8, 8), int); t[2:6, 2:6] = 1
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in write_evaluation(evaluate(t, t), d, html=False)]
+    ['metrics.csv', 'summary.json']
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        from medseg.errors import InputError
-
         raise InputError(f"{out}: --out must be a folder, but a file of that name exists")
     out.mkdir(parents=True, exist_ok=True)
     doc = summary_document(table, pooled=pooled, inputs=inputs)
@@ -102,8 +154,6 @@ def write_evaluation(table: MetricsTable, out: str | Path, *, pooled: bool = Fal
     table.to_csv(written[0])
     save_json(doc, written[1])
     if html:
-        from medseg.io.atomic import atomic_write_text
-        from medseg.metrics.report_html import evaluation_html
-
-        written.append(atomic_write_text(out / "report.html", evaluation_html(table, doc, title=title, n_worst=n_worst)))
+        written.append(atomic_write_text(out / "report.html", evaluation_html(table, doc, title=title,
+                                                                              n_worst=n_worst)))
     return written

@@ -1,9 +1,15 @@
 """Model folders of the ML methods, without pickle.
 
-A folder holds ``model.skops`` (the fitted scikit-learn estimator in skops' format,
-which stores no code) and ``model.json`` (format version, method, parameters, the
-resolved feature configuration, feature names, classes and their names, class weights,
-channel count, medseg and scikit-learn versions, and the SHA-256 of ``model.skops``).
+A folder holds ``model.skops`` (the fitted scikit-learn estimator in skops' format, which
+stores no code) and ``model.json`` (format version, method, the stage's description: its
+parameters, the resolved feature configuration, feature names, classes and their names,
+class weights, channel count, ...; plus the scikit-learn version and the SHA-256 of
+``model.skops``). An auto-context model keeps its previous stage in the sub-folder
+``context/``, a model folder of its own.
+
+This module knows the files, not the classifier: it writes and reads ``(estimator,
+description)`` pairs (:class:`StoredStage`); :class:`~medseg.ml.segmenter.PixelClassifier`
+turns its fitted attributes into descriptions and back.
 
 Loading checks the format version, the checksum (a modified estimator file is refused as
 tampered) and that the file holds only types in skops' defaults plus
@@ -14,27 +20,39 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, NamedTuple
 
-import numpy as np
-
-from medseg.config import from_dict, to_dict
-from medseg.errors import ConfigError, ModelError, require
-from medseg.features.stack import FeatureConfig
-from medseg.io.atomic import atomic_dir
 from medseg.contract import read_model_info, write_model_info
-from medseg.ml.estimators import TRUSTED_TYPES, TrainParams
-
-if TYPE_CHECKING:
-    from medseg.ml.segmenter import PixelClassifier
+from medseg.errors import ModelError, require
+from medseg.io.atomic import atomic_dir
+from medseg.ml.estimators import TRUSTED_TYPES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODEL_FILE", "load_model_folder", "save_model"]
+__all__ = ["CONTEXT_DIR", "MODEL_FILE", "StoredStage", "read_model_folder", "write_model_folder"]
 
 MODEL_FILE = "model.skops"
 CONTEXT_DIR = "context"  # sub-folder holding the previous auto-context stage
+
+
+class StoredStage(NamedTuple):
+    """One stage of a model folder.
+
+    Parameters
+    ----------
+    directory : Path
+        The stage's folder (the model folder, or a ``context`` sub-folder of it).
+    estimator : scikit-learn estimator
+        The fitted estimator.
+    info : dict
+        The stage's description from ``model.json``.
+    """
+
+    directory: Path
+    estimator: Any
+    info: dict[str, Any]
 
 
 def _sha256(path: Path) -> str:
@@ -45,58 +63,91 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_model(model: PixelClassifier, directory: Path) -> Path:
-    """Write ``model`` to ``directory`` atomically (an existing folder is replaced only on success)."""
-    import sklearn
+def write_model_folder(directory: str | Path, method: str, stages: Sequence[tuple[Any, dict[str, Any]]]) -> Path:
+    """Write a model folder atomically (an existing folder is replaced only on success).
 
-    sio = require("skops.io", purpose="saving ML models")
+    Parameters
+    ----------
+    directory : str or Path
+        The model folder.
+    method : str
+        The method name recorded in every ``model.json``.
+    stages : sequence of (estimator, dict)
+        The fitted estimator and description of the final stage, then of each earlier
+        auto-context stage (each goes into the ``context`` sub-folder of the one before).
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
+    directory = Path(directory)
     with atomic_dir(directory) as tmp:
-        f = tmp / MODEL_FILE
-        sio.dump(model.estimator_, f)
-        info = {
-            "params": to_dict(model.params),
-            "train_options": to_dict(model.options),
-            "feature_config": model.feature_config_.to_dict(),
-            "feature_names": list(model.feature_names_),
-            "classes": [int(c) for c in model.classes_],
-            "class_names": {str(k): v for k, v in model.class_names_.items()},
-            "class_weights": [float(w) for w in model.class_weights_],
-            "threshold": model.threshold_,
-            "reject_below": model.reject_below_,
-            "n_channels": int(model.n_channels_),
-            "ndim": int(model.ndim_),
-            "estimator": type(model.estimator_).__name__,
-            "estimator_file": MODEL_FILE,
-            "estimator_sha256": _sha256(f),
-            "sklearn_version": sklearn.__version__,
-            "training": model.train_info_,
-        }
-        if model.context_ is not None:  # the previous auto-context stage, a model folder of its own
-            save_model(model.context_, tmp / CONTEXT_DIR)
-            info["context"] = CONTEXT_DIR
-        write_model_info(tmp, model.name, info)
+        _write_stage(tmp, method, stages)
     log.info("model written to %s", directory)
     return directory
 
 
-def _probability(value, key: str) -> float | None:
-    """``None`` or a probability in [0, 1] (a decision bound read from model.json)."""
-    if value is None:
-        return None
-    v = float(value)
-    if not 0.0 <= v <= 1.0:  # also false for NaN
-        raise ValueError(f"{key} must be a probability in [0, 1], got {value!r}")
-    return v
+def _write_stage(directory: Path, method: str, stages: Sequence[tuple[Any, dict[str, Any]]]) -> None:
+    import sklearn
+
+    sio = require("skops.io", purpose="saving ML models")
+    estimator, info = stages[0]
+    f = directory / MODEL_FILE
+    sio.dump(estimator, f)
+    info = {**info, "estimator": type(estimator).__name__, "estimator_file": MODEL_FILE,
+            "estimator_sha256": _sha256(f), "sklearn_version": sklearn.__version__}
+    if len(stages) > 1:  # the previous auto-context stage, a model folder of its own
+        sub = directory / CONTEXT_DIR
+        sub.mkdir()
+        _write_stage(sub, method, stages[1:])
+        info["context"] = CONTEXT_DIR
+    write_model_info(directory, method, info)
 
 
-def load_model_folder(cls: type[PixelClassifier], directory: Path) -> PixelClassifier:
-    """Rebuild a fitted ``cls`` from ``directory`` (see the module docstring for the checks)."""
+def read_model_folder(directory: str | Path, method: str) -> list[StoredStage]:
+    """Read and check a model folder written by :func:`write_model_folder`.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The model folder.
+    method : str
+        The method the folder must hold.
+
+    Returns
+    -------
+    list of StoredStage
+        The final stage first, then each earlier auto-context stage.
+
+    Raises
+    ------
+    ModelError
+        Not a model folder of ``method``, a missing, modified or unsafe estimator file, or
+        a missing auto-context stage folder.
+    """
+    d = Path(directory)
+    stages = []
+    while True:
+        stage = _read_stage(d, method)
+        stages.append(stage)
+        ctx = stage.info.get("context")
+        if ctx is None:
+            return stages
+        sub = d / CONTEXT_DIR
+        if ctx != CONTEXT_DIR or not sub.is_dir():  # any other name could point outside (or back up) the folder
+            raise ModelError(f"{d}: the auto-context stage folder '{ctx}' is missing "
+                             f"(expected the sub-folder '{CONTEXT_DIR}')")
+        d = sub
+
+
+def _read_stage(directory: Path, method: str) -> StoredStage:
     import sklearn
 
     sio = require("skops.io", purpose="loading ML models")
     info = read_model_info(directory)
-    if info.get("method") != cls.name:
-        raise ModelError(f"{directory}: the model is a '{info.get('method')}' model, not '{cls.name}'; "
+    if info.get("method") != method:
+        raise ModelError(f"{directory}: the model is a '{info.get('method')}' model, not '{method}'; "
                          "load it with medseg.methods.load_model")
     f = directory / str(info.get("estimator_file", MODEL_FILE))
     if f.parent != directory or not f.is_file():
@@ -118,33 +169,4 @@ def load_model_folder(cls: type[PixelClassifier], directory: Path) -> PixelClass
     if info.get("sklearn_version") != sklearn.__version__:
         log.warning("%s was saved with scikit-learn %s; this is %s", directory, info.get("sklearn_version"),
                     sklearn.__version__)
-    try:
-        model = cls(from_dict(cls.Params, info.get("params", {}), what=f"model '{cls.name}'"),
-                    options=from_dict(TrainParams, info.get("train_options", {}), what="training options"))
-        model.feature_config_ = FeatureConfig.from_dict(info["feature_config"])
-        model.feature_names_ = [str(n) for n in info["feature_names"]]
-        model.classes_ = np.asarray(info["classes"], dtype=np.int64)
-        model.class_names_ = {int(k): str(v) for k, v in info.get("class_names", {}).items()}
-        model.class_weights_ = np.asarray(info["class_weights"], dtype=float)
-        model.n_channels_, model.ndim_ = int(info["n_channels"]), int(info["ndim"])
-        model.threshold_ = _probability(info.get("threshold"), "threshold")
-        model.reject_below_ = _probability(info.get("reject_below"), "reject_below")
-        model.train_info_ = dict(info.get("training", {}))
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
-        raise ModelError(f"{directory}/model.json: incomplete or invalid model description ({exc})") from None
-    n_classes = len(getattr(est, "classes_", []))
-    if n_classes != len(model.classes_) or len(model.class_weights_) != n_classes:
-        raise ModelError(f"{directory}: model.json lists {len(model.classes_)} classes but the estimator has "
-                         f"{n_classes}")
-    model.estimator_ = est
-    ctx = info.get("context")
-    if ctx is not None:
-        sub = directory / CONTEXT_DIR
-        if ctx != CONTEXT_DIR or not sub.is_dir():  # any other name could point outside (or back up) the folder
-            raise ModelError(f"{directory}: the auto-context stage folder '{ctx}' is missing "
-                             f"(expected the sub-folder '{CONTEXT_DIR}')")
-        model.context_ = load_model_folder(cls, sub)
-    if (model.context_ is None) != (int(model.params.autocontext) == 0):
-        raise ModelError(f"{directory}: model.json says autocontext={model.params.autocontext} but the folder "
-                         f"{'has no' if model.context_ is None else 'has a'} previous stage; the model is incomplete")
-    return model
+    return StoredStage(directory, est, info)

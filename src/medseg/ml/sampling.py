@@ -11,18 +11,80 @@ other common choice, which keeps 0 as a background class).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
 from medseg.errors import InputError
+from medseg.image import Image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["draw_samples", "training_mask"]
+__all__ = ["as_label_array", "check_classes", "draw_samples", "training_mask"]
+
+
+def as_label_array(labels: Any, image: Image, what: str) -> np.ndarray:
+    """The integer array of a label map or ROI given for ``image``, checked.
+
+    Parameters
+    ----------
+    labels : Image or array-like
+        Shape ``image.shape`` (the spatial shape), integer values (whole floats accepted).
+    image : Image
+        The image the labels belong to.
+    what : str
+        What ``labels`` is (``"label map"``, ``"ROI"``), for the messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer or boolean array, shape ``image.shape``.
+
+    Raises
+    ------
+    InputError
+        Channels, a shape other than the image's, or non-integer values.
+
+    Examples
+    --------
+    >>> as_label_array(np.array([[0.0, 2.0]]), Image(np.zeros((1, 2))), "label map").tolist()
+    [[0, 2]]
+    """
+    a = labels.array if isinstance(labels, Image) else np.asarray(labels)
+    if isinstance(labels, Image) and labels.has_channels:
+        raise InputError(f"{what} must be a single-channel label map, got shape {labels.array.shape}")
+    if a.shape != image.shape:
+        raise InputError(f"{what} shape {a.shape} does not match the image shape {image.shape}")
+    if a.dtype.kind not in "biu":
+        if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.array_equal(a, np.round(a)):
+            a = a.astype(np.int64)
+        else:
+            raise InputError(f"{what} must hold integer class values, got {a.dtype}")
+    return a
 
 
 def training_mask(labels: np.ndarray, roi: np.ndarray | None, ignore_label: int | None) -> np.ndarray:
-    """Boolean map of usable training pixels: inside ``roi`` and not ``ignore_label``."""
+    """Boolean map of usable training pixels: inside ``roi`` and not ``ignore_label``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer label map, spatial shape.
+    roi : numpy.ndarray, optional
+        Same shape; pixels ``> 0`` are inside.
+    ignore_label : int, optional
+        Value of unlabelled pixels (sparse scribbles).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, shape of ``labels``.
+
+    Examples
+    --------
+    >>> training_mask(np.array([0, 1, 2]), None, ignore_label=0).tolist()
+    [False, True, True]
+    """
     mask = np.ones(labels.shape, bool) if roi is None else np.asarray(roi) > 0
     if ignore_label is not None:
         mask &= labels != ignore_label
@@ -44,11 +106,20 @@ def draw_samples(labels: np.ndarray, mask: np.ndarray, cap: int, *, balanced: bo
     balanced : bool
         ``True``: equal quotas per class present (a class with fewer pixels gives all of
         them and its unused quota goes to the others); ``False``: uniform at random.
+    rng : numpy.random.Generator
+        The random source.
 
     Returns
     -------
     numpy.ndarray
-        Sorted int64 flat indices.
+        Sorted int64 flat indices, shape ``(min(cap, mask.sum()),)``.
+
+    Examples
+    --------
+    >>> lab = np.array([0] * 90 + [1] * 10)
+    >>> idx = draw_samples(lab, lab >= 0, 20, balanced=True, rng=np.random.default_rng(0))
+    >>> np.bincount(lab[idx]).tolist()
+    [10, 10]
     """
     flat_lab = labels.reshape(-1)
     idx = np.flatnonzero(mask.reshape(-1))
@@ -77,7 +148,22 @@ def draw_samples(labels: np.ndarray, mask: np.ndarray, cap: int, *, balanced: bo
 
 
 def check_classes(classes: np.ndarray, *, ignore_label: int | None, n_pixels: int) -> None:
-    """Raise a clear error when training data cannot train a classifier."""
+    """Raise a clear error when training data cannot train a classifier.
+
+    Parameters
+    ----------
+    classes : numpy.ndarray
+        ``(K,)`` the distinct class values of the usable training pixels.
+    ignore_label : int, optional
+        The value of unlabelled pixels (for the message).
+    n_pixels : int
+        Number of usable training pixels.
+
+    Raises
+    ------
+    InputError
+        No usable pixel, or fewer than two classes.
+    """
     if n_pixels == 0:
         if ignore_label is not None:
             raise InputError(f"no labelled pixel: every label pixel is the ignore value {ignore_label} (or outside "

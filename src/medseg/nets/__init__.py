@@ -20,8 +20,8 @@ torch.Size([1, 2, 32, 32])
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,7 +35,25 @@ NETS: Registry[Callable[..., nn.Module]] = Registry("network")
 
 
 def register_net(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator adding a network factory to :data:`NETS`."""
+    """Decorator adding a network factory to :data:`NETS` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The name ``create_net`` (and a plan's ``net``) use.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the factory unchanged.
+
+    Examples
+    --------
+    >>> @register_net("tiny")                                       # doctest: +SKIP
+    ... def _tiny(*, spatial_dims, in_channels, out_channels, **_):
+    ...     return nn.Conv2d(in_channels, out_channels, 1)
+    >>> create_net("tiny", spatial_dims=2, in_channels=1, out_channels=2)  # doctest: +SKIP
+    """
     return NETS.register(name)
 
 
@@ -85,7 +103,8 @@ def _dynunet(*, spatial_dims: int, in_channels: int, out_channels: int,
     strides = list(strides) if strides is not None else [1] + [2] * (n - 1)
     kernels = list(kernels) if kernels is not None else [3] * n
     if len(strides) != n or len(kernels) != n:
-        raise ConfigError(f"dynunet needs one stride and one kernel per level ({n}), got {len(strides)} and {len(kernels)}")
+        raise ConfigError(f"dynunet needs one stride and one kernel per level ({n}), "
+                          f"got {len(strides)} and {len(kernels)}")
     deep_supr_num = max(1, min(int(deep_supr_num), n - 2)) if n > 2 else 1
     return DynUNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
                    kernel_size=kernels, strides=strides, upsample_kernel_size=strides[1:],
@@ -115,9 +134,15 @@ class ClassicUNet(nn.Module):
 
     Parameters
     ----------
-    spatial_dims : 2 or 3
+    spatial_dims : int
+        2 or 3.
     in_channels, out_channels : int
-    channels : widths per level, default (32, 64, 128, 128)
+    channels : sequence of int
+        Widths per level, default (32, 64, 128, 128).
+    norm : str
+        ``"batch"`` or ``"instance"``.
+    softmax_head : bool
+        Softmax output in eval mode (the tutorial's head).
     """
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
@@ -143,6 +168,7 @@ class ClassicUNet(nn.Module):
         self.head = conv(cin, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, out_channels, *spatial)`` (probabilities with ``softmax_head`` in eval mode)."""
         skips = []
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else self.pool(x))
@@ -165,11 +191,48 @@ def _classic(*, spatial_dims: int, in_channels: int, out_channels: int,
 
 
 def create_net(name: str, **kw: Any) -> nn.Module:
-    """Build the registered network ``name`` (see the module docstring for keywords)."""
+    """Build the registered network ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`NETS` (``unet``, ``dynunet``, ``classic-unet``).
+    **kw
+        ``spatial_dims``, ``in_channels``, ``out_channels``, ``channels``, ``norm`` and the
+        factory's own options (see the module docstring).
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps ``(N, in_channels, *spatial)`` to logits ``(N, out_channels, *spatial)``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name (with the nearest registered one) or invalid sizes.
+    """
     factory = NETS.get(name)
     return factory(**kw)
 
 
 def net_divisor(name: str, channels: Sequence[int]) -> int:
-    """Patch sizes must be multiples of this for the network's down-sampling to be exact."""
+    """Patch sizes must be multiples of this for the network's down-sampling to be exact.
+
+    Parameters
+    ----------
+    name : str
+        The network's name.
+    channels : sequence of int
+        Its widths, one per level.
+
+    Returns
+    -------
+    int
+        ``2 ** (len(channels) - 1)``.
+
+    Examples
+    --------
+    >>> net_divisor("unet", (16, 32, 64, 128))
+    8
+    """
     return 2 ** (len(channels) - 1)

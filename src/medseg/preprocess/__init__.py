@@ -3,33 +3,26 @@
 Intensity: :func:`minmax`, :func:`zscore`, :func:`clip_percentile`, :func:`window` (CT
 presets), :func:`equalize`, :func:`clahe`, :func:`gamma`. Filters: :func:`gaussian`,
 :func:`median`, :func:`bilateral`, :func:`nlmeans`, :func:`anisotropic_diffusion`,
-:func:`n4`. Grid: :func:`resample`, :func:`crop_foreground`, :func:`uncrop`,
-:func:`select_channel`. :class:`Pipeline` chains named steps (:data:`STEPS`) and saves
-them as JSON.
+:func:`n4`, and the noise estimate :func:`noise_std`. Grid: :func:`resample`,
+:func:`crop_foreground`, :func:`uncrop`, :func:`select_channel`. :class:`Pipeline` chains
+named steps (:data:`STEPS`) and saves them as JSON.
 """
-from medseg.preprocess.filters import (
-                                         anisotropic_diffusion,
-                                         bilateral,
-                                         gaussian,
-                                         median,
-                                         n4,
-                                         nlmeans,
-)
+from medseg.preprocess.filters import anisotropic_diffusion, bilateral, gaussian, median, n4, nlmeans, noise_std
 from medseg.preprocess.geometry import crop_foreground, resample, select_channel, uncrop
 from medseg.preprocess.intensity import (
-                                         WINDOW_PRESETS,
-                                         clahe,
-                                         clip_percentile,
-                                         equalize,
-                                         gamma,
-                                         minmax,
-                                         window,
-                                         zscore,
+    WINDOW_PRESETS,
+    clahe,
+    clip_percentile,
+    equalize,
+    gamma,
+    minmax,
+    window,
+    zscore,
 )
 from medseg.preprocess.pipeline import STEPS, Pipeline, Step
 
 __all__ = [
     "STEPS", "WINDOW_PRESETS", "Pipeline", "Step", "anisotropic_diffusion", "bilateral", "clahe",
     "clip_percentile", "crop_foreground", "equalize", "gamma", "gaussian", "median", "minmax",
-    "n4", "nlmeans", "resample", "select_channel", "uncrop", "window", "zscore",
+    "n4", "nlmeans", "noise_std", "resample", "select_channel", "uncrop", "window", "zscore",
 ]

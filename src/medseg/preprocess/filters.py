@@ -1,7 +1,10 @@
 """Denoising and bias correction: Gaussian, median, bilateral, non-local means,
-anisotropic diffusion (SciPy/SimpleITK/scikit-image) and N4 (SimpleITK).
+anisotropic diffusion (SciPy/SimpleITK/scikit-image) and N4 (SimpleITK), and the noise
+estimate (:func:`noise_std`) that sets their data-derived defaults.
 
-Scales are physical (mm; pixels at spacing 1). Each channel is filtered separately.
+Scales are physical (mm; pixels at spacing 1). Each channel is filtered separately;
+every filter maps an :class:`~medseg.image.Image` ``([C,] *spatial)`` to a new one of the
+same shape and geometry. SimpleITK is imported by the filters that use it.
 """
 from __future__ import annotations
 
@@ -10,14 +13,42 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.postprocess import ellipsoid_footprint
 from medseg.errors import ConfigError
 from medseg.image import Image
-from medseg.preprocess._util import as_image, float_array, noise_std, per_channel
+from medseg.postprocess import ellipsoid_footprint
+from medseg.preprocess._util import as_image, float_array, per_channel
 
-__all__ = ["anisotropic_diffusion", "bilateral", "gaussian", "median", "n4", "nlmeans"]
+__all__ = ["anisotropic_diffusion", "bilateral", "gaussian", "median", "n4", "nlmeans", "noise_std"]
 
 log = logging.getLogger(__name__)
+
+
+def noise_std(a: np.ndarray) -> float:
+    """Robust estimate of additive Gaussian noise: MAD of neighbour differences.
+
+    Differences along the last axis remove smooth structure; the median absolute
+    deviation ignores the few large differences at edges.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Intensities, any shape.
+
+    Returns
+    -------
+    float
+        ``sigma`` in intensity units (``0`` for a constant image).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(noise_std(rng.normal(0, 2.0, (200, 200))), 1)
+    2.0
+    """
+    d = np.diff(np.asarray(a, dtype=np.float64), axis=-1).ravel()
+    if d.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
 def _sitk(a: np.ndarray, spacing):
@@ -30,6 +61,18 @@ def _sitk(a: np.ndarray, spacing):
 
 def gaussian(image: Image, *, sigma: float = 1.0) -> Image:
     """Gaussian smoothing with standard deviation ``sigma`` in mm (per-axis in voxels).
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    sigma : float
+        Standard deviation in mm.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float.
 
     Examples
     --------
@@ -46,7 +89,26 @@ def gaussian(image: Image, *, sigma: float = 1.0) -> Image:
 
 
 def median(image: Image, *, radius: float = 1.0) -> Image:
-    """Median filter over an ellipsoid of ``radius`` mm."""
+    """Median filter over an ellipsoid of ``radius`` mm.
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    radius : float
+        Radius of the neighbourhood in mm.
+
+    Returns
+    -------
+    Image
+        Same shape, dtype and geometry.
+
+    Examples
+    --------
+    >>> img = Image(np.array([[0.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 0.0]]))
+    >>> float(median(img, radius=1).array.max())
+    0.0
+    """
     if radius < 0:
         raise ConfigError(f"median radius must be >= 0, got {radius}")
     image = as_image(image)
@@ -59,11 +121,18 @@ def bilateral(image: Image, *, sigma_spatial: float = 2.0, sigma_color: float | 
 
     Parameters
     ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
     sigma_spatial : float
         Spatial scale in mm.
     sigma_color : float, optional
         Intensity scale; default: twice the estimated noise standard deviation
-        (:func:`~medseg.preprocess._util.noise_std`), so it follows the data's noise.
+        (:func:`noise_std`), so it follows the data's noise.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32.
     """
     import SimpleITK as sitk
 
@@ -82,7 +151,20 @@ def bilateral(image: Image, *, sigma_spatial: float = 2.0, sigma_color: float | 
 def nlmeans(image: Image, *, h: float | None = None, patch_size: int = 5, patch_distance: int = 6) -> Image:
     """Non-local means (scikit-image, fast mode), 2D and 3D.
 
-    ``h`` defaults to 0.8 x the estimated noise standard deviation.
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    h : float, optional
+        Filter strength; default 0.8 x the estimated noise standard deviation
+        (:func:`noise_std`).
+    patch_size, patch_distance : int
+        Patch width and search distance in voxels.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32.
     """
     from skimage.restoration import denoise_nl_means
 
@@ -100,7 +182,24 @@ def nlmeans(image: Image, *, h: float | None = None, patch_size: int = 5, patch_
 
 def anisotropic_diffusion(image: Image, *, iterations: int = 5, conductance: float = 1.0,
                           time_step: float | None = None) -> Image:
-    """Curvature anisotropic diffusion (SimpleITK): smooths inside regions, keeps edges."""
+    """Curvature anisotropic diffusion (SimpleITK): smooths inside regions, keeps edges.
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    iterations : int
+        Diffusion steps.
+    conductance : float
+        Edge sensitivity (lower: edges stop the diffusion sooner).
+    time_step : float, optional
+        Default: the stable step ``min(spacing) / 2**(ndim + 1)``.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32.
+    """
     import SimpleITK as sitk
 
     if iterations < 1 or conductance <= 0:
@@ -124,12 +223,19 @@ def n4(image: Image, *, mask: np.ndarray | Image | None = None, shrink: int = 2,
 
     Parameters
     ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
     mask : array or Image, optional
         Region that sets the bias estimate; default: Otsu's foreground (SimpleITK).
     shrink : int
         Downsampling factor for speed (the field is smooth).
     iterations, levels : int
         Iterations per level and number of B-spline fitting levels.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32, intensities divided by the estimated field.
     """
     import SimpleITK as sitk
 

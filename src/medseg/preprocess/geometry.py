@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from medseg.errors import ConfigError, InputError
+from medseg.errors import ConfigError, InputError, suggest
 from medseg.image import Image
+from medseg.io import read_label
 from medseg.preprocess._util import as_image, float_array
 
 __all__ = ["CHANNEL_NAMES", "crop_foreground", "resample", "select_channel", "uncrop"]
@@ -90,8 +91,6 @@ def resample(image: Image, *, spacing: float | Sequence[float], label: bool = Fa
 
 def _mask_arg(mask, image: Image) -> np.ndarray:
     if isinstance(mask, (str, Path)):
-        from medseg.io import read_label
-
         mask = read_label(mask)
     m = np.asarray(mask.array if isinstance(mask, Image) else mask) != 0
     if m.shape != image.shape:
@@ -107,10 +106,23 @@ def crop_foreground(image: Image, *, mask: str | np.ndarray | Image | None = Non
 
     Parameters
     ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
     mask : path, array or Image, optional
         Region of interest on the image grid.
     margin : float
         Extra border kept around the box, in mm.
+
+    Returns
+    -------
+    Image
+        The cropped image (channels kept), ``meta["crop"]`` recording the crop.
+
+    Examples
+    --------
+    >>> a = np.zeros((6, 6)); a[2:4, 1:5] = 1
+    >>> crop_foreground(Image(a)).shape
+    (2, 4)
     """
     image = as_image(image)
     if mask is not None:
@@ -132,7 +144,26 @@ def crop_foreground(image: Image, *, mask: str | np.ndarray | Image | None = Non
 
 
 def uncrop(image: Image, *, fill: float = 0) -> Image:
-    """Undo :func:`crop_foreground`: pad back onto the original grid (``meta["crop"]``)."""
+    """Undo :func:`crop_foreground`: pad back onto the original grid (``meta["crop"]``).
+
+    Parameters
+    ----------
+    image : Image
+        A cropped image (or a result on its grid carrying its ``meta["crop"]``).
+    fill : float
+        Value outside the crop.
+
+    Returns
+    -------
+    Image
+        Shape ``([C,] *original_spatial)``, the original origin.
+
+    Examples
+    --------
+    >>> a = np.zeros((6, 6)); a[2:4, 1:5] = 1
+    >>> uncrop(crop_foreground(Image(a))).shape
+    (6, 6)
+    """
     image = as_image(image)
     crop = image.meta.get("crop")
     if not crop:
@@ -151,6 +182,18 @@ def uncrop(image: Image, *, fill: float = 0) -> Image:
 def select_channel(image: Image, *, index: int | str = 0) -> Image:
     """One channel by index or by name (``red``, ``green``, ``blue`` for RGB images).
 
+    Parameters
+    ----------
+    image : Image
+        Shape ``(C, *spatial)`` (a single-channel image allows index 0).
+    index : int or str
+        Channel index, or ``red``/``green``/``blue``.
+
+    Returns
+    -------
+    Image
+        Shape ``spatial``, same geometry (``meta["rgb"]`` dropped).
+
     Examples
     --------
     >>> import numpy as np
@@ -166,8 +209,6 @@ def select_channel(image: Image, *, index: int | str = 0) -> Image:
         elif key in CHANNEL_NAMES:
             index = CHANNEL_NAMES[key]
         else:
-            from medseg.errors import suggest
-
             raise ConfigError(f"unknown channel '{index}'{suggest(key, CHANNEL_NAMES)}; use an index or "
                               "red/green/blue")
     out = image.channel(int(index))

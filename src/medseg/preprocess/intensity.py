@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medseg.errors import ConfigError, InputError
+from medseg.errors import ConfigError, InputError, suggest
 from medseg.image import Image
 from medseg.preprocess._util import as_image, float_array, per_channel
 
@@ -25,6 +25,18 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
 
 def minmax(image: Image, *, lower: float = 0.0, upper: float = 1.0) -> Image:
     """Rescale intensities linearly to ``[lower, upper]`` (per channel).
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    lower, upper : float
+        The output range.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32 (a constant channel becomes ``lower``).
 
     Examples
     --------
@@ -54,6 +66,16 @@ def zscore(image: Image, *, mask: np.ndarray | Image | None = None) -> Image:
         ``(y, x)``/``(z, y, x)``, optionally channel-first.
     mask : array or Image, optional
         Boolean mask on the spatial grid (e.g. the brain); only its voxels set the statistics.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32.
+
+    Examples
+    --------
+    >>> zscore(Image(np.array([[1.0, 3.0]]))).array.tolist()
+    [[-1.0, 1.0]]
     """
     image = as_image(image)
     m = None
@@ -74,7 +96,25 @@ def zscore(image: Image, *, mask: np.ndarray | Image | None = None) -> Image:
 
 
 def clip_percentile(image: Image, *, lower: float = 0.5, upper: float = 99.5) -> Image:
-    """Clip each channel to its ``[lower, upper]`` percentiles (robust to outliers)."""
+    """Clip each channel to its ``[lower, upper]`` percentiles (robust to outliers).
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    lower, upper : float
+        Percentiles, ``0 <= lower < upper <= 100``.
+
+    Returns
+    -------
+    Image
+        Same shape, dtype and geometry.
+
+    Examples
+    --------
+    >>> clip_percentile(Image(np.arange(5.0)[None]), lower=25, upper=75).array.tolist()
+    [[1.0, 1.0, 2.0, 3.0, 3.0]]
+    """
     if not 0 <= lower < upper <= 100:
         raise ConfigError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
 
@@ -91,10 +131,17 @@ def window(image: Image, *, preset: str | None = None, level: float | None = Non
 
     Parameters
     ----------
+    image : Image
+        CT intensities in HU, shape ``([C,] *spatial)``.
     preset : str, optional
         One of :data:`WINDOW_PRESETS` (brain, lung, abdomen, bone, ...).
     level, width : float, optional
         Explicit window (override the preset's values).
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32 in ``[0, 1]``.
 
     Examples
     --------
@@ -104,8 +151,6 @@ def window(image: Image, *, preset: str | None = None, level: float | None = Non
     """
     if preset is not None:
         if preset not in WINDOW_PRESETS:
-            from medseg.errors import suggest
-
             raise ConfigError(f"unknown window preset '{preset}'{suggest(preset, WINDOW_PRESETS)}; "
                               f"available: {', '.join(WINDOW_PRESETS)}")
         plevel, pwidth = WINDOW_PRESETS[preset]
@@ -130,7 +175,20 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 def equalize(image: Image, *, nbins: int = 256) -> Image:
-    """Global histogram equalisation (output in [0, 1])."""
+    """Global histogram equalisation (output in [0, 1]).
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    nbins : int
+        Histogram bins.
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32 in ``[0, 1]``.
+    """
     from skimage import exposure
 
     return per_channel(image, lambda a: exposure.equalize_hist(_unit(a), nbins=nbins).astype(np.float32))
@@ -142,10 +200,14 @@ def clahe(image: Image, *, clip_limit: float = 0.01, kernel_size: float | None =
 
     Parameters
     ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
     clip_limit : float
         Normalised clip limit (0..1; higher = more contrast).
     kernel_size : float, optional
         Tile size in mm (pixels at spacing 1); default 1/8 of each axis' extent (skimage's).
+    nbins : int
+        Histogram bins.
 
     Returns
     -------
@@ -165,7 +227,25 @@ def clahe(image: Image, *, clip_limit: float = 0.01, kernel_size: float | None =
 
 
 def gamma(image: Image, *, gamma: float = 1.0) -> Image:
-    """Gamma correction on intensities rescaled to [0, 1]: ``out = in ** gamma``."""
+    """Gamma correction on intensities rescaled to [0, 1]: ``out = in ** gamma``.
+
+    Parameters
+    ----------
+    image : Image
+        Shape ``([C,] *spatial)``.
+    gamma : float
+        Exponent (> 0; below 1 brightens, above 1 darkens).
+
+    Returns
+    -------
+    Image
+        Same shape and geometry, float32 in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> gamma(Image(np.array([[0.0, 0.5, 1.0]])), gamma=2.0).array.tolist()
+    [[0.0, 0.25, 1.0]]
+    """
     if gamma <= 0:
         raise ConfigError(f"gamma must be positive, got {gamma}")
     return per_channel(image, lambda a: (_unit(a) ** gamma).astype(np.float32))

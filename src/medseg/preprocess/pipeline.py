@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import inspect
 import json
+import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medseg.config import parse_value
+from medseg.config import parse_value, save_json, split_kv, to_dict
 from medseg.errors import ConfigError, MedsegError, suggest
 from medseg.image import Image
 from medseg.preprocess import filters, geometry, intensity
@@ -45,6 +46,7 @@ for _name, _fn in {
 
 
 def _signature(fn: Callable) -> dict[str, tuple[Any, Any]]:
+    """``{name: (type, default)}`` of ``fn``'s keyword-only parameters."""
     hints = typing.get_type_hints(fn)
     out = {}
     for name, p in inspect.signature(fn).parameters.items():
@@ -54,8 +56,9 @@ def _signature(fn: Callable) -> dict[str, tuple[Any, Any]]:
 
 
 def _convert(value: Any, tp: Any, name: str) -> Any:
+    """``value`` converted to ``tp``; for a union of several types, the first simple type that fits."""
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) and len(args) > 1:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) > 1:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         for a in args:  # the first simple type that accepts the value
@@ -70,7 +73,25 @@ def _convert(value: Any, tp: Any, name: str) -> Any:
 
 @dataclass(frozen=True)
 class Step:
-    """One named step with validated parameters."""
+    """One named step with validated parameters.
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`STEPS`.
+    params : mapping
+        Keyword parameters of the step's function; converted to its annotated types.
+
+    Raises
+    ------
+    ConfigError
+        Unknown step or parameter (with the nearest valid one), or an invalid value.
+
+    Examples
+    --------
+    >>> Step("gaussian", {"sigma": "2"}).params
+    {'sigma': 2.0}
+    """
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -89,23 +110,38 @@ class Step:
 
     @classmethod
     def parse(cls, text: str) -> Step:
-        """``"gaussian:sigma=1"`` -> ``Step("gaussian", {"sigma": 1.0})``."""
-        from medseg.cli.common import split_kv
+        """A step from its spec ``NAME[:key=value,...]``.
 
+        Parameters
+        ----------
+        text : str
+            ``"gaussian:sigma=1"``.
+
+        Returns
+        -------
+        Step
+            ``Step("gaussian", {"sigma": 1.0})``.
+        """
         name, params = split_kv(text)
         if not name:
             raise ConfigError(f"empty step in '{text}'; write NAME or NAME:key=value,...")
         return cls(name, params)
 
     def __call__(self, image: Image) -> Image:
+        """Apply the step: an Image ``([C,] *spatial)`` in, a new Image out."""
         try:
             return STEPS.get(self.name)(image, **self.params)
         except MedsegError as exc:
             raise type(exc)(f"preprocessing step '{self.name}': {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        from medseg.config import to_dict
+        """The step as JSON.
 
+        Returns
+        -------
+        dict
+            ``{"step": name, "params": {...}}``.
+        """
         return {"step": self.name, "params": {k: to_dict(v) for k, v in self.params.items()}}
 
 
@@ -134,9 +170,20 @@ class Pipeline:
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> Pipeline:
+        """A pipeline from step specs (``["clahe", "gaussian:sigma=1"]``), in order.
+
+        Parameters
+        ----------
+        texts : iterable of str
+
+        Returns
+        -------
+        Pipeline
+        """
         return cls(tuple(Step.parse(t) for t in texts))
 
     def __call__(self, image: Image) -> Image:
+        """Apply the steps in order: an Image ``([C,] *spatial)`` in, a new Image out."""
         for step in self.steps:
             image = step(image)
         return image
@@ -145,11 +192,36 @@ class Pipeline:
         return len(self.steps)
 
     def to_dict(self) -> dict[str, Any]:
+        """The pipeline as JSON.
+
+        Returns
+        -------
+        dict
+            ``{"format": ..., "format_version": ..., "steps": [...]}``.
+        """
         return {"format": PIPELINE_FORMAT, "format_version": PIPELINE_FORMAT_VERSION,
                 "steps": [s.to_dict() for s in self.steps]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | Sequence[Any], *, what: str = "pipeline") -> Pipeline:
+        """A pipeline from its JSON object, or from a list of steps (specs or objects).
+
+        Parameters
+        ----------
+        data : mapping or sequence
+            ``{"format": ..., "format_version": 1, "steps": [...]}`` or just the steps.
+        what : str
+            Where it came from, for messages.
+
+        Returns
+        -------
+        Pipeline
+
+        Raises
+        ------
+        ConfigError
+            Another format, a newer version, unknown keys or an invalid step.
+        """
         if isinstance(data, Mapping):
             fmt = data.get("format", PIPELINE_FORMAT)
             if fmt != PIPELINE_FORMAT:
@@ -168,17 +240,41 @@ class Pipeline:
             elif isinstance(s, Mapping) and "step" in s and set(s) <= {"step", "params"}:
                 steps.append(Step(str(s["step"]), dict(s.get("params") or {})))
             else:
-                raise ConfigError(f"{what}: step {i + 1} must be \"name:key=value\" or {{\"step\": ..., \"params\": {{...}}}}")
+                raise ConfigError(f"{what}: step {i + 1} must be \"name:key=value\" or "
+                                  f"{{\"step\": ..., \"params\": {{...}}}}")
         return cls(tuple(steps))
 
     def save(self, path: str | Path) -> Path:
-        """Write the pipeline as JSON (atomically)."""
-        from medseg.config import save_json
+        """Write the pipeline as JSON (atomically).
 
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         return save_json(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | Path) -> Pipeline:
+        """Read a pipeline JSON file (see :meth:`save`).
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Pipeline
+
+        Raises
+        ------
+        ConfigError
+            Missing file, invalid JSON or an invalid pipeline.
+        """
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"pipeline file not found: {p}")

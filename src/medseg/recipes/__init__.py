@@ -21,10 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from medseg.postprocess import PostParams, postprocess
-from medseg.config import from_dict
-from medseg.errors import ConfigError, InputError
+from medseg.config import from_dict, params_from_tokens
+from medseg.contract import Segmenter, check_input, label_like
+from medseg.errors import ConfigError, InputError, suggest
 from medseg.image import Image
+from medseg.methods.base import get_method
+from medseg.postprocess import PostParams, postprocess
+from medseg.preprocess import Pipeline
 from medseg.registry import Registry
 
 __all__ = ["RECIPES", "Recipe", "RecipeSegmenter", "get_recipe", "load_recipe"]
@@ -34,7 +37,27 @@ _KEYS = {"name", "summary", "dims", "preprocess", "method", "params", "post", "n
 
 @dataclass(frozen=True)
 class Recipe:
-    """A named pipeline: preprocessing steps, a method with parameters, post-processing."""
+    """A named pipeline: preprocessing steps, a method with parameters, post-processing.
+
+    Parameters
+    ----------
+    name : str
+        The recipe's name (``--recipe NAME``).
+    method : str
+        A registered method.
+    summary : str
+        One line for ``medseg methods``.
+    dims : tuple of int
+        The image dimensions it is made for (2, 3).
+    preprocess : tuple of dict
+        Preprocessing steps ``{"step": ..., "params": {...}}`` (see :mod:`medseg.preprocess`).
+    params : dict
+        The method's parameters.
+    post : tuple of dict
+        Post-processing stages (:class:`~medseg.postprocess.PostParams` fields).
+    notes : str
+        Free text: where it works, where it does not.
+    """
 
     name: str
     method: str
@@ -47,8 +70,19 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, what: str = "recipe") -> Recipe:
-        from medseg.errors import suggest
+        """A recipe from its JSON object; unknown keys are errors (with a suggestion).
 
+        Parameters
+        ----------
+        data : dict
+            The recipe's JSON object.
+        what : str
+            Where it came from, for messages.
+
+        Returns
+        -------
+        Recipe
+        """
         if not isinstance(data, dict):
             raise ConfigError(f"{what}: expected a JSON object")
         for k in data:
@@ -62,29 +96,58 @@ class Recipe:
                    post=tuple(data.get("post", ())), notes=str(data.get("notes", "")))
 
     def to_dict(self) -> dict[str, Any]:
+        """The recipe as its JSON object.
+
+        Returns
+        -------
+        dict
+        """
         return {"name": self.name, "summary": self.summary, "dims": list(self.dims),
                 "preprocess": list(self.preprocess), "method": self.method, "params": dict(self.params),
                 "post": list(self.post), "notes": self.notes}
 
     def describe(self) -> dict[str, Any]:
-        """Name, dims, summary (what ``medseg methods`` lists) plus the full definition."""
+        """Name, dims, summary (what ``medseg methods`` lists) plus the full definition.
+
+        Returns
+        -------
+        dict
+            :meth:`to_dict` with ``family: "recipe"``.
+        """
         return {**self.to_dict(), "family": "recipe"}
 
     def build(self, tokens: Sequence[str] = (), **overrides: Any) -> RecipeSegmenter:
-        """A runnable segmenter; ``tokens`` (``--param value``) and ``overrides`` change method params."""
+        """A runnable segmenter; ``tokens`` (``--param value``) and ``overrides`` change method params.
+
+        Parameters
+        ----------
+        tokens : sequence of str
+            Method parameters as flags; they win over ``overrides``.
+        **overrides
+            Method parameters; they win over the recipe's.
+
+        Returns
+        -------
+        RecipeSegmenter
+        """
         return RecipeSegmenter(self, tokens, overrides)
 
 
 class RecipeSegmenter:
-    """Callable ``Image -> label Image`` running a :class:`Recipe` (same grid as the input)."""
+    """Callable ``Image -> label Image`` running a :class:`Recipe` (same grid as the input).
+
+    Parameters
+    ----------
+    recipe : Recipe
+    tokens : sequence of str
+        Method parameters as ``--name value`` flags (they win over ``overrides``).
+    overrides : dict, optional
+        Method parameters (they win over the recipe's).
+    """
 
     family = "recipe"
 
     def __init__(self, recipe: Recipe, tokens: Sequence[str] = (), overrides: dict[str, Any] | None = None):
-        from medseg.cli.common import params_from_tokens
-        from medseg.methods.base import get_method
-        from medseg.preprocess import Pipeline
-
         self.recipe = recipe
         self.name = recipe.name
         self.dims = recipe.dims
@@ -92,8 +155,9 @@ class RecipeSegmenter:
         cls = get_method(recipe.method)
         what = f"recipe '{recipe.name}' (method '{recipe.method}')"
         base = {**recipe.params, **(overrides or {})}
+        params: Any
         params, _ = params_from_tokens(cls.Params, list(tokens), what=what, base=base)
-        self.method = cls(params)
+        self.method: Segmenter = cls(params)
         self.post = tuple(from_dict(PostParams, p, what=f"recipe '{recipe.name}' post-processing")
                           for p in recipe.post)
 
@@ -101,8 +165,18 @@ class RecipeSegmenter:
         return f"RecipeSegmenter({self.name}: {self.method!r})"
 
     def __call__(self, image: Image) -> Image:
-        from medseg.contract import check_input, label_like
+        """Preprocess, segment and post-process ``image``.
 
+        Parameters
+        ----------
+        image : Image
+            ``([C,] *spatial)``, of one of the recipe's dimensions.
+
+        Returns
+        -------
+        Image
+            Integer label map of shape ``spatial``, same geometry; ``meta["recipe"]`` set.
+        """
         image = check_input(image)
         if image.ndim not in self.dims:
             dims = " and ".join(f"{d}D" for d in self.dims)
@@ -120,7 +194,21 @@ class RecipeSegmenter:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read a recipe JSON file."""
+    """Read a recipe JSON file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    ConfigError
+        Missing file, invalid JSON or an invalid recipe.
+    """
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
@@ -135,6 +223,7 @@ RECIPES: Registry[Recipe] = Registry("recipe")
 
 
 def _load_builtin() -> None:
+    """Register the recipes shipped as JSON files in this package."""
     for f in sorted(Path(__file__).parent.glob("*.json")):
         r = load_recipe(f)
         RECIPES.register(r.name)(r)
@@ -145,6 +234,19 @@ RECIPES.add_loader(_load_builtin)
 
 def get_recipe(name: str, extra_cli_tokens: Sequence[str] = (), **overrides: Any) -> RecipeSegmenter:
     """The runnable recipe ``name`` (``"did you mean"`` on typos); a path to a JSON file also works.
+
+    Parameters
+    ----------
+    name : str
+        A registered recipe, or a recipe JSON file.
+    extra_cli_tokens : sequence of str
+        Method parameters as ``--name value`` flags.
+    **overrides
+        Method parameters.
+
+    Returns
+    -------
+    RecipeSegmenter
 
     Examples
     --------

@@ -1,13 +1,15 @@
-"""Deep-learning training: fingerprint -> plan, patch sampling and augmentation, losses,
-the training loop with exact resume, and k-fold orchestration."""
+"""Deep-learning training: fingerprint -> plan (:mod:`~medseg.train.planner`), prepared cases,
+patch sampling and augmentation (:mod:`~medseg.train.data`), losses, the training loop
+with exact resume (:mod:`~medseg.train.loop`) and k-fold orchestration
+(:func:`medseg.train.engine.train_model`).
+
+Training never imports :mod:`medseg.infer`: what it shares with inference lives in
+:mod:`medseg.dl`, and validation predicts through the
+:class:`~medseg.dl.validation.Validator` it is given. ``medseg train --method unet`` (and
+:func:`medseg.methods.dl.train_unet`) wire the two together. The modules that need torch
+(``engine``, ``loop``, ``losses``) are imported by name.
+"""
 from medseg.train.config import TrainConfig
-from medseg.train.plan import Plan, fingerprint, make_plan, plan_from_dict
+from medseg.train.planner import augmentation_strength, make_plan
 
-__all__ = ["TrainConfig", "Plan", "fingerprint", "make_plan", "plan_from_dict", "train_model"]
-
-
-def train_model(*args, **kwargs):
-    """See :func:`medseg.train.engine.train_model`."""
-    from medseg.train.engine import train_model as _tm
-
-    return _tm(*args, **kwargs)
+__all__ = ["TrainConfig", "make_plan", "augmentation_strength"]

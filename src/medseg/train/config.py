@@ -8,7 +8,23 @@ __all__ = ["TrainConfig"]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training options; each field is a ``medseg train`` flag (``--time-budget 20``)."""
+    """Training options; each field is a ``medseg train`` flag (``--time-budget 20``).
+
+    Parameters
+    ----------
+    **fields
+        The schedule (``epochs`` or ``time_budget``; ``iters_per_epoch``, ``val_every``,
+        ``patience``), the folds (``fold``, ``folds``, ``seed``, ``resume``), the machine
+        (``device``, ``workers``, ``compile``, ``progress``) and overrides of the derived
+        :class:`~medseg.dl.plan.Plan` (``net``, ``patch_size``, ``batch_size``,
+        ``channels``, ``lr``, ``optimizer``, ``loss``; ``plan``: a JSON file of plan
+        fields). Each field's ``help`` metadata (``medseg train --help``) says more.
+
+    Examples
+    --------
+    >>> TrainConfig(epochs=5, fold="all").folds
+    5
+    """
 
     epochs: int | None = field(default=None, metadata={
         "help": "epochs of --iters-per-epoch steps (default 50 unless --time-budget is given)"})
@@ -33,7 +49,8 @@ class TrainConfig:
                 "or more; compiling takes 20-60 s on a CPU), on or off; training goes on uncompiled, with a "
                 "warning, where compiling fails (e.g. no C++ compiler)"})
     net: str | None = field(default=None, metadata={"help": "override the plan: unet, dynunet or classic-unet"})
-    patch_size: tuple[int, ...] | None = field(default=None, metadata={"help": "override the plan's patch size, e.g. 128,128"})
+    patch_size: tuple[int, ...] | None = field(default=None, metadata={
+        "help": "override the plan's patch size, e.g. 128,128"})
     batch_size: int | None = field(default=None, metadata={"help": "override the plan's batch size"})
     channels: tuple[int, ...] | None = field(default=None, metadata={"help": "override the widths, e.g. 16,32,64,128"})
     lr: float | None = field(default=None, metadata={"help": "override the initial learning rate"})

@@ -1,8 +1,22 @@
-"""Preprocessing, patch sampling and augmentation for training.
+"""Training data: cases prepared in the plan's space, patch sampling and augmentation.
 
-Everything random here is drawn from a generator seeded by ``(seed, step)``, so the
-batch of a given step is the same whether it was produced in a background thread, after
-a resume, or in an uninterrupted run: the sampler's whole state is the step counter.
+Cases are preprocessed as inference preprocesses its inputs
+(:func:`medseg.dl.preprocessing.preprocess`). Everything random here is drawn from a
+generator seeded by ``(seed, step)``, so the batch of a given step is the same whether it
+was produced in a background thread, after a resume, or in an uninterrupted run: the
+sampler's whole state is the step counter.
+
+Examples
+--------
+>>> import numpy as np
+>>> from medseg.dl.plan import Plan
+>>> label = np.zeros((40, 40), np.uint8); label[5:9, 5:9] = 1
+>>> case = PreparedCase("c", np.zeros((1, 40, 40), np.float32), label, None,
+...                     {1: np.argwhere(label == 1).astype(np.int32)}, None)
+>>> plan = Plan(dims=2, patch_size=(16, 16), batch_size=4, mirror_axes=(0, 1))
+>>> images, labels, mask = PatchSampler([case], plan, seed=0).batch(7)
+>>> images.shape, labels.shape, mask.shape
+((4, 1, 16, 16), (4, 16, 16), (4, 16, 16))
 """
 from __future__ import annotations
 
@@ -15,53 +29,33 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from medseg.dl.plan import Plan
+from medseg.dl.preprocessing import preprocess
 from medseg.errors import InputError
-from medseg.image import Image, require_finite
+from medseg.image import require_finite
+from medseg.io import Case, Dataset
 
 log = logging.getLogger(__name__)
 
-__all__ = ["normalise", "preprocess", "PreparedCase", "prepare_case", "PatchSampler", "Prefetcher"]
-
-
-# ---------------------------------------------------------------------------- preprocessing
-def normalise(array: np.ndarray, kinds: Sequence[str], ct_stats: Sequence[Sequence[float]]) -> np.ndarray:
-    """Per-channel intensity normalisation of a channel-first float array ``(C, *spatial)``."""
-    out = np.empty(array.shape, np.float32)
-    for c in range(array.shape[0]):
-        a = array[c].astype(np.float32)
-        if kinds[c] == "ct" and ct_stats[c]:
-            lo, hi, mean, std = ct_stats[c]
-            out[c] = (np.clip(a, lo, hi) - mean) / max(std, 1e-6)
-        else:
-            out[c] = (a - a.mean()) / max(float(a.std()), 1e-6)
-    return out
-
-
-def _zoom_factors(spacing: Sequence[float], target: Sequence[float]) -> tuple[float, ...] | None:
-    f = tuple(float(s) / float(t) for s, t in zip(spacing, target))
-    return None if np.allclose(f, 1.0, rtol=0.01) else f
-
-
-def preprocess(image: Image, plan) -> tuple[np.ndarray, tuple[float, ...] | None]:
-    """Image -> normalised float32 ``(C, *spatial)`` at the plan's target spacing.
-
-    Returns the array and the zoom factors applied (``None`` when no resampling).
-    """
-    if image.ndim != plan.dims:
-        raise InputError(f"the model was trained on {plan.dims}D images; this image is {image.ndim}D {image.shape}")
-    if image.n_channels != plan.in_channels:
-        raise InputError(f"the model expects {plan.in_channels} channel(s); this image has {image.n_channels}")
-    a = image.array if image.has_channels else image.array[None]
-    a = normalise(a, plan.normalisation, plan.ct_stats)
-    f = _zoom_factors(image.spacing, plan.target_spacing) if plan.target_spacing else None
-    if f is not None:
-        a = np.stack([ndi.zoom(ch, f, order=3, mode="nearest", grid_mode=True) for ch in a]).astype(np.float32)
-    return a, f
+__all__ = ["PreparedCase", "prepare_case", "PatchSampler", "Prefetcher"]
 
 
 @dataclass
 class PreparedCase:
-    """A training case in the plan's space: image ``(C,*sp)``, labels ``(*sp)``, roi or None."""
+    """A training case in the plan's space.
+
+    Parameters
+    ----------
+    case_id : str
+    image : ndarray of float32, shape (C, *spatial)
+        Preprocessed (normalised, at the plan's spacing).
+    label : ndarray of uint8 or int64, shape (*spatial)
+    roi : ndarray of uint8, shape (*spatial), or None
+    fg_index : dict
+        Class -> ``(k, ndim)`` int32 voxel coordinates of that class (subsampled).
+    roi_index : ndarray of int32, shape (k, ndim), or None
+        Voxel coordinates inside the ROI (subsampled).
+    """
 
     case_id: str
     image: np.ndarray
@@ -71,7 +65,28 @@ class PreparedCase:
     roi_index: np.ndarray | None
 
 
-def prepare_case(dataset, case, plan, *, max_index: int = 20000, seed: int = 0) -> PreparedCase:
+def prepare_case(dataset: Dataset, case: Case, plan: Plan, *, max_index: int = 20000, seed: int = 0) -> PreparedCase:
+    """Load a case and bring it into the plan's space (image, labels and ROI resampled alike).
+
+    Parameters
+    ----------
+    dataset : Dataset
+    case : Case
+    plan : Plan
+    max_index : int
+        At most this many foreground / ROI voxel coordinates are kept per class.
+    seed : int
+        Seed of that subsampling.
+
+    Returns
+    -------
+    PreparedCase
+
+    Raises
+    ------
+    InputError
+        NaN/Inf in the image, no label map, or a label value the plan has no class for.
+    """
     img = dataset.load_image(case)
     require_finite(img.array, case=case.case_id, before="training")
     lab = dataset.load_label(case, img)
@@ -126,16 +141,19 @@ class PatchSampler:
 
     Parameters
     ----------
-    cases : prepared training cases.
-    plan : the :class:`~medseg.train.plan.Plan` (patch size, batch size, oversampling,
-        mirror axes, ROI use).
+    cases : sequence of PreparedCase
+        The training cases.
+    plan : Plan
+        Patch size, batch size, foreground oversampling, mirror axes, rot90.
     seed : int
-    augment : apply spatial and intensity augmentation.
-    strength : multiplies the probabilities of all transforms: flips, rot90, rotation,
-        scaling, elastic and intensity (default: ``plan.aug_strength``).
+    augment : bool
+        Apply spatial and intensity augmentation.
+    strength : float, optional
+        Multiplies the probabilities of all transforms: flips, rot90, rotation, scaling,
+        elastic and intensity (default: ``plan.aug_strength``).
     """
 
-    def __init__(self, cases: Sequence[PreparedCase], plan, *, seed: int = 0, augment: bool = True,
+    def __init__(self, cases: Sequence[PreparedCase], plan: Plan, *, seed: int = 0, augment: bool = True,
                  strength: float | None = None) -> None:
         if not cases:
             raise InputError("no training cases")
@@ -149,7 +167,20 @@ class PatchSampler:
         self.dims = plan.dims
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(images (B,C,*P) float32, labels (B,*P) int64, mask (B,*P) float32)``."""
+        """The batch of optimisation step ``step``.
+
+        Parameters
+        ----------
+        step : int
+
+        Returns
+        -------
+        images : ndarray of float32, shape (B, C, *P)
+            ``B = plan.batch_size``, ``P = plan.patch_size``.
+        labels : ndarray of int64, shape (B, *P)
+        mask : ndarray of float32, shape (B, *P)
+            1 where the loss counts (inside the image and the ROI).
+        """
         rng = np.random.default_rng([self.seed, int(step)])
         b = self.plan.batch_size
         n_fg = max(1, int(round(b * self.plan.fg_oversample))) if self.plan.fg_oversample > 0 else 0
@@ -267,6 +298,16 @@ class Prefetcher:
 
     The order and content are those of a sequential loop (each batch depends only on its
     step), so prefetching never changes results.
+
+    Parameters
+    ----------
+    sampler : PatchSampler
+    start, stop : int
+        The steps to produce.
+    workers : int
+        Background threads (0: each batch is made in the iterating thread when asked for).
+    depth : int, optional
+        Batches made ahead (default: ``max(4, 2 * workers)``).
     """
 
     def __init__(self, sampler: PatchSampler, start: int, stop: int, *, workers: int = 2,
@@ -301,6 +342,7 @@ class Prefetcher:
             self.close()
 
     def close(self) -> None:
+        """Cancel the batches not yet made and stop the threads."""
         for f in self.queue:
             f.cancel()
         self.queue.clear()

@@ -1,5 +1,15 @@
-"""k-fold orchestration: plan, split, prepare, train each fold, choose post-processing,
-write the model folder (``model.json`` last, so a folder without it is incomplete)."""
+"""k-fold orchestration: fingerprint, plan, split, prepare, train each fold, let inference
+choose the window and the post-processing on the held-out cases, write the model folder
+(``model.json`` last, so a folder without it is incomplete).
+
+Inference comes in as a :class:`~medseg.dl.validation.Validator` argument: the ``unet``
+method (:mod:`medseg.methods.dl`) passes :class:`medseg.infer.validation.PredictorValidator`.
+
+Examples
+--------
+>>> make_splits(["a", "b", "c", "d"], 2, seed=0)[0]["val"]
+['c', 'd']
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -12,22 +22,50 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from medseg.config import save_json
+from medseg.contract import write_model_info
+from medseg.dl.device import resolve_device
+from medseg.dl.folds import parse_folds
+from medseg.dl.network import load_fold_net
+from medseg.dl.plan import Plan, plan_from_dict
+from medseg.dl.validation import Validator
 from medseg.errors import ConfigError, InputError
+from medseg.fingerprint import fingerprint
+from medseg.io import Dataset
 from medseg.train.config import TrainConfig
-from medseg.train.plan import Plan, fingerprint, make_plan, plan_from_dict
+from medseg.train.data import PreparedCase, prepare_case
+from medseg.train.loop import train_fold
+from medseg.train.planner import make_plan
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_model", "make_splits", "parse_folds"]
+__all__ = ["train_model", "make_splits"]
 
 _PLAN_OVERRIDES = ("net", "patch_size", "batch_size", "channels", "lr", "optimizer", "loss")
 
 
 def make_splits(case_ids: list[str], n_folds: int, seed: int) -> list[dict[str, list[str]]]:
-    """``n_folds`` train/val splits of ``case_ids`` (shuffled with ``seed``)."""
+    """``n_folds`` train/val splits of ``case_ids`` (shuffled with ``seed``).
+
+    Parameters
+    ----------
+    case_ids : list of str
+    n_folds : int
+        1: every case trains, none is held out.
+    seed : int
+
+    Returns
+    -------
+    list of dict
+        Per fold ``{"train": [...], "val": [...]}`` (what ``splits.json`` holds).
+
+    Raises
+    ------
+    ConfigError
+        ``n_folds`` below 1.
+    InputError
+        Fewer cases than folds.
+    """
     if n_folds < 1:
         raise ConfigError(f"--folds must be at least 1, got {n_folds}")
     if n_folds == 1:
@@ -40,21 +78,6 @@ def make_splits(case_ids: list[str], n_folds: int, seed: int) -> list[dict[str, 
     ids = sorted(case_ids)
     kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [{"train": [ids[i] for i in tr], "val": [ids[i] for i in va]} for tr, va in kf.split(ids)]
-
-
-def parse_folds(fold: str, n_folds: int, flag: str = "--fold") -> list[int]:
-    """Fold numbers from ``"all"`` or ``"0,2"``; ``flag`` names the option in errors."""
-    text = str(fold).strip().lower()
-    if text == "all":
-        return list(range(n_folds))
-    try:
-        ks = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag} must be fold numbers (e.g. 0 or 0,2) or 'all', got '{fold}'") from None
-    bad = [k for k in ks if not 0 <= k < n_folds]
-    if bad or not ks:
-        raise ConfigError(f"{flag} {fold}: folds are numbered 0..{n_folds - 1} (--folds {n_folds})")
-    return ks
 
 
 def _overrides(cfg: TrainConfig) -> dict[str, Any]:
@@ -74,20 +97,37 @@ def _overrides(cfg: TrainConfig) -> dict[str, Any]:
     return ov
 
 
-def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
+def train_model(dataset: Dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *, validator: Validator,
                 step_callback: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train the self-configured U-Net on ``dataset`` into the model folder ``out_dir``.
 
-    Returns the model description written to ``model.json``. A run that fails or is
-    interrupted before its first checkpoint removes what it wrote (a bad option or case
-    leaves no half-written model folder behind); after that, the folder is kept for
-    ``--resume``.
+    A run that fails or is interrupted before its first checkpoint removes what it wrote (a
+    bad option or case leaves no half-written model folder behind); after that, the folder
+    is kept for ``--resume``.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Labelled training cases.
+    out_dir : str or Path
+        The model folder (new or empty, or an interrupted run's with ``cfg.resume``).
+    cfg : TrainConfig, optional
+    validator : Validator
+        Inference for validation and for the final choice of the inference window and
+        post-processing (:class:`medseg.infer.validation.PredictorValidator`).
+    step_callback : callable, optional
+        ``step_callback(step)`` after each optimisation step; what it raises propagates.
+
+    Returns
+    -------
+    dict
+        The model description written to ``model.json`` (without its format header).
     """
     out = Path(out_dir)
     existed = out.is_dir()
     before = set(out.iterdir()) if existed else set()
     try:
-        return _train_model(dataset, out, cfg, step_callback=step_callback)
+        return _train_model(dataset, out, cfg, validator=validator, step_callback=step_callback)
     except BaseException:
         if out.is_dir() and not any(out.glob("fold_*/checkpoint_last.pt")):
             for p in ([out] if not existed else [q for q in out.iterdir() if q not in before]):
@@ -95,13 +135,8 @@ def train_model(dataset, out_dir: str | Path, cfg: TrainConfig | None = None, *,
         raise
 
 
-def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
+def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, validator: Validator,
                  step_callback: Callable[[int], None] | None) -> dict[str, Any]:
-    from medseg.infer.predictor import resolve_device
-    from medseg.contract import write_model_info
-    from medseg.train.data import prepare_case
-    from medseg.train.loop import train_fold
-
     cfg = cfg or TrainConfig()
     if cfg.time_budget is not None and not (math.isfinite(cfg.time_budget) and cfg.time_budget > 0):
         raise ConfigError(f"--time-budget must be positive minutes, got {cfg.time_budget}")
@@ -130,7 +165,7 @@ def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
         plan = plan_from_dict(json.loads(plan_file.read_text()))
         fp = None
     else:
-        fp = fingerprint(dataset, seed=cfg.seed)
+        fp = fingerprint(dataset, seed=cfg.seed, strict=True)
         save_json(fp, out / "fingerprint.json")
         budget = cfg.time_budget * 60 / len(folds) if cfg.time_budget else None
         steps = None if budget else (cfg.epochs or 50) * max(1, int(cfg.iters_per_epoch))
@@ -141,7 +176,7 @@ def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
     by_id = {c.case_id: c for c in dataset.cases}
     cache: dict[str, Any] = {}
 
-    def prep(cid: str):
+    def prep(cid: str) -> PreparedCase:
         if cid not in cache:
             cache[cid] = prepare_case(dataset, by_id[cid], plan, seed=cfg.seed)
         return cache[cid]
@@ -156,14 +191,18 @@ def _train_model(dataset, out: Path, cfg: TrainConfig | None, *,
         va = [prep(c) for c in splits[k]["val"]]
         _warn_unseen_classes(k, splits[k], plan, lambda cid: set(prep(cid).fg_index))
         fold_cfg = cfg if cfg.epochs is not None or cfg.time_budget else dataclasses.replace(cfg, epochs=50)
-        summary = train_fold(tr, va, plan, out / f"fold_{k}", fold_cfg, time_budget_s=remaining,
-                             step_callback=step_callback)
+        summary = train_fold(tr, va, plan, out / f"fold_{k}", fold_cfg, validator=validator,
+                             time_budget_s=remaining, step_callback=step_callback)
         fold_info[str(k)] = {"best_val_dice": summary["best_val_dice"], "steps": summary["steps"],
                              "elapsed_s": summary["elapsed_s"]}
-    window, window_scores, post = _choose_inference(out, folds, splits, plan, prep, device)
+    # the held-out cases of each fold with its network at the end of training; inference
+    # chooses the window and the post-processing on them
+    held_out = ((load_fold_net(out / f"fold_{k}", plan, device, "checkpoint_last.pt"),
+                 [prep(cid) for cid in splits[k]["val"]]) for k in folds if splits[k]["val"])
+    choice = validator.choose_inference(held_out, plan, device=device)
     info = {"plan": plan.to_json(), "folds": folds, "n_folds": cfg.folds, "fold_results": fold_info,
-            "postprocessing": post, "inference_window": window, "inference_window_val_dice": window_scores,
-            "train_options": dataclasses.asdict(cfg)}
+            "postprocessing": choice.postprocessing, "inference_window": choice.window,
+            "inference_window_val_dice": choice.val_dice, "train_options": dataclasses.asdict(cfg)}
     write_model_info(out, "unet", info)
     return info
 
@@ -183,51 +222,3 @@ def _warn_unseen_classes(k: int, split: dict[str, list[str]], plan: Plan,
             log.warning("fold %d: label %d (%s) occurs in none of its %d training cases, only in held-out "
                         "case(s) %s; this fold's network cannot learn it — use fewer --folds or add cases "
                         "with that label", k, c, name, len(split["train"]), ", ".join(held[:5]))
-
-
-def _choose_inference(out: Path, folds: list[int], splits, plan: Plan, prep, device: str
-                      ) -> tuple[str, dict[str, float], dict[str, str]]:
-    """Choose, on the validation cases, the inference window and the post-processing.
-
-    Window: "image" (whole-image windows, far fewer voxels to compute) when its mean
-    validation Dice is within :data:`~medseg.infer.predictor.WINDOW_TOLERANCE` of
-    training-size windows, else "patch" (also when no validation image is larger than a
-    patch, where both are the same). Post-processing: keep-largest-component per class
-    where it raises the validation Dice of the chosen window's predictions.
-    """
-    from medseg.infer.loading import load_fold_net
-    from medseg.infer.postselect import select_postprocessing
-    from medseg.infer.predictor import WINDOW_TOLERANCE, Predictor
-
-    pairs: dict[str, list] = {"patch": [], "image": []}
-    larger = False
-    for k in folds:
-        if not splits[k]["val"]:
-            continue
-        net = load_fold_net(out / f"fold_{k}", plan, device, "checkpoint_last.pt")
-        preds = {w: Predictor([net], plan, tta=False, overlap=0.25, device=device, window=w, channels_last=False)
-                 for w in pairs}
-        for cid in splits[k]["val"]:
-            c = prep(cid)
-            roi = None if c.roi is None else c.roi.astype(bool)
-            lab = preds["patch"].probabilities(c.image).argmax(0).astype(np.uint8)
-            pairs["patch"].append((lab, c.label, roi))
-            if preds["image"].window_size(c.label.shape) != list(plan.patch_size):
-                larger = True  # else both windows are the same: the same prediction
-                lab = preds["image"].probabilities(c.image).argmax(0).astype(np.uint8)
-            pairs["image"].append((lab, c.label, roi))
-    if not pairs["patch"]:
-        return "patch", {}, {}
-    scores = {w: _mean_dice(p, plan.n_classes) for w, p in pairs.items()}
-    window = "patch"
-    if larger and scores["image"] >= scores["patch"] - WINDOW_TOLERANCE:
-        window = "image"
-    log.info("inference window on validation: %s (mean Dice %s)", window,
-             ", ".join(f"{w} {v:.4f}" for w, v in scores.items()))
-    return window, {w: round(v, 5) for w, v in scores.items()}, select_postprocessing(pairs[window], plan.n_classes)
-
-
-def _mean_dice(pairs, n_classes: int) -> float:
-    from medseg.train.loop import _dice_per_class
-
-    return float(np.mean([np.mean(_dice_per_class(p, t, n_classes, r)) for p, t, r in pairs]))

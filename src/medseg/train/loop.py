@@ -9,11 +9,23 @@ Layout of a fold folder::
     fold_K/tb/                  TensorBoard logs
 
 All files are written atomically; ``train_state.pt`` is written after the weights, so
-the newest state always refers to weights that exist.
+the newest state always refers to weights that exist. An exception raised from
+``step_callback`` (or an interruption) leaves the last complete epoch's files for
+``--resume``.
+
+Validation predicts through the :class:`~medseg.dl.validation.Validator` the caller
+passes in (sliding windows are inference's business; this package never imports
+:mod:`medseg.infer`).
+
+Examples
+--------
+>>> augmentation_workers(0), augmentation_workers(3)
+(0, 3)
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,30 +33,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from medseg.config import save_json
+from medseg.dl.checkpoint import load_checkpoint, save_checkpoint
+from medseg.dl.device import resolve_device
+from medseg.dl.network import build_net
+from medseg.dl.plan import Plan
+from medseg.dl.validation import Validator, dice_per_class
 from medseg.errors import ConfigError
-from medseg.nets import create_net
-from medseg.train.checkpoint import load_checkpoint, save_checkpoint
-from medseg.train.data import PatchSampler, PreparedCase, Prefetcher
+from medseg.train.config import TrainConfig
+from medseg.train.data import PatchSampler, Prefetcher, PreparedCase
 from medseg.train.losses import make_loss
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_net", "train_fold", "validate", "StopTraining"]
+__all__ = ["COMPILE_MIN_SECONDS", "train_fold", "validate", "augmentation_workers"]
 
 
-class StopTraining(Exception):
-    """Raised by a step callback to simulate an interruption (used in tests)."""
-
-
-def build_net(plan, *, deep_supervision: bool = True) -> torch.nn.Module:
-    return create_net(plan.net, spatial_dims=plan.dims, in_channels=plan.in_channels,
-                      out_channels=plan.n_classes, channels=plan.channels,
-                      num_res_units=plan.num_res_units, norm=plan.norm, deep_supervision=deep_supervision)
-
-
-def _optimizer(plan, net: torch.nn.Module) -> torch.optim.Optimizer:
+def _optimizer(plan: Plan, net: torch.nn.Module) -> torch.optim.Optimizer:
     # foreach: one multi-tensor kernel per update step instead of a Python loop over the
     # parameters (torch uses it by default only on CUDA; on the CPU it saves 1-4 % per step)
     if plan.optimizer == "adamw":
@@ -105,30 +112,33 @@ def _poly(lr0: float, frac: float) -> float:
     return lr0 * (1.0 - min(max(frac, 0.0), 1.0)) ** 0.9
 
 
-def _dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int, roi: np.ndarray | None) -> list[float]:
-    out = []
-    for c in range(1, n_classes):
-        p, t = pred == c, truth == c
-        if roi is not None:
-            p, t = p & roi, t & roi
-        denom = p.sum() + t.sum()
-        out.append(1.0 if denom == 0 else float(2 * (p & t).sum() / denom))
-    return out
+def validate(net: torch.nn.Module, cases: Sequence[PreparedCase], plan: Plan, device: torch.device,
+             validator: Validator) -> tuple[float, list[np.ndarray]]:
+    """Mean foreground Dice over ``cases`` (inside their ROIs) and the softmax maps.
 
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The training network; it is in training mode again on return.
+    cases : sequence of PreparedCase
+        The held-out cases.
+    plan : Plan
+    device : torch.device
+    validator : Validator
+        Predicts the cases (see :meth:`~medseg.dl.validation.Validator.probabilities`).
 
-def validate(net: torch.nn.Module, cases: Sequence[PreparedCase], plan, device: torch.device,
-             *, overlap: float = 0.25) -> tuple[float, list[np.ndarray]]:
-    """Mean foreground Dice over ``cases`` (inside ROIs) and the softmax maps."""
-    from medseg.infer.predictor import Predictor
-
-    # channels_last=False: the training network's layout must not change (exact resume)
-    pred = Predictor([net], plan, tta=False, overlap=overlap, device=str(device), channels_last=False)
-    scores, probs = [], []
-    for c in cases:
-        p = pred.probabilities(c.image)
-        probs.append(p)
+    Returns
+    -------
+    score : float
+        Mean over cases of the mean Dice of the foreground classes (``nan`` without cases).
+    probs : list of ndarray, each (K, *spatial)
+        The softmax of each case.
+    """
+    probs = validator.probabilities(net, plan, [c.image for c in cases], device=str(device))
+    scores = []
+    for c, p in zip(cases, probs):
         roi = None if c.roi is None else c.roi.astype(bool)
-        scores.append(float(np.mean(_dice_per_class(p.argmax(0), c.label, plan.n_classes, roi))))
+        scores.append(float(np.mean(dice_per_class(p.argmax(0), c.label, plan.n_classes, roi))))
     net.train()
     return float(np.mean(scores)) if scores else float("nan"), probs
 
@@ -142,20 +152,35 @@ def _loss_value(loss_fn, out: torch.Tensor, y: torch.Tensor, m: torch.Tensor) ->
     return loss_fn(out, y, m)
 
 
-def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[PreparedCase], plan, fold_dir: Path,
-               cfg, *, time_budget_s: float | None = None, step_callback: Callable[[int], None] | None = None,
-               ) -> dict[str, Any]:
+def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[PreparedCase], plan: Plan, fold_dir: Path,
+               cfg: TrainConfig, *, validator: Validator, time_budget_s: float | None = None,
+               step_callback: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train one fold into ``fold_dir`` and return a summary (best Dice, steps, time).
 
-    ``cfg`` is a :class:`~medseg.train.config.TrainConfig`. With ``time_budget_s`` the run
-    stops when that much wall time (including earlier, resumed sessions) has passed and
-    the LR decays with elapsed time; otherwise it runs ``cfg.epochs`` epochs.
-    ``step_callback(step)`` is called after each optimisation step.
+    Parameters
+    ----------
+    train_cases, val_cases : sequence of PreparedCase
+        Training and held-out cases (no validation when ``val_cases`` is empty).
+    plan : Plan
+    fold_dir : Path
+        The fold's folder (see the module docstring for what is written there).
+    cfg : TrainConfig
+        ``epochs``, ``iters_per_epoch``, ``val_every``, ``patience``, ``resume``, ...
+    validator : Validator
+        Predicts the held-out cases at each validation.
+    time_budget_s : float, optional
+        Stop when this much wall time (including earlier, resumed sessions) has passed; the
+        learning rate then decays with elapsed time. Otherwise ``cfg.epochs`` epochs run.
+    step_callback : callable, optional
+        ``step_callback(step)`` after each optimisation step; what it raises propagates
+        (the files of the last finished epoch stay, for ``--resume``).
+
+    Returns
+    -------
+    dict
+        ``steps``, ``elapsed_s``, ``best_val_dice``, ``early_stopped``, ``compiled``,
+        ``first_step_s`` and ``history`` (one record per epoch), as in ``log.json``.
     """
-    from tqdm.auto import tqdm
-
-    from medseg.infer.predictor import resolve_device
-
     fold_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(resolve_device(cfg.device))
     torch.manual_seed(cfg.seed)
@@ -194,7 +219,8 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     ep_losses: list[float] = []
     stopped_early = False
     compile_s = None
-    prefetch = Prefetcher(sampler, step, stop, workers=augmentation_workers(cfg.workers, device.type)) if not st_done else None
+    workers = augmentation_workers(cfg.workers, device.type)
+    prefetch = Prefetcher(sampler, step, stop, workers=workers) if not st_done else None
     # the compiled module shares net's parameters; validation and checkpoints use net itself
     model = _compiled(net) if not st_done and _use_compile(cfg, plan, time_budget_s, total_steps) else None
     first_compiled = model is not None
@@ -243,7 +269,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                        "elapsed_s": round(elapsed, 2), "train_s": round(elapsed - val_s, 2)}
                 ep_losses = []
                 if val_cases and (epoch % max(1, cfg.val_every) == 0 or out_of_time or step == stop):
-                    score, probs = validate(net, val_cases, plan, device)
+                    score, probs = validate(net, val_cases, plan, device, validator)
                     rec["val_dice"] = score
                     _tb_images(writer, val_cases[0], probs[0], step)
                     if score > best:
@@ -286,7 +312,8 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
 def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history, val_s) -> None:
     save_checkpoint({"model": net.state_dict(), "step": step}, fold_dir / "checkpoint_last.pt")
     save_checkpoint({"optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "best": best, "bad": bad,
-                     "history": history, "val_s": val_s, "torch_rng": torch.get_rng_state()}, fold_dir / "train_state.pt")
+                     "history": history, "val_s": val_s, "torch_rng": torch.get_rng_state()},
+                    fold_dir / "train_state.pt")
 
 
 def _tb_writer(path: Path):
@@ -322,15 +349,27 @@ def _tb_images(writer, case: PreparedCase, prob: np.ndarray, step: int) -> None:
 
 
 def augmentation_workers(requested: int | None, device: str = "cpu") -> int:
-    """Threads that prepare batches: as asked, else one per core beyond the first, so the
-    training thread keeps a core of its own (on 2 cores: 1 worker, measured 17 % more
-    samples/s than 2 workers on the Hippocampus benchmark, see benchmarks/results/dl.md).
-    On the CPU at most 2 (the cores also run the network); on a GPU, where the cores only
-    prepare batches, at most 8 (an H200 run with 2 was bound by batch preparation)."""
+    """Threads that prepare batches.
+
+    As asked, else one per core beyond the first, so the training thread keeps a core of its
+    own (on 2 cores: 1 worker, measured 17 % more samples/s than 2 workers on the
+    Hippocampus benchmark, see benchmarks/results/dl.md). On the CPU at most 2 (the cores
+    also run the network); on a GPU, where the cores only prepare batches, at most 8 (an
+    H200 run with 2 was bound by batch preparation).
+
+    Parameters
+    ----------
+    requested : int or None
+        ``--workers`` (0: batches made in the training thread); ``None``: from the cores.
+    device : str
+        ``"cpu"`` or a CUDA device.
+
+    Returns
+    -------
+    int
+    """
     if requested is not None:
         return max(0, int(requested))  # 0: batches made in the training thread
-    import os
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(8 if str(device).startswith("cuda") else 2, cores - 1))
 

@@ -73,7 +73,30 @@ def _dice_only(n_classes: int, weights: Sequence[float] | None = None) -> LossFn
 
 
 def make_loss(name: str, n_classes: int, weights: Sequence[float] | None = None) -> LossFn:
-    """The loss ``name`` (``dice_ce``, ``dice`` or ``ce``) for ``n_classes`` classes."""
+    """The loss ``name`` (``dice_ce``, ``dice`` or ``ce``) for ``n_classes`` classes.
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`LOSSES`.
+    n_classes : int
+        Classes including background (at least 2).
+    weights : sequence of float, optional
+        Cross-entropy weights per class.
+
+    Returns
+    -------
+    callable
+        ``loss(logits (N, C, *spatial), target (N, *spatial) int, mask (N, *spatial) or None)``
+        -> scalar tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss = make_loss("dice_ce", 2)
+    >>> float(loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), None)) > 0
+    True
+    """
     if n_classes < 2:
         raise ConfigError("a segmentation loss needs at least two classes")
     return LOSSES.get(name)(n_classes, weights)

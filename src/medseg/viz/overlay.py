@@ -1,4 +1,8 @@
-"""Overlays of label maps on images: outlines and error maps as RGB arrays."""
+"""Overlays of label maps on images: outlines and error maps as RGB arrays.
+
+Every function takes 2D arrays (one slice; :func:`pick_slice` chooses it in 3D) and returns
+a new float RGB array ``(y, x, 3)`` in ``[0, 1]``; inputs are never modified.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -21,6 +25,24 @@ def to_display(image: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     multi-channel images (MR modalities) show their first channel.
 
     ``None`` gives a mid-grey background of ``shape``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or None
+        A 2D slice ``(y, x)``, or ``(C, y, x)``/``(y, x, C)`` with channels.
+    shape : tuple of int
+        The ``(y, x)`` shape of the label slice it is shown with.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape ``(y, x, 3)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = to_display(np.array([[0.0, 10.0], [20.0, 30.0]]), (2, 2))
+    >>> rgb.shape, float(rgb.min()), float(rgb.max())
+    ((2, 2, 3), 0.0, 1.0)
     """
     if image is None:
         return np.full((*shape, 3), 0.5)
@@ -42,7 +64,27 @@ def to_display(image: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def pick_slice(truth: np.ndarray, pred: np.ndarray, *, axis: int = 0) -> int:
-    """The index along ``axis`` of a 3D pair with the most disagreeing voxels (else most foreground)."""
+    """The index along ``axis`` of a 3D pair with the most disagreeing voxels (else most foreground).
+
+    Parameters
+    ----------
+    truth, pred : numpy.ndarray, shape ``(z, y, x)``
+        Label maps.
+    axis : int
+        The axis to pick a slice along.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.zeros((4, 3, 3), int); t[1:3] = 1
+    >>> p = t.copy(); p[2, 0, 0] = 0
+    >>> pick_slice(t, p), pick_slice(t, t)
+    (2, 1)
+    """
     other = tuple(a for a in range(truth.ndim) if a != axis)
     err = (truth != pred).sum(axis=other)
     if err.max() > 0:
@@ -51,13 +93,35 @@ def pick_slice(truth: np.ndarray, pred: np.ndarray, *, axis: int = 0) -> int:
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:
-    from skimage.segmentation import find_boundaries
+    from skimage.segmentation import find_boundaries  # deferred: scikit-image is slow to import
 
     return find_boundaries(mask, mode="inner")
 
 
 def outline_overlay(base: np.ndarray, labels: np.ndarray, *, alpha: float = 0.35) -> np.ndarray:
-    """Tint each label with its colour and draw its outline on the RGB ``base`` ``(y, x, 3)``."""
+    """Tint each label with its colour and draw its outline on the RGB ``base``.
+
+    Parameters
+    ----------
+    base : numpy.ndarray, shape ``(y, x, 3)``
+        Float RGB in ``[0, 1]`` (see :func:`to_display`).
+    labels : numpy.ndarray, shape ``(y, x)``
+        Integer label map; label ``k`` gets ``LABEL_COLOURS[(k - 1) % 6]``.
+    alpha : float
+        Opacity of the tint inside each label.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(y, x, 3)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((5, 5), int); lab[1:4, 1:4] = 1
+    >>> out = outline_overlay(np.zeros((5, 5, 3)), lab)
+    >>> out[1, 1].tolist() == LABEL_COLOURS[0].tolist(), out[0, 0].tolist()   # outline, background
+    (True, [0.0, 0.0, 0.0])
+    """
     out = base.copy()
     for lab in np.unique(labels):
         if lab == 0:
@@ -75,10 +139,26 @@ def error_overlay(base: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, labe
 
     Parameters
     ----------
-    base : numpy.ndarray, ``(y, x, 3)`` float RGB in [0, 1]
-    truth, pred : numpy.ndarray, ``(y, x)`` label maps
-    label : show only this class (binary view); ``None`` shows every class, with
-        foreground voxels given the wrong class in orange.
+    base : numpy.ndarray, shape ``(y, x, 3)``
+        Float RGB in ``[0, 1]``.
+    truth, pred : numpy.ndarray, shape ``(y, x)``
+        Label maps.
+    label : int, optional
+        Show only this class (binary view); ``None`` shows every class, with foreground
+        voxels given the wrong class in orange.
+    alpha : float
+        Opacity of the colours.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(y, x, 3)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = error_overlay(np.zeros((1, 3, 3)), np.array([[1, 1, 0]]), np.array([[1, 0, 1]]), alpha=1.0)
+    >>> out[0].tolist() == [TP_COLOUR.tolist(), FN_COLOUR.tolist(), FP_COLOUR.tolist()]
+    True
     """
     if label is not None:
         truth, pred = (truth == label).astype(np.uint8), (pred == label).astype(np.uint8)
@@ -90,12 +170,34 @@ def error_overlay(base: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, labe
     return out
 
 
-def error_window(truth: np.ndarray, pred: np.ndarray, *, fraction: float = 0.3, min_size: int = 24) -> tuple[slice, slice] | None:
+def error_window(truth: np.ndarray, pred: np.ndarray, *, fraction: float = 0.3,
+                 min_size: int = 24) -> tuple[slice, slice] | None:
     """The square window (``fraction`` of the larger side) holding the most disagreeing pixels, for a zoomed view.
 
-    Returns ``None`` when the image is already small (no zoom needed) or nothing disagrees.
+    Parameters
+    ----------
+    truth, pred : numpy.ndarray, shape ``(y, x)``
+        Label maps.
+    fraction : float
+        Window side as a fraction of the larger image side.
+    min_size : int
+        Smallest window side in pixels.
+
+    Returns
+    -------
+    tuple of slice or None
+        ``(rows, columns)`` of the window; ``None`` when the image is already small (no zoom
+        needed) or nothing disagrees.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.zeros((100, 100), int); p = t.copy(); p[80:85, 10:15] = 1
+    >>> rows, cols = error_window(t, p)        # 30 = 0.3 x 100 pixels square, around the errors
+    >>> rows.stop - rows.start, cols.stop - cols.start, rows.start <= 80 and 85 <= rows.stop
+    (30, 30, True)
     """
-    from scipy.ndimage import uniform_filter
+    from scipy.ndimage import uniform_filter  # deferred: scipy.ndimage, only for zoomed views
 
     h, w = truth.shape
     size = max(min_size, int(round(max(h, w) * fraction)))

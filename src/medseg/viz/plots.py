@@ -1,25 +1,51 @@
-"""Metric plots (Matplotlib, Agg backend): box + strip plots, confusion matrices, paired comparisons."""
+"""Metric plots (Matplotlib, Agg backend): box + strip plots, confusion matrices, paired comparisons.
+
+Matplotlib is imported on the first figure, not with this module, so importing
+:mod:`medseg.viz` (and the report modules that use it) stays cheap.
+"""
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = ["png_bytes", "metric_box_figure", "confusion_figure", "paired_figure", "case_panel_figure"]
 
+#: Per-case values of one group: a sequence of floats or a 1-D array (``nan``/``inf`` allowed).
+Values = Sequence[float] | np.ndarray
 
-def _plt():
-    import matplotlib
+
+def _plt() -> Any:
+    import matplotlib  # deferred: Matplotlib is slow to import and only needed for figures
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after choosing the Agg backend
 
     return plt
 
 
-def png_bytes(fig, *, dpi: int = 96) -> bytes:
-    """Render a figure to PNG bytes and close it."""
+def png_bytes(fig: Any, *, dpi: int = 96) -> bytes:
+    """Render a figure to PNG bytes and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : int
+        Resolution.
+
+    Returns
+    -------
+    bytes
+        The PNG file's bytes.
+
+    Examples
+    --------
+    >>> png = png_bytes(paired_figure({"a": [1.0, 2.0], "b": [1.5, 2.5]}, title="Dice"))
+    >>> png[:4]
+    b'\x89PNG'
+    """
     plt = _plt()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
@@ -27,11 +53,28 @@ def png_bytes(fig, *, dpi: int = 96) -> bytes:
     return buf.getvalue()
 
 
-def metric_box_figure(groups: Mapping[str, Sequence[float]], *, title: str, ylabel: str = "", seed: int = 0,
-                      lower_is_better: bool = False):
+def metric_box_figure(groups: Mapping[str, Values], *, title: str, ylabel: str = "", seed: int = 0,
+                      lower_is_better: bool = False) -> Any:
     """Box plot with every case drawn as a jittered point, one box per group (label or run).
 
     ``inf``/``nan`` values cannot be drawn; their counts are written under each box.
+
+    Parameters
+    ----------
+    groups : mapping of str to array_like, each shape ``(n_cases,)``
+        Per-case values of each group, in display order.
+    title : str
+        Plot title; ``"(lower is better)"`` is appended when ``lower_is_better``.
+    ylabel : str
+        Y-axis label.
+    seed : int
+        Seed of the horizontal jitter.
+    lower_is_better : bool
+        The metric's direction (from the catalogue).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     plt = _plt()
     names = list(groups)
@@ -62,8 +105,20 @@ def metric_box_figure(groups: Mapping[str, Sequence[float]], *, title: str, ylab
     return fig
 
 
-def confusion_figure(matrix: np.ndarray, names: Sequence[str]):
-    """Row-normalised confusion matrix (rows: truth) with voxel counts in each cell."""
+def confusion_figure(matrix: np.ndarray, names: Sequence[str]) -> Any:
+    """Row-normalised confusion matrix (rows: truth) with voxel counts in each cell.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray, shape ``(K, K)``
+        Voxel counts, rows ground truth, columns prediction.
+    names : sequence of str, length ``K``
+        Class names.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     m = np.asarray(matrix, dtype=float)
     rows = m.sum(axis=1, keepdims=True)
@@ -86,8 +141,22 @@ def confusion_figure(matrix: np.ndarray, names: Sequence[str]):
     return fig
 
 
-def paired_figure(values: Mapping[str, Sequence[float]], *, title: str, lower_is_better: bool = False):
-    """Per-case values of several runs, one line per case joining its points across runs."""
+def paired_figure(values: Mapping[str, Values], *, title: str, lower_is_better: bool = False) -> Any:
+    """Per-case values of several runs, one line per case joining its points across runs.
+
+    Parameters
+    ----------
+    values : mapping of str to array_like, each shape ``(n_cases,)``
+        Per-case values of each run, the cases in the same order.
+    title : str
+        Plot title; ``"(lower is better)"`` is appended when ``lower_is_better``.
+    lower_is_better : bool
+        The metric's direction (from the catalogue).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     names = list(values)
     arr = np.asarray([np.asarray(values[n], dtype=float) for n in names])  # (runs, cases)
@@ -112,10 +181,25 @@ def paired_figure(values: Mapping[str, Sequence[float]], *, title: str, lower_is
     return fig
 
 
-def case_panel_figure(panels: Sequence[tuple[str, np.ndarray]], *, title: str, legend: Sequence[tuple[str, np.ndarray]] = ()):
-    """A row of RGB panels ``(name, (y, x, 3) array)`` with a title and an optional colour legend."""
+def case_panel_figure(panels: Sequence[tuple[str, np.ndarray]], *, title: str,
+                      legend: Sequence[tuple[str, np.ndarray]] = ()) -> Any:
+    """A row of RGB panels with a title and an optional colour legend.
+
+    Parameters
+    ----------
+    panels : sequence of (str, numpy.ndarray)
+        ``(name, RGB image)``, each image ``(y, x, 3)`` with values in ``[0, 1]``, all the same shape.
+    title : str
+        Figure title.
+    legend : sequence of (str, numpy.ndarray)
+        ``(name, RGB colour (3,))`` entries of the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # deferred: Matplotlib, only needed for figures
 
     h, w = panels[0][1].shape[:2]
     width = 2.4 * len(panels)

@@ -1,32 +1,41 @@
-"""Self-configuration: dataset fingerprint -> :class:`Plan` (``plan.json``).
+"""Self-configuration: dataset fingerprint -> :class:`~medseg.dl.plan.Plan` (``plan.json``).
 
-The fingerprint summarises what the plan needs: spatial dimensionality, shapes,
-spacings, channels, modality, foreground intensity statistics and class frequencies.
-The plan derives from it the target spacing (median), per-channel normalisation (CT:
-clip to the foreground 0.5-99.5 percentiles and z-score with dataset statistics;
-otherwise per-image z-score inside the ROI), the patch size (median shape, capped by a
-memory budget), the network width and the batch size (timed on this machine so that the
-requested time budget allows enough optimisation steps) and class weights. Every field
-can be overridden with ``overrides``.
+The fingerprint (:func:`medseg.fingerprint.fingerprint`, the one ``medseg inspect`` shows)
+summarises what the plan needs: spatial dimensionality, shapes, spacings, channels,
+modality, foreground intensity statistics and class frequencies. The plan derives from it
+the target spacing (median), per-channel normalisation (CT: clip to the foreground
+0.5-99.5 percentiles and z-score with dataset statistics; otherwise per-image z-score
+inside the ROI), the patch size (median shape, capped by a memory budget), the network
+width and the batch size (timed on this machine so that the requested time budget allows
+enough optimisation steps) and class weights. Every field can be overridden with
+``overrides``.
+
+Examples
+--------
+>>> fp = {"dims": 2, "n_cases": 4, "shapes": [[64, 64]] * 4, "spacings": [[1.0, 1.0]] * 4,
+...       "n_channels": 1, "declared_modality": [], "fg_stats": [[0.0, 1.0, 0.5, 0.2]],
+...       "class_counts": {"0": 9000, "1": 1000}, "label_names": {}, "has_roi": False}
+>>> plan = make_plan(fp, measure=False)
+>>> plan.patch_size, plan.n_classes, plan.target_spacing
+((64, 64), 2, (1.0, 1.0))
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
+import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from medseg.config import from_dict, to_dict
-from medseg.errors import ConfigError, InputError
-from medseg.image import require_finite
+from medseg.dl.plan import Plan
+from medseg.errors import ConfigError, InputError, suggest
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Plan", "fingerprint", "make_plan", "plan_from_dict", "augmentation_strength"]
+__all__ = ["FULL_AUG_PASSES", "make_plan", "augmentation_strength"]
 
 #: Passes over the training voxels after which the full nnU-Net-style augmentation is
 #: used. Augmentation fights over-fitting, which needs many passes over the same data; in
@@ -34,125 +43,7 @@ __all__ = ["Plan", "fingerprint", "make_plan", "plan_from_dict", "augmentation_s
 #: this the transform probabilities (flips included) are scaled by passes / FULL_AUG_PASSES.
 FULL_AUG_PASSES = 50.0
 
-PLAN_VERSION = 1
 
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything training and inference need to agree on (saved as ``plan.json``)."""
-
-    dims: int = 2
-    in_channels: int = 1
-    n_classes: int = 2
-    class_names: dict = field(default_factory=dict)
-    target_spacing: tuple = ()
-    normalisation: tuple = ()          # per channel: "zscore" | "ct"
-    ct_stats: tuple = ()               # per channel: (lo, hi, mean, std) when "ct"
-    patch_size: tuple = ()
-    batch_size: int = 2
-    net: str = "unet"
-    channels: tuple = (16, 32, 64, 128)
-    num_res_units: int = 2
-    norm: str = "instance"
-    class_weights: tuple = ()
-    loss: str = "dice_ce"
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    fg_oversample: float = 0.33
-    use_roi: bool = False
-    mirror_axes: tuple = ()
-    rot90: bool = True
-    augment: bool = True               # spatial and intensity augmentation while training
-    aug_strength: float = 1.0          # scale of the rotation/scaling/elastic/intensity probabilities
-    step_seconds: float = 0.0          # measured time of one training step when planned
-    version: int = PLAN_VERSION
-
-    def to_json(self) -> dict[str, Any]:
-        return to_dict(self)
-
-
-def plan_from_dict(data: dict[str, Any]) -> Plan:
-    """A Plan from JSON data (unknown keys rejected with a suggestion)."""
-    d = dict(data)
-    d["class_names"] = {str(k): str(v) for k, v in (d.get("class_names") or {}).items()}
-    for k in ("target_spacing", "normalisation", "patch_size", "channels", "class_weights", "mirror_axes"):
-        if k in d and d[k] is not None:
-            d[k] = tuple(d[k])
-    if "ct_stats" in d:
-        d["ct_stats"] = tuple(tuple(float(x) for x in s) if s else () for s in d["ct_stats"])
-    return from_dict(Plan, d, what="plan")
-
-
-# ---------------------------------------------------------------------------- fingerprint
-def fingerprint(dataset: Any, *, max_cases: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Summarise a labelled dataset for planning.
-
-    Returns a dict with ``dims``, ``n_cases``, ``shapes`` (list), ``spacings`` (list),
-    ``n_channels``, ``modality`` (list per channel), ``fg_stats`` (per channel: p0.5,
-    p99.5, mean, std of intensities inside labels), ``class_counts`` (voxels per label
-    value), ``has_roi``.
-    """
-    cases = list(dataset.cases)
-    if not cases:
-        raise InputError(f"{dataset.root}: the dataset has no cases")
-    rng = np.random.default_rng(seed)
-    shapes, spacings, nch = [], [], set()
-    counts: dict[int, int] = {}
-    fg_samples: list[list[np.ndarray]] | None = None
-    dims = None
-    idx = set(rng.permutation(len(cases))[:max_cases].tolist())
-    for i, case in enumerate(cases):
-        img = dataset.load_image(case)
-        lab = dataset.load_label(case, img)
-        if lab is None:
-            raise InputError(f"case {case.case_id} has no label map; every training case needs one "
-                             "(remove it from the dataset or add its label)")
-        if dims is None:
-            dims = img.ndim
-        elif img.ndim != dims:
-            raise InputError(f"case {case.case_id} is {img.ndim}D but earlier cases are {dims}D; "
-                             "a dataset must be all 2D or all 3D")
-        require_finite(img.array, case=case.case_id, before="training")
-        shapes.append(list(img.shape))
-        spacings.append(list(img.spacing))
-        nch.add(img.n_channels)
-        if len(nch) > 1:
-            raise InputError(f"case {case.case_id} has {img.n_channels} channels but other cases have "
-                             f"{sorted(nch - {img.n_channels})}; all cases need the same channels")
-        la = np.asarray(lab.array)
-        if la.dtype.kind == "f" or (la.size and la.min() < 0):
-            raise InputError(f"case {case.case_id}: label map must hold non-negative integers")
-        vals, cnt = np.unique(la, return_counts=True)
-        for v, c in zip(vals.tolist(), cnt.tolist()):
-            counts[int(v)] = counts.get(int(v), 0) + int(c)
-        if i in idx:
-            arr = img.array.astype(np.float32)
-            arr = arr[None] if not img.has_channels else arr
-            fg = la > 0
-            if fg_samples is None:
-                fg_samples = [[] for _ in range(arr.shape[0])]
-            if fg.any():
-                for c in range(arr.shape[0]):
-                    v = arr[c][fg]
-                    if v.size > 10000:
-                        v = rng.choice(v, 10000, replace=False)
-                    fg_samples[c].append(v)
-    fg_stats = []
-    for c, samples in enumerate(fg_samples or []):
-        v = np.concatenate(samples) if samples else np.zeros(1, np.float32)
-        fg_stats.append([float(np.percentile(v, 0.5)), float(np.percentile(v, 99.5)),
-                         float(v.mean()), float(v.std())])
-    names = getattr(dataset, "label_names", None) or {}
-    modality = list(dataset.meta.get("channel_names", [])) if hasattr(dataset, "meta") else []
-    return {"dims": int(dims), "n_cases": len(cases), "shapes": shapes, "spacings": spacings,
-            "n_channels": int(next(iter(nch))), "modality": modality, "fg_stats": fg_stats,
-            "class_counts": {str(k): v for k, v in sorted(counts.items())},
-            "label_names": {str(k): str(v) for k, v in names.items()},
-            "has_roi": bool(getattr(dataset, "has_roi", False))}
-
-
-# ---------------------------------------------------------------------------- planning
 def _round_patch(shape: list[float], div: int, cap_vox: float) -> list[int]:
     s = np.array(shape, dtype=float)
     while np.prod(s) > cap_vox:
@@ -176,13 +67,11 @@ def _time_step(plan: Plan, device: str, n: int = 2) -> float:
     """Seconds per training step (forward+backward+update) of ``plan`` on ``device``."""
     import torch
 
-    from medseg.nets import create_net
-    from medseg.train.losses import make_loss
+    from medseg.dl.network import build_net  # deferred: imports torch
+    from medseg.train.losses import make_loss  # deferred: imports torch
 
     torch.manual_seed(0)
-    net = create_net(plan.net, spatial_dims=plan.dims, in_channels=plan.in_channels,
-                     out_channels=plan.n_classes, channels=plan.channels,
-                     num_res_units=plan.num_res_units, norm=plan.norm).to(device)
+    net = build_net(plan).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     loss = make_loss(plan.loss, plan.n_classes, None)
     x = torch.randn((plan.batch_size, plan.in_channels) + tuple(plan.patch_size), device=device)
@@ -214,8 +103,6 @@ def _memory_budget(device: str) -> float:
 
         return 0.6 * torch.cuda.get_device_properties(0).total_memory
     try:
-        import os
-
         avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         avail = 8e9
@@ -234,6 +121,26 @@ def augmentation_strength(plan: Plan, fp: dict[str, Any], steps: float | None) -
     The schedule shows each training voxel ``passes = steps * batch * patch_voxels /
     (n_cases * median_case_voxels)`` times; the strength is ``passes / FULL_AUG_PASSES``
     capped at 1 (``steps`` unknown: 1).
+
+    Parameters
+    ----------
+    plan : Plan
+        Its ``batch_size`` and ``patch_size``.
+    fp : dict
+        The fingerprint (``shapes``, ``spacings``, ``n_cases``).
+    steps : float or None
+        Optimisation steps of the schedule.
+
+    Returns
+    -------
+    float
+        Rounded to three decimals.
+
+    Examples
+    --------
+    >>> fp = {"shapes": [[20, 20, 20]] * 10, "spacings": [[1.0, 1.0, 1.0]] * 10, "n_cases": 10}
+    >>> augmentation_strength(Plan(dims=3, patch_size=(16, 16, 16), batch_size=2), fp, 100)
+    0.205
     """
     if steps is None or not np.isfinite(steps):
         return 1.0
@@ -247,23 +154,46 @@ def augmentation_strength(plan: Plan, fp: dict[str, Any], steps: float | None) -
 def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
               time_budget_s: float | None = None, train_steps: int | None = None,
               device: str = "cpu", min_steps: int = 4000, measure: bool = True) -> Plan:
-    """Derive a :class:`Plan` from a fingerprint.
+    """Derive a :class:`~medseg.dl.plan.Plan` from a fingerprint.
 
     Parameters
     ----------
-    fp : dict from :func:`fingerprint`.
-    overrides : plan fields given by the user (win over everything derived).
-    time_budget_s : training time budget; the network width and batch size are chosen so
+    fp : dict
+        From :func:`medseg.fingerprint.fingerprint` (``strict=True``); the planner reads
+        ``dims``, ``n_cases``, ``shapes``, ``spacings``, ``n_channels``,
+        ``declared_modality``, ``fg_stats``, ``class_counts``, ``label_names`` and
+        ``has_roi``.
+    overrides : dict, optional
+        Plan fields given by the user (win over everything derived).
+    time_budget_s : float, optional
+        Training time budget in seconds; the network width and batch size are chosen so
         that at least ``min_steps`` steps fit in it (timed on ``device``). When even the
         smallest network cannot reach ``min_steps``, the batch size with the highest
         measured samples/s is taken (the budget then limits samples, not steps).
-    train_steps : steps of an epoch-based schedule (sets the augmentation strength).
+    train_steps : int, optional
+        Steps of an epoch-based schedule (sets the augmentation strength).
+    device : str
+        Where training will run (memory budget, step timing).
+    min_steps : int
+        Steps the time budget should allow.
+    measure : bool
+        Time training steps when a time budget is given (else the default widths).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ConfigError
+        An unknown override, a patch size the network cannot halve, or no network that
+        fits the memory budget.
+    InputError
+        The labels hold only background.
     """
     overrides = dict(overrides or {})
     unknown = set(overrides) - {f.name for f in dataclasses.fields(Plan)}
     if unknown:
-        from medseg.errors import suggest
-
         k = sorted(unknown)[0]
         raise ConfigError(f"unknown plan field '{k}'{suggest(k, [f.name for f in dataclasses.fields(Plan)])}")
     dims = fp["dims"]
@@ -288,7 +218,7 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
         # the Dice term already balances the classes (as in nnU-Net); weighting the CE term
         # as well over-segments rare classes (Hippocampus, 4 min: 0.823 -> 0.860 without)
         weights = np.array([])
-    modality = [str(m).upper() for m in fp.get("modality") or []]
+    modality = [str(m).upper() for m in fp.get("declared_modality") or []]
     norm_kind, ct_stats = [], []
     for c in range(fp["n_channels"]):
         is_ct = c < len(modality) and modality[c] == "CT"
@@ -300,8 +230,9 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
     patch = _round_patch(list(median_shape), div, cap)
     # small volumes: a patch that holds the largest case whole (one window at inference,
     # full context in training) when it costs at most twice the median-shape patch
-    whole = _round_patch(list(np.max(shapes, axis=0)), div, cap)
-    if dims == 3 and np.prod(whole) <= 2 * np.prod(patch) and all(w >= s for w, s in zip(whole, np.max(shapes, axis=0))):
+    largest = np.max(shapes, axis=0)
+    whole = _round_patch(list(largest), div, cap)
+    if dims == 3 and np.prod(whole) <= 2 * np.prod(patch) and all(w >= s for w, s in zip(whole, largest)):
         patch = whole
     if dims == 2 and device == "cpu":  # small 2D patches train much faster per voxel on CPU
         patch = [min(p, 128) for p in patch]

@@ -1,4 +1,17 @@
-"""Checkpoints: written atomically, loadable with ``torch.load(weights_only=True)``."""
+"""Checkpoints: written atomically, read with ``torch.load(weights_only=True)``.
+
+A checkpoint is a dict of tensors and plain values (a network's ``state_dict`` under
+``"model"``, training state, ...). Reading never unpickles arbitrary objects, so a tampered
+file cannot run code; a missing, truncated or foreign file is a :class:`~medseg.errors.ModelError`
+with a one-line message.
+
+Examples
+--------
+>>> import torch
+>>> path = save_checkpoint({"model": {"w": torch.ones(2)}, "step": 3}, "example.pt")
+>>> load_checkpoint(path)["step"]
+3
+"""
 from __future__ import annotations
 
 import pickle
@@ -15,7 +28,20 @@ __all__ = ["save_checkpoint", "load_checkpoint"]
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
-    """Save a dict of tensors / plain values to ``path`` atomically (temp file + rename)."""
+    """Save a dict of tensors and plain values to ``path`` atomically (temp file + rename).
+
+    Parameters
+    ----------
+    obj : dict
+        Tensors, numbers, strings and lists/dicts of them (what ``weights_only`` loading
+        accepts).
+    path : str or Path
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -23,7 +49,24 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint without unpickling arbitrary objects; corrupt files -> ModelError."""
+    """Load a checkpoint without unpickling arbitrary objects.
+
+    Parameters
+    ----------
+    path : str or Path
+    map_location : str or torch.device
+        Where the tensors are loaded.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelError
+        The file is missing, corrupt, not a dict, or holds objects other than tensors and
+        plain values.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found; the model folder is incomplete (train it again)")

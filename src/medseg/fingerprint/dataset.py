@@ -1,22 +1,13 @@
-"""Dataset fingerprint: what a dataset holds and what is wrong with it.
+"""The dataset fingerprint: :func:`fingerprint` reads every case once, summarises it and
+lists its problems (see :mod:`medseg.fingerprint`).
 
-:func:`fingerprint` reads every case once and summarises it — dimensionality, channels
-and modality, shapes and spacings (median/min/max), intensity statistics per channel
-(overall and inside the labels), label values with their voxel fractions, ROI coverage —
-and collects the problems it finds instead of stopping at the first one. The result is
-a plain JSON-serialisable ``dict``; it is what ``medseg inspect`` prints and what the
-deep-learning self-configuration reads (nnU-Net style: median spacing, foreground
-intensity percentiles for CT-like clipping, median shape for patch sizes).
-
-Problem kinds
--------------
-``unreadable`` (a file cannot be read), ``shape_mismatch`` / ``geometry_mismatch``
-(label or ROI not on the image grid), ``bad_label_values`` (non-integer, negative,
-NaN/Inf labels), ``unexpected_label`` (a value outside ``dataset.json``'s labels),
-``too_many_labels`` (a "label map" with very many distinct values: probably an image),
-``nonfinite`` (NaN/Inf in an image), ``empty_label`` (no foreground), ``empty_roi``,
-``duplicate`` (two cases with identical image data), ``channels_mismatch``,
-``mixed_dimensions``, ``constant_image``.
+Examples
+--------
+>>> from medseg.io import load_dataset
+>>> from medseg.testing import make_dataset
+>>> fp = fingerprint(load_dataset(make_dataset("data", kind="disc", n=2, shape=(32, 32))))
+>>> fp["n_cases"], fp["dims"], fp["labels"]
+(2, 2, [0, 1])
 """
 from __future__ import annotations
 
@@ -27,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from medseg.errors import MedsegError
-from medseg.image import Image, same_grid
-from medseg.io.datasets import Case, Dataset
+from medseg.errors import InputError, MedsegError
+from medseg.fingerprint.text import fmt_values
+from medseg.image import Image, require_finite, same_grid
+from medseg.io import Case, Dataset
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fingerprint", "format_fingerprint", "PERCENTILES"]
+__all__ = ["fingerprint", "PERCENTILES", "MAX_LABEL_VALUES"]
 
 PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
 MAX_LABEL_VALUES = 100  # more distinct values than this in a label map: probably not a label map
@@ -102,29 +94,51 @@ def _iterate(cases: list[Case], progress: bool) -> Iterable[Case]:
     return tqdm(cases, desc="inspect", unit="case", leave=False, disable=None)
 
 
-def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int = 0,
-                progress: bool = False) -> dict[str, Any]:
-    """Summarise ``dataset`` and list its problems (never raises for a bad case).
+def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int = 0, progress: bool = False,
+                strict: bool = False, plan_cases: int = 64) -> dict[str, Any]:
+    """Summarise ``dataset`` and list its problems.
 
     Parameters
     ----------
-    dataset : from :func:`medseg.io.load_dataset`.
-    samples_per_case : voxels sampled per case and channel (overall, and again inside
-        the labels) for the percentiles; means, std, min and max are exact.
-    seed : seed of the sampling.
-    progress : show a progress bar on a terminal.
+    dataset : Dataset
+        From :func:`medseg.io.load_dataset`.
+    samples_per_case : int
+        Voxels sampled per case and channel (overall, and again inside the labels) for the
+        percentiles; means, std, min and max are exact.
+    seed : int
+        Seed of the sampling.
+    progress : bool
+        Show a progress bar on a terminal.
+    strict : bool
+        Raise at the first case training cannot use instead of listing it (what ``medseg
+        train`` does); by default problems are listed and never raised.
+    plan_cases : int
+        At most this many cases, drawn with ``seed``, give the foreground samples of
+        ``fg_stats`` (``samples_per_case`` per case and channel).
 
     Returns
     -------
     dict
-        Keys include ``n_cases`` (int), ``dimensionality``, ``n_channels``, ``modality``
-        (per channel), ``shape`` and ``spacing`` (``median``/``min``/``max`` per spatial
-        axis, NumPy order), ``intensity`` (per channel: ``overall`` and ``foreground``
-        with ``mean``, ``std``, ``min``, ``max``, ``percentiles``), ``labels`` (sorted list
-        of values present), ``label_fractions`` (value -> voxel fraction),
-        ``label_cases`` (value -> number of cases containing it), ``roi_coverage``,
-        ``cases`` (one record per case) and ``problems`` (list of ``{case, kind,
-        message, file}``).
+        Plain JSON data. Keys include ``n_cases`` (int), ``dimensionality``, ``n_channels``,
+        ``modality`` (per channel), ``shape`` and ``spacing`` (``median``/``min``/``max`` per
+        spatial axis, NumPy order), ``intensity`` (per channel: ``overall`` and
+        ``foreground`` with ``mean``, ``std``, ``min``, ``max``, ``percentiles``),
+        ``labels`` (sorted list of values present), ``label_fractions`` (value -> voxel
+        fraction), ``label_cases`` (value -> number of cases containing it),
+        ``roi_coverage``, ``cases`` (one record per case) and ``problems`` (list of
+        ``{case, kind, message, file}``); and what the planner reads: ``dims``,
+        ``shapes`` and ``spacings`` (one list per readable case), ``declared_modality``
+        (the channel names ``dataset.meta`` declares), ``fg_stats`` (per channel: p0.5,
+        p99.5, mean and std of the sampled foreground intensities), ``class_counts``
+        (voxels per label value), ``label_names`` and ``has_roi``.
+
+    Raises
+    ------
+    MedsegError
+        Only with ``strict``: an :class:`~medseg.errors.InputError` for no cases, a case
+        without a label map, NaN/Inf voxels, mixed dimensionality or channel counts, or
+        labels that are not non-negative integers; the reader's error for an unreadable
+        file and a :class:`~medseg.errors.GeometryError` for a label map off the image grid.
 
     Examples
     --------
@@ -133,7 +147,14 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
     >>> fp["n_cases"], fp["labels"], fp["spacing"]["median"]        # doctest: +SKIP
     (200, [0, 1, 2], [1.0, 1.0, 1.0])
     """
+    if strict and not dataset.cases:
+        raise InputError(f"{dataset.root}: the dataset has no cases")
     rng = np.random.default_rng(seed)
+    # the planner's foreground samples draw from a generator of their own, so that they do
+    # not depend on the other statistics (nor those on them)
+    plan_rng = np.random.default_rng(seed)
+    sampled = set(plan_rng.permutation(len(dataset.cases))[:plan_cases].tolist())
+    plan_fg: list[list[np.ndarray]] | None = None
     problems: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     overall: list[_Stats] = []
@@ -145,13 +166,18 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
     hashes: dict[str, str] = {}
     modality: list[str] | None = None
     known = set(dataset.label_names) if dataset.label_names else None
-    for case in _iterate(dataset.cases, progress):
+    for i, case in enumerate(_iterate(dataset.cases, progress)):
         rec: dict[str, Any] = {"case_id": case.case_id}
         try:
             img = dataset.load_image(case)
         except MedsegError as exc:
+            if strict:
+                raise
             problems.append(_problem(case, "unreadable", str(exc), case.images[0] if case.images else None))
             continue
+        if strict:
+            first = len(records[0]["shape"]) if records else None
+            lab = _trainable_label(dataset, case, img, first, {r["n_channels"] for r in records[:1]})
         rec.update(shape=list(img.shape), spacing=list(img.spacing), n_channels=img.n_channels, dtype=str(img.dtype))
         records.append(rec)
         if modality is None:
@@ -160,18 +186,21 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
         while len(overall) < chans.shape[0]:
             overall.append(_Stats())
             fg.append(_Stats())
+        bad = 0
         if img.dtype.kind == "f":
             bad = int(np.count_nonzero(~np.isfinite(chans)))
             if bad:
                 problems.append(_problem(case, "nonfinite", f"image has {bad} NaN/Inf voxel(s)", case.images[0]))
         digest = hashlib.blake2b(np.ascontiguousarray(chans).view(np.uint8).reshape(-1), digest_size=16).hexdigest()
         if digest in hashes:
-            problems.append(_problem(case, "duplicate", f"image data identical to case '{hashes[digest]}'", case.images[0]))
+            problems.append(_problem(case, "duplicate", f"image data identical to case '{hashes[digest]}'",
+                                     case.images[0]))
         else:
             hashes[digest] = case.case_id
         if chans.size > 1 and all(float(np.nanmin(c)) == float(np.nanmax(c)) for c in chans if np.isfinite(c).any()):
             problems.append(_problem(case, "constant_image", "every voxel has the same value", case.images[0]))
-        lab = _load_checked(dataset, case, img, "label", problems)
+        if not strict:
+            lab = _load_checked(dataset, case, img, "label", problems)
         fgmask = None
         if lab is not None:
             vals, counts = np.unique(lab.array, return_counts=True)
@@ -186,8 +215,8 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
             if known is not None:
                 extra = sorted(set(int(v) for v in vals) - known)
                 if extra:
-                    problems.append(_problem(case, "unexpected_label", f"label values {extra} are not in dataset.json's "
-                                             f"labels {sorted(known)}", case.label))
+                    problems.append(_problem(case, "unexpected_label", f"label values {extra} are not in "
+                                             f"dataset.json's labels {sorted(known)}", case.label))
             fgmask = lab.array > 0
             if not fgmask.any():
                 problems.append(_problem(case, "empty_label", "label map has no foreground", case.label))
@@ -202,8 +231,55 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
             overall[c].add(chans[c].reshape(-1), rng, samples_per_case)
             if fgmask is not None and fgmask.any():
                 fg[c].add(chans[c][fgmask], rng, samples_per_case)
-    return _assemble(dataset, records, problems, overall, fg, modality, label_counts, label_cases,
-                     labelled_voxels, roi_cov)
+        if i in sampled and fgmask is not None:
+            if plan_fg is None:
+                plan_fg = [[] for _ in range(chans.shape[0])]
+            if fgmask.any():
+                for c in range(min(chans.shape[0], len(plan_fg))):
+                    v = chans[c].astype(np.float32)[fgmask]
+                    if bad:
+                        v = v[np.isfinite(v)]
+                    if v.size > samples_per_case:
+                        v = plan_rng.choice(v, samples_per_case, replace=False)
+                    plan_fg[c].append(v)
+    out = _assemble(dataset, records, problems, overall, fg, modality, label_counts, label_cases,
+                    labelled_voxels, roi_cov)
+    out.update(_planner_fields(dataset, records, out, plan_fg, label_counts))
+    return out
+
+
+def _trainable_label(ds: Dataset, case: Case, img: Image, dims: int | None, channels: set[int]) -> Image:
+    """The case's label map, or the :class:`InputError` that stops training (``strict``)."""
+    lab = ds.load_label(case, img)
+    if lab is None:
+        raise InputError(f"case {case.case_id} has no label map; every training case needs one "
+                         "(remove it from the dataset or add its label)")
+    if dims is not None and img.ndim != dims:
+        raise InputError(f"case {case.case_id} is {img.ndim}D but earlier cases are {dims}D; "
+                         "a dataset must be all 2D or all 3D")
+    require_finite(img.array, case=case.case_id, before="training")
+    if channels and img.n_channels not in channels:
+        raise InputError(f"case {case.case_id} has {img.n_channels} channels but other cases have "
+                         f"{sorted(channels)}; all cases need the same channels")
+    la = np.asarray(lab.array)
+    if la.dtype.kind == "f" or (la.size and la.min() < 0):
+        raise InputError(f"case {case.case_id}: label map must hold non-negative integers")
+    return lab
+
+
+def _planner_fields(ds: Dataset, records: list[dict[str, Any]], out: dict[str, Any],
+                    plan_fg: list[list[np.ndarray]] | None, label_counts: dict[int, int]) -> dict[str, Any]:
+    """The keys :func:`medseg.train.planner.make_plan` reads."""
+    fg_stats = []
+    for samples in plan_fg or []:
+        v = np.concatenate(samples) if samples else np.zeros(1, np.float32)
+        fg_stats.append([float(np.percentile(v, 0.5)), float(np.percentile(v, 99.5)),
+                         float(v.mean()), float(v.std())])
+    return {"dims": out["dimensionality"], "shapes": [r["shape"] for r in records],
+            "spacings": [r["spacing"] for r in records],
+            "declared_modality": list(ds.meta.get("channel_names", [])),
+            "fg_stats": fg_stats, "class_counts": {str(k): v for k, v in sorted(label_counts.items())},
+            "has_roi": bool(ds.has_roi)}
 
 
 def _load_checked(ds: Dataset, case: Case, img: Image, what: str, problems: list) -> Image | None:
@@ -219,12 +295,13 @@ def _load_checked(ds: Dataset, case: Case, img: Image, what: str, problems: list
         return None
     name = "label map" if what == "label" else "ROI mask"
     if other.shape != img.shape:
-        problems.append(_problem(case, "shape_mismatch", f"{name} shape {other.shape} differs from image shape {img.shape}", path))
+        problems.append(_problem(case, "shape_mismatch",
+                                 f"{name} shape {other.shape} differs from image shape {img.shape}", path))
         return None
     if not same_grid(img, other, atol=1e-3):
         problems.append(_problem(case, "geometry_mismatch", f"{name} geometry differs from the image (spacing "
-                                 f"{_fmt(other.spacing)} vs {_fmt(img.spacing)}, origin {_fmt(other.origin)} vs "
-                                 f"{_fmt(img.origin)})", path))
+                                 f"{fmt_values(other.spacing)} vs {fmt_values(img.spacing)}, origin "
+                                 f"{fmt_values(other.origin)} vs {fmt_values(img.origin)})", path))
     return other
 
 
@@ -242,8 +319,9 @@ def _assemble(ds, records, problems, overall, fg, modality, label_counts, label_
     n_ch = chans[-1] if chans else 0
     intensity = []
     for c in range(len(overall)):
-        intensity.append({"channel": c, "name": (modality or [])[c] if modality and c < len(modality) else f"channel_{c}",
-                          "overall": overall[c].summary(), "foreground": fg[c].summary()})
+        name = modality[c] if modality and c < len(modality) else f"channel_{c}"
+        intensity.append({"channel": c, "name": name, "overall": overall[c].summary(),
+                          "foreground": fg[c].summary()})
     labels = sorted(label_counts)
     return {
         "root": str(ds.root),
@@ -260,7 +338,7 @@ def _assemble(ds, records, problems, overall, fg, modality, label_counts, label_
         "spacing": _range([tuple(r["spacing"]) for r in same]),
         "intensity": intensity,
         "labels": labels,
-        "label_names": {str(k): v for k, v in sorted(ds.label_names.items())},
+        "label_names": {str(k): str(v) for k, v in sorted(ds.label_names.items())},
         "label_fractions": {str(k): label_counts[k] / labelled_voxels for k in labels} if labelled_voxels else {},
         "label_cases": {str(k): label_cases[k] for k in labels},
         "n_labelled": sum("labels" in r for r in records),
@@ -270,65 +348,3 @@ def _assemble(ds, records, problems, overall, fg, modality, label_counts, label_
         "problems": problems,
     }
 
-
-# ---------------------------------------------------------------------- human-readable text
-def _fmt(values, prec: int = 4) -> str:
-    return " x ".join(f"{v:.{prec}g}" for v in values)
-
-
-def _num(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-
-
-def format_fingerprint(fp: dict[str, Any], *, max_problems: int = 20) -> str:
-    """The fingerprint as short, aligned text (what ``medseg inspect`` prints)."""
-    lines = []
-    dim = f"{fp['dimensionality']}D" if fp.get("dimensionality") else "?"
-    test = f", {fp['n_test_cases']} test" if fp.get("n_test_cases") else ""
-    lines.append(f"{'dataset':<11}{fp['root']}  ({fp['layout']} layout)")
-    lines.append(f"{'cases':<11}{fp['n_cases']}{test}; {fp['n_labelled']} labelled; {dim}; "
-                 f"{fp['n_channels']} channel(s): {', '.join(fp['modality']) or '?'}; dtype {', '.join(fp['dtypes'])}")
-    for key, unit in (("shape", ""), ("spacing", " mm")):
-        r = fp.get(key)
-        if r:
-            prec = 4 if key == "spacing" else 6
-            lines.append(f"{key:<11}median {_fmt(r['median'], prec)}{unit}   min {_fmt(r['min'], prec)}   max {_fmt(r['max'], prec)}")
-    if fp["intensity"]:
-        lw = max(len(ch["name"][:14]) for ch in fp["intensity"]) + 11
-        lines.append(f"{'intensity':<11}{'':<{lw}}" + "".join(f"{h:>11}" for h in ("p0.5", "p50", "p99.5", "mean", "std")))
-        for ch in fp["intensity"]:
-            for part in ("overall", "foreground"):
-                s = ch[part]
-                if s is None:
-                    continue
-                p = s["percentiles"]
-                label = f"{ch['name'][:14]} {'all' if part == 'overall' else 'in labels'}"
-                vals = (p["0.5"], p["50"], p["99.5"], s["mean"], s["std"])
-                lines.append(f"{'':<11}{label:<{lw}}" + "".join(f"{_num(v):>11}" for v in vals))
-    if fp["labels"]:
-        names = fp.get("label_names") or {}
-        parts = [f"{v}{(' ' + names[str(v)]) if str(v) in names else ''} {100 * fp['label_fractions'][str(v)]:.3g}%"
-                 f" ({fp['label_cases'][str(v)]} cases)" for v in fp["labels"]]
-        lines.append(f"{'labels':<11}" + ";  ".join(parts))
-    else:
-        lines.append(f"{'labels':<11}none")
-    if fp.get("roi_coverage"):
-        r = fp["roi_coverage"]
-        lines.append(f"{'roi':<11}covers {100 * r['mean']:.3g}% of the image on average "
-                     f"(min {100 * r['min']:.3g}%, max {100 * r['max']:.3g}%; {r['n_cases']} cases)")
-    probs = fp["problems"]
-    if not probs:
-        lines.append(f"{'problems':<11}none")
-    else:
-        lines.append(f"{'problems':<11}{len(probs)}")
-        for p in probs[:max_problems]:
-            where = f"{p['case']}: " if p["case"] else ""
-            msg = p["message"]
-            if p.get("file") and p["file"] in msg:
-                msg = msg.replace(p["file"] + ": ", "")
-            lines.append(f"  {p['kind']:<18} {where}{msg}")
-        if len(probs) > max_problems:
-            lines.append(f"  … and {len(probs) - max_problems} more (see --json)")
-    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""Resolve a segmenter from a name and its options: a method, a recipe or a trained model.
+
+What ``medseg segment --method/--recipe/--model`` and ``medseg predict`` choose from, for
+the command line and the web app alike. Options come as command-line tokens
+(``--name value``, resolved by :func:`medseg.config.params_from_tokens`).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from medseg.config import params_from_tokens
+from medseg.contract import Segmenter
+from medseg.errors import ConfigError
+from medseg.methods.base import METHODS, get_method, load_model, model_method
+from medseg.recipes import RecipeSegmenter, get_recipe
+
+__all__ = ["default_method", "method_segmenter", "model_segmenter", "resolve_segmenter"]
+
+
+def default_method() -> str:
+    """The method used when none is named: ``otsu`` when available, else ``threshold``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> default_method()
+    'otsu'
+    """
+    return "otsu" if "otsu" in METHODS else "threshold"
+
+
+def method_segmenter(name: str, tokens: Sequence[str] = ()) -> Segmenter:
+    """A ready-to-run method: its class built with parameters from ``--name value`` tokens.
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`medseg.methods.METHODS`.
+    tokens : sequence of str
+        The method's parameters as flags (``["--value", "0.5"]``).
+
+    Returns
+    -------
+    Segmenter
+
+    Raises
+    ------
+    ConfigError
+        Unknown method or parameter (with the nearest valid one), or a method that must be
+        trained first (the message says how).
+
+    Examples
+    --------
+    >>> seg = method_segmenter("threshold", ["--value", "0.5"])
+    >>> seg.params.value
+    0.5
+    """
+    cls = get_method(name)
+    if cls.trainable and not getattr(cls, "zero_shot", False):
+        raise ConfigError(f"method '{name}' must be trained first: medseg train DATASET --method {name} "
+                          "--out MODEL_DIR, then medseg segment IN OUT --model MODEL_DIR")
+    params: Any
+    params, _ = params_from_tokens(cls.Params, tokens, what=f"method '{name}'")
+    return cls(params)
+
+
+def model_segmenter(model_dir: str | Path, tokens: Sequence[str] = ()) -> Segmenter:
+    """A trained model folder, loaded with prediction options given as ``--name value`` tokens.
+
+    For example ``unet``'s ``--no-tta``, ``--overlap 0.25``, ``--use-folds 0,2``; see
+    ``medseg methods NAME``.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        A model folder written by ``medseg train``.
+    tokens : sequence of str
+        The method's prediction options.
+
+    Returns
+    -------
+    Segmenter
+
+    Raises
+    ------
+    ModelError
+        Not a model folder.
+    ConfigError
+        Unknown or invalid options.
+    """
+    if not tokens:
+        return load_model(model_dir)
+    cls = model_method(model_dir)
+    params: Any
+    params, _ = params_from_tokens(cls.Params, tokens, what=f"method '{cls.name}'")
+    return load_model(model_dir, params)
+
+
+def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, model: str | Path | None = None,
+                      tokens: Sequence[str] = ()) -> Segmenter | RecipeSegmenter:
+    """The segmenter named by one of ``method``, ``recipe`` or ``model`` (default: :func:`default_method`).
+
+    Parameters
+    ----------
+    method : str, optional
+        A method name; ``tokens`` are its parameters.
+    recipe : str, optional
+        A recipe name or JSON file; ``tokens`` override its method's parameters.
+    model : str or Path, optional
+        A trained model folder; ``tokens`` are its prediction options.
+    tokens : sequence of str
+        ``--name value`` options.
+
+    Returns
+    -------
+    Segmenter or RecipeSegmenter
+        A callable ``Image -> label Image``.
+
+    Raises
+    ------
+    ConfigError
+        Several of ``method``, ``recipe``, ``model``; or see :func:`method_segmenter`.
+
+    Examples
+    --------
+    >>> from medseg.testing import disc_phantom
+    >>> img, truth = disc_phantom((32, 32))
+    >>> resolve_segmenter(tokens=["--min-size", "5"])(img).shape
+    (32, 32)
+    """
+    if sum(x is not None for x in (method, recipe, model)) > 1:
+        raise ConfigError("choose one of a method, a recipe or a model")
+    if model is not None:
+        return model_segmenter(model, tokens)
+    if recipe is not None:
+        return get_recipe(recipe, tokens)
+    return method_segmenter(method or default_method(), tokens)
