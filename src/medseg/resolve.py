@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from medseg.config import params_from_tokens
-from medseg.contract import Segmenter
-from medseg.errors import ConfigError
+from medseg.contract import Segmenter, read_model_info
+from medseg.errors import ConfigError, InputError
 from medseg.methods.base import METHODS, get_method, load_model, model_method
 from medseg.recipes import RecipeSegmenter, get_recipe
+from medseg.roi import needs_roi
 
 __all__ = ["default_method", "method_segmenter", "model_segmenter", "resolve_segmenter"]
 
@@ -67,6 +68,27 @@ def method_segmenter(name: str, tokens: Sequence[str] = ()) -> Segmenter:
     params: Any
     params, _ = params_from_tokens(cls.Params, tokens, what=f"method '{name}'")
     return cls(params)
+
+
+def require_roi(model_dir: str | Path, roi: str | Path | None) -> None:
+    """Refuse to predict without an ROI with a model that never learnt the outside of its ROIs.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        A model folder written by ``medseg train``.
+    roi : str or Path, optional
+        The ROI given for prediction.
+
+    Raises
+    ------
+    InputError
+        The model needs an ROI (``model.json``'s ``roi.needs_roi``) and ``roi`` is None.
+    """
+    if roi is None and needs_roi(read_model_info(model_dir)):
+        raise InputError(f"model {model_dir} was trained inside regions of interest whose outside it never learnt "
+                         "(the training labels outside them are not all background), so its output outside an "
+                         "ROI means nothing: give --roi FILE|FOLDER (the masks of the regions to segment)")
 
 
 def model_segmenter(model_dir: str | Path, tokens: Sequence[str] = ()) -> Segmenter:

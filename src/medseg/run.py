@@ -19,7 +19,17 @@ import numpy as np
 
 from medseg.errors import InputError
 from medseg.image import Image
-from medseg.io import image_suffix, input_kind, list_images, read_image, strip_suffix, write_image
+from medseg.io import (
+    image_suffix,
+    input_kind,
+    list_images,
+    pair_files,
+    read_image,
+    read_label,
+    strip_suffix,
+    write_image,
+)
+from medseg.roi import apply_roi, apply_roi_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +196,7 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels") -
 
 def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, *, output: Output = "labels",
                 probabilities: bool = False, series: str | None = None, progress: bool = True,
-                on_written: Callable[[Path], Any] | None = None) -> list[Path]:
+                on_written: Callable[[Path], Any] | None = None, roi: str | Path | None = None) -> list[Path]:
     """Apply ``fn`` to a file, a DICOM series or a folder of images and write the results.
 
     Outputs are named by :func:`pair_paths`. In a folder, a file that cannot be read or
@@ -213,6 +223,10 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
         Show a progress bar for several inputs.
     on_written : callable, optional
         Called with each written path as soon as it is written.
+    roi : str or Path, optional
+        A region-of-interest mask file (for every input) or a folder of them, paired with the
+        inputs as dataset files pair (identical stem, leading case id, number). Outside it the
+        label map is 0 and the probability maps give background probability 1. Label maps only.
 
     Returns
     -------
@@ -244,6 +258,9 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
         raise ValueError(f"output must be 'labels' or 'images', not {output!r}")
     desc, done_verb = _WHAT[output]
     pairs = pair_paths(inp, out, output=output)
+    if roi is not None and output != "labels":
+        raise InputError("an ROI applies to label maps (segment, predict), not to preprocessed images")
+    rois = roi_paths([src for src, _ in pairs], roi)
     proba_fn = getattr(fn, "predict_proba", None)
     if probabilities and (output != "labels" or proba_fn is None):
         raise InputError(f"method '{getattr(fn, 'name', fn)}' does not produce probabilities")
@@ -251,10 +268,12 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     failed: list[tuple[Path, InputError]] = []
     for src, dst in tqdm(pairs, desc=desc, unit="img", disable=not progress or len(pairs) < 2):
         if len(pairs) == 1:
-            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written)
+            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written,
+                                  rois.get(src))
             continue
         try:  # a bad file in a folder: the others are still processed, then one error names it
-            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written)
+            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written,
+                                  rois.get(src))
         except InputError as exc:
             failed.append((src, exc))
     if failed:
@@ -293,14 +312,65 @@ def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str
                        progress=progress)
 
 
+def roi_paths(inputs: list[Path], roi: str | Path | None) -> dict[Path, Path]:
+    """The ROI file of each input: one file for all, or a folder paired like a dataset's files.
+
+    Parameters
+    ----------
+    inputs : list of Path
+        The input files (or series folders).
+    roi : str or Path, optional
+        A mask file or a folder of mask files.
+
+    Returns
+    -------
+    dict
+        ``{input: roi_file}`` (empty without ``roi``).
+
+    Raises
+    ------
+    InputError
+        ``roi`` does not exist, or an input has no ROI in the folder.
+    """
+    if roi is None:
+        return {}
+    r = Path(roi)
+    if not r.exists():
+        raise InputError(f"ROI {r} does not exist")
+    if r.is_file() or input_kind(r) in ("image", "series"):
+        return {src: r for src in inputs}
+    files = list_images(r)
+    if not files:
+        raise InputError(f"ROI folder {r} holds no mask files")
+    try:
+        paired = pair_files(inputs, {"roi": files}, allow_extra=True)
+    except InputError as exc:
+        raise InputError(f"cannot pair the inputs with the ROI files in {r}: "
+                         f"{str(exc).removeprefix('cannot pair the dataset' + chr(39) + 's files: ')}") from None
+    missing = [p.name for _, p, g in paired if "roi" not in g]
+    if missing:
+        raise InputError(f"no ROI in {r} for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    return {p: g["roi"] for _, p, g in paired}
+
+
 def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] | None, src: Path, dst: Path,
-               series: str | None, on_written: Callable[[Path], Any] | None) -> list[Path]:
+               series: str | None, on_written: Callable[[Path], Any] | None,
+               roi_path: Path | None = None) -> list[Path]:
     """Process one input and write its result (and probability map); return the paths."""
     img = read_image(src, series=series) if src.is_dir() else read_image(src)
+    roi = None
+    if roi_path is not None:
+        roi = read_label(roi_path)
+        if roi.shape != img.shape:
+            raise InputError(f"ROI {roi_path.name} has shape {roi.shape} but {src.name} has shape {img.shape}; "
+                             "it must be drawn on the same grid")
     if proba_fn is None:
-        outputs = [(fn(img), dst)]
+        labels = fn(img)
+        outputs = [(labels if roi is None else apply_roi(labels, roi), dst)]
     else:
         prob = proba_fn(img)
+        if roi is not None:
+            prob = apply_roi_probabilities(prob, roi)
         labels = Image(np.argmax(prob.array, axis=0).astype(np.uint8), prob.spacing, prob.origin,
                        prob.direction, img.meta)
         pdst = dst.with_name(f"{strip_suffix(dst)}_prob{probability_suffix(src, img.ndim)}")

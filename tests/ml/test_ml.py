@@ -400,7 +400,7 @@ def test_cascade_leaves_clear_background_to_the_first_stage(monkeypatch, tmp_pat
     from medseg.ml.segmenter import PixelClassifier
 
     data = [fundus_phantom((96, 96), seed=s) for s in range(4)]
-    seg = make("random-forest", autocontext=1, n_estimators=8).fit(
+    seg = make("random-forest", autocontext=1, n_estimators=16).fit(
         [d[0] for d in data], [d[1].array.astype(np.uint8) for d in data], rois=[d[2] for d in data])
     rb = seg.reject_below_
     assert rb is not None and 0 < rb <= seg.threshold_

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from medseg.resolve import model_segmenter
+from medseg.resolve import model_segmenter, require_roi
 from medseg.run import apply_paths
 
 HELP = "apply a trained model folder to a file, DICOM series or folder"
@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", metavar="OUTPUT")
     p.add_argument("--series", metavar="UID", help="DICOM folder with several series: the one to segment "
                    "(UID, series number or description)")
+    p.add_argument("--roi", metavar="FILE|FOLDER", help="region-of-interest mask (or a folder of them, paired "
+                   "with the inputs by name): the output is 0 and the probability maps are background outside it")
     p.add_argument("--probabilities", action="store_true", help="also write class probability maps (NAME_prob.*)")
 
 
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         The exit code: 0 (user errors raise a ``MedsegError``).
     """
     seg = model_segmenter(args.model, extra)
+    require_roi(args.model, args.roi)
     for w in apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
-                         series=args.series):
+                         series=args.series, roi=args.roi):
         print(w)
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from medseg.resolve import resolve_segmenter
+from medseg.resolve import require_roi, resolve_segmenter
 from medseg.run import apply_paths
 
 HELP = "segment a file, DICOM series or folder with any method, recipe or trained model"
@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="trained model folder")
     p.add_argument("--series", metavar="UID", help="DICOM folder with several series: the one to segment "
                    "(UID, series number or description)")
+    p.add_argument("--roi", metavar="FILE|FOLDER", help="region-of-interest mask (or a folder of them, paired "
+                   "with the inputs by name): the output is 0 and the probability maps are background outside it")
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities (trainable methods)")
 
 
@@ -56,8 +58,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         The exit code: 0 (user errors raise a ``MedsegError``).
     """
     seg = resolve_segmenter(method=args.method, recipe=args.recipe, model=args.model, tokens=extra)
+    if args.model:
+        require_roi(args.model, args.roi)
     written = apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
-                          series=args.series)
+                          series=args.series, roi=args.roi)
     for w in written:
         print(w)
     return 0

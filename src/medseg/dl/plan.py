@@ -59,7 +59,13 @@ class Plan:
     fg_oversample : float
         Fraction of each batch centred on foreground.
     use_roi : bool
-        Restrict the loss and sampling to the region of interest.
+        The training cases have a region of interest (validation scores inside it).
+    roi_outside : str
+        What the ROI meant (:mod:`medseg.roi`): ``"background"`` (labels outside it are all
+        0: the outside takes part in the loss and a share of the patches is centred there, so
+        predictions are clean without an ROI), ``"unknown"`` (the loss and the sampling stay
+        inside it; predictions need an ROI) or ``""`` (no ROI, or a plan written before this
+        field existed: treated as ``"unknown"``).
     mirror_axes : tuple of int
         Spatial axes flipped in augmentation and in mirroring test-time augmentation.
     rot90, augment, aug_strength
@@ -95,6 +101,7 @@ class Plan:
     weight_decay: float = 1e-4
     fg_oversample: float = 0.33
     use_roi: bool = False
+    roi_outside: str = ""
     mirror_axes: tuple = ()
     rot90: bool = True
     augment: bool = True               # spatial and intensity augmentation while training

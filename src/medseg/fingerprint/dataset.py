@@ -22,6 +22,7 @@ from medseg.errors import InputError, MedsegError
 from medseg.fingerprint.text import fmt_values
 from medseg.image import Image, require_finite, same_grid
 from medseg.io import Case, Dataset
+from medseg.roi import BACKGROUND, UNKNOWN, labelled_outside
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
     label_cases: dict[int, int] = {}
     labelled_voxels = 0
     roi_cov: list[float] = []
+    roi_lab: list[np.ndarray] = []   # per case with a label map and an ROI: (labelled outside, outside voxels)
     hashes: dict[str, str] = {}
     modality: list[str] | None = None
     known = set(dataset.label_names) if dataset.label_names else None
@@ -227,6 +229,8 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
             roi_cov.append(cov)
             if cov == 0:
                 problems.append(_problem(case, "empty_roi", "ROI mask is empty", case.roi))
+            if lab is not None and lab.shape == roi.shape:
+                roi_lab.append(np.asarray(labelled_outside(lab.array, roi.array)))
         for c in range(chans.shape[0]):
             overall[c].add(chans[c].reshape(-1), rng, samples_per_case)
             if fgmask is not None and fgmask.any():
@@ -245,7 +249,17 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
     out = _assemble(dataset, records, problems, overall, fg, modality, label_counts, label_cases,
                     labelled_voxels, roi_cov)
     out.update(_planner_fields(dataset, records, out, plan_fg, label_counts))
+    out["roi_outside"] = _roi_outside(roi_lab)
     return out
+
+
+def _roi_outside(per_case: list[np.ndarray]) -> dict[str, Any] | None:
+    """What the ROIs mean for training (see :mod:`medseg.roi`): the labels outside them."""
+    if not per_case:
+        return None
+    labelled, outside = (int(v) for v in np.sum(per_case, axis=0))
+    return {"policy": BACKGROUND if labelled == 0 else UNKNOWN, "labelled_voxels": labelled,
+            "outside_voxels": outside, "n_cases": len(per_case)}
 
 
 def _trainable_label(ds: Dataset, case: Case, img: Image, dims: int | None, channels: set[int]) -> Image:

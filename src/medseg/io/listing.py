@@ -76,7 +76,7 @@ def case_key(path: Path, rule: str) -> str:
     return str(int(m.group())) if m else stem
 
 
-def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]]
+def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, allow_extra: bool = False
                ) -> list[tuple[str, Path, dict[str, Path]]]:
     """Pair each image with one file of each other group (labels, roi).
 
@@ -90,6 +90,9 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]]
         The image files.
     others : mapping of str to sequence of Path
         Other groups by name (``{"labels": [...], "roi": [...]}``).
+    allow_extra : bool
+        Files of the other groups that pair with no image are ignored instead of refused
+        (e.g. a folder holding the ROIs of a whole dataset, for a few of its images).
 
     Returns
     -------
@@ -122,7 +125,7 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]]
                 gkeys.setdefault(case_key(f, rule), []).append(f)
             dup = {k: v for k, v in gkeys.items() if len(v) > 1}
             unmatched_img = [p.name for p, k in zip(images, keys) if k not in gkeys]
-            extra = [f.name for k, v in gkeys.items() if k not in matched for f in v]
+            extra = [] if allow_extra else [f.name for k, v in gkeys.items() if k not in matched for f in v]
             if dup or unmatched_img or extra:
                 ok = False
                 if rule == "number":
@@ -135,7 +138,8 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]]
                         problems.append(f"{group} without an image: {_short(extra)}")
                 break
             for k, v in gkeys.items():
-                matched[k][group] = v[0]
+                if k in matched:
+                    matched[k][group] = v[0]
         if ok:
             ids = [strip_suffix(p) if rule == "stem" else k for p, k in zip(images, keys)]
             return [(cid, p, matched[k]) for cid, p, k in zip(ids, images, keys)]

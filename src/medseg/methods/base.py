@@ -17,6 +17,7 @@ from medseg.contract import Segmenter, check_input, read_model_info
 from medseg.errors import ConfigError, ModelError
 from medseg.image import Image
 from medseg.registry import Registry
+from medseg.roi import needs_roi
 
 __all__ = ["METHODS", "register_method", "segment", "get_method", "load_model", "model_method"]
 
@@ -116,4 +117,7 @@ def load_model(directory: str | Path, params: Any = None) -> Segmenter:
     other methods' parameters are fixed by training and refuse them.
     """
     cls = model_method(directory)
+    if needs_roi(read_model_info(directory)):
+        log.warning("model %s never learnt the outside of its training ROIs: apply an ROI to what it predicts "
+                    "(medseg.roi.apply_roi, or medseg predict --roi)", directory)
     return cls.load(Path(directory), params)  # type: ignore[attr-defined]

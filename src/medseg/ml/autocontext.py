@@ -21,6 +21,7 @@ from medseg.image import Image
 from medseg.ml.estimators import TrainParams
 from medseg.ml.fitting import OwnRows
 from medseg.ml.sampling import as_label_array
+from medseg.roi import BACKGROUND
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +101,20 @@ class AutoContext:
             lower = dataclasses.replace(lower, n_estimators=lower.n_estimators // _CONTEXT_TREE_DIVISOR)
 
         log.info("auto-context: fitting stage %d on all %d images", k, n)
-        prev = type(self)(lower, options=opts)._fit_stages(source, n, options=opts, class_names=class_names)
+        prev = self._stage_model(lower, opts)._fit_stages(source, n, options=opts, class_names=class_names)
         helpers = self._cross_fit(source, n, lower, prev, opts, class_names)
 
         def with_probabilities() -> Iterator[tuple[Any, Any, Any, OwnRows | None]]:
             for i, (image, lab, roi) in enumerate(source()):
                 image = check_input(image, type(self))
                 ctx = helpers[1 - (i % 2)] if helpers else prev
-                # the image's own features, computed once for the prediction and this stage's samples
-                r = None if roi is None else as_label_array(roi, image, "ROI") > 0
+                # the image's own features, computed once for the prediction and this stage's samples;
+                # where the outside of the ROI is learnt, the context there is the model's own, as
+                # it will be on new images without an ROI
+                ctx_roi = None if self.roi_outside_ == BACKGROUND else roi
+                r = None if ctx_roi is None else as_label_array(ctx_roi, image, "ROI") > 0
                 rows = ctx._shared_rows(image, r)
-                prob = ctx._proba_array(image, roi, shared=rows)
+                prob = ctx._proba_array(image, ctx_roi, shared=rows)
                 own = None if rows is None else OwnRows(rows, r, ctx.feature_config_, image.n_channels)
                 yield add_context(image, prob, ctx.classes_), lab, roi, own
 
@@ -123,6 +127,12 @@ class AutoContext:
         self.train_info_["autocontext"] = k
         return self
 
+    def _stage_model(self, params: Any, opts: TrainParams) -> Any:
+        """An unfitted earlier stage with this model's ROI policy."""
+        stage = type(self)(params, options=opts)
+        stage.roi_outside_ = self.roi_outside_
+        return stage
+
     def _cross_fit(self, source: Source, n: int, lower: Any, prev: Any, opts: TrainParams,
                    class_names: dict[int, str] | None) -> list[Any]:
         """Two stage-``k`` models, each fitted on half of the images (even, odd positions);
@@ -132,8 +142,8 @@ class AutoContext:
             log.info("auto-context: fitting a stage-%d model on %d of %d images (cross-fitting)",
                      int(self.params.autocontext), len(h), n)
             try:
-                m = type(self)(lower, options=opts)._fit_stages(_subset(source, h), len(h), options=opts,
-                                                                class_names=class_names)
+                m = self._stage_model(lower, opts)._fit_stages(_subset(source, h), len(h), options=opts,
+                                                               class_names=class_names)
             except InputError as exc:  # e.g. a half whose labels hold one class only
                 log.warning("auto-context: cross-fitting not possible (%s); using in-sample probabilities", exc)
                 return []

@@ -22,6 +22,7 @@ from medseg.features.stack import sample_features
 from medseg.image import Image
 from medseg.ml.estimators import TrainParams, feature_config, fit_estimator, validate_estimator
 from medseg.ml.sampling import as_label_array, check_classes, draw_samples, training_mask
+from medseg.roi import BACKGROUND, OUTSIDE_SHARE
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,21 @@ class StageFitting:
             y = as_label_array(lab, image, "label map")
             r = None if roi is None else as_label_array(roi, image, "ROI")
             mask = training_mask(y, r, opts.ignore_label)
-            vals, cnt = np.unique(y[mask], return_counts=True)
+            outside = None
+            if r is not None and getattr(self, "roi_outside_", None) == BACKGROUND:
+                # the outside is background: a small share of the pixels comes from there
+                outside = training_mask(y, None, opts.ignore_label) & ~(r > 0)
+            counted = mask if outside is None else mask | outside
+            vals, cnt = np.unique(y[counted], return_counts=True)
             for v, c in zip(vals.tolist(), cnt.tolist()):
                 totals[v] = totals.get(v, 0) + c
-            idx = draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng)
+            if outside is None or not outside.any():
+                idx = draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng)
+            else:
+                n_out = max(1, int(round(OUTSIDE_SHARE * n_per_image)))
+                idx = np.sort(np.concatenate([
+                    draw_samples(y, mask, n_per_image - n_out, balanced=opts.balance == "balanced", rng=rng),
+                    draw_samples(y, outside, n_out, balanced=False, rng=rng)]))
             if idx.size:
                 xs.append(_sample_with_own_rows(image, cfg, idx, own))
                 ys.append(y.reshape(-1)[idx])

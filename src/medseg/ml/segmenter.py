@@ -13,7 +13,8 @@ auto-context chain (:mod:`medseg.ml.autocontext`) and prediction
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +30,9 @@ from medseg.ml.estimators import FeatureParams, TrainParams, feature_config
 from medseg.ml.fitting import StageFitting
 from medseg.ml.persist import StoredStage, read_model_folder, write_model_folder
 from medseg.ml.prediction import Prediction
+from medseg.roi import BACKGROUND, OUTSIDE_SHARE, UNKNOWN, outside_policy, roi_record
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PixelClassifier"]
 
@@ -104,6 +108,9 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
         #: pixels whose foreground probability from the previous stage is below this are
         #: left to that stage (see :meth:`_fit_stream`); ``None``: this stage classifies all
         self.reject_below_: float | None = None
+        #: what the training ROIs meant (:mod:`medseg.roi`): "background" (the outside is learnt),
+        #: "unknown" (predictions need an ROI) or None (trained without ROIs)
+        self.roi_outside_: str | None = None
 
     @classmethod
     def build_estimator(cls, params: Any, n_features: int, seed: int) -> Any:
@@ -154,7 +161,23 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
         if len(labs) != len(imgs) or (rs and len(rs) != len(imgs)):
             raise InputError(f"got {len(imgs)} images, {len(labs)} label maps and {len(rs)} ROIs; give one each")
         triples = list(zip(imgs, labs, rs or [None] * len(imgs)))
+        self.roi_outside_ = self._roi_policy(labs, rs or [None] * len(imgs), options)
         return self._fit_stages(lambda: iter(triples), len(imgs), options=options, class_names=class_names)
+
+    def _roi_policy(self, labels: Sequence[Any], rois: Sequence[Any], options: TrainParams | None) -> str | None:
+        """What the training ROIs mean (see :mod:`medseg.roi`); sparse scribbles leave the
+        outside unknown (an unlabelled pixel is not a background pixel)."""
+        policy = outside_policy(labels, rois)
+        opts = options if options is not None else self.options
+        if policy == BACKGROUND and opts.ignore_label is not None:
+            policy = UNKNOWN
+        if policy == BACKGROUND:
+            log.info("ROI: every label outside it is background; %.0f %% of the training pixels are drawn "
+                     "outside it, so predictions are clean without an ROI", 100 * OUTSIDE_SHARE)
+        elif policy == UNKNOWN:
+            log.warning("ROI: the labels outside it are not all background (or are scribbles), so training "
+                        "stays inside it and the model needs an ROI at prediction (medseg predict --roi)")
+        return policy
 
     def train(self, dataset: Any, out_dir: str | Path, options: TrainParams | None = None) -> PixelClassifier:
         """Train on a dataset and write the model folder ``out_dir`` atomically.
@@ -179,6 +202,16 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
         cases = [c for c in dataset.cases]
         if not cases:
             raise InputError(f"{dataset.root}: the dataset has no cases")
+
+        def rois() -> Iterator[tuple[Any, Any]]:
+            for case in cases:
+                lab, roi = dataset.load_label(case), dataset.load_roi(case)
+                yield (None if lab is None else lab.array), (None if roi is None else roi.array)
+
+        if dataset.has_roi:  # one light pass over labels and ROIs: what the ROIs mean
+            labs, rs = zip(*rois())
+            self.roi_outside_ = self._roi_policy([a for a in labs if a is not None],
+                                                 [r for a, r in zip(labs, rs) if a is not None], options)
 
         def stream():
             for case in cases:
@@ -256,6 +289,7 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
             "n_channels": int(self.n_channels_),
             "ndim": int(self.ndim_),
             "training": self.train_info_,
+            "roi": roi_record(self.roi_outside_),
         }
 
     @classmethod
@@ -274,6 +308,8 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
             model.threshold_ = _probability(info.get("threshold"), "threshold")
             model.reject_below_ = _probability(info.get("reject_below"), "reject_below")
             model.train_info_ = dict(info.get("training", {}))
+            rec = info.get("roi")
+            model.roi_outside_ = rec.get("outside") if isinstance(rec, dict) else None
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise ModelError(f"{stage.directory}/model.json: incomplete or invalid model description ({exc})") from None
         n_classes = len(getattr(stage.estimator, "classes_", []))

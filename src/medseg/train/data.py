@@ -34,6 +34,8 @@ from medseg.dl.preprocessing import preprocess
 from medseg.errors import InputError
 from medseg.image import require_finite
 from medseg.io import Case, Dataset
+from medseg.roi import BACKGROUND as ROI_BACKGROUND
+from medseg.roi import OUTSIDE_SHARE as ROI_OUTSIDE_SHARE
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class PreparedCase:
         Class -> ``(k, ndim)`` int32 voxel coordinates of that class (subsampled).
     roi_index : ndarray of int32, shape (k, ndim), or None
         Voxel coordinates inside the ROI (subsampled).
+    outside_in_loss : bool
+        The outside of the ROI is background (the plan's ``roi_outside``): it takes part in
+        the loss and :data:`medseg.roi.OUTSIDE_SHARE` of the patches are centred anywhere.
     """
 
     case_id: str
@@ -63,6 +68,7 @@ class PreparedCase:
     roi: np.ndarray | None
     fg_index: dict[int, np.ndarray]   # class -> (k, ndim) voxel coordinates (subsampled)
     roi_index: np.ndarray | None
+    outside_in_loss: bool = False
 
 
 def prepare_case(dataset: Dataset, case: Case, plan: Plan, *, max_index: int = 20000, seed: int = 0) -> PreparedCase:
@@ -117,7 +123,8 @@ def prepare_case(dataset: Dataset, case: Case, plan: Plan, *, max_index: int = 2
         if len(ri) > max_index:
             ri = ri[rng.choice(len(ri), max_index, replace=False)]
         ri = ri.astype(np.int32) if len(ri) else None
-    return PreparedCase(case.case_id, a, la, r, fg, ri)
+    return PreparedCase(case.case_id, a, la, r, fg, ri,
+                        outside_in_loss=r is not None and plan.roi_outside == ROI_BACKGROUND)
 
 
 # ---------------------------------------------------------------------------- augmentation
@@ -199,7 +206,7 @@ class PatchSampler:
             classes = sorted(case.fg_index)
             idx = case.fg_index[classes[int(rng.integers(len(classes)))]]
             return idx[int(rng.integers(len(idx)))].astype(float)
-        if case.roi_index is not None:
+        if case.roi_index is not None and not (case.outside_in_loss and rng.random() < ROI_OUTSIDE_SHARE):
             return case.roi_index[int(rng.integers(len(case.roi_index)))].astype(float)
         half = self.patch / 2.0
         lo = np.minimum(half, shape / 2.0)
@@ -235,7 +242,7 @@ class PatchSampler:
             y = ndi.map_coordinates(case.label, coords, order=0, mode="constant", cval=0)
             inside = np.all([(coords[k] > -0.5) & (coords[k] < case.label.shape[k] - 0.5) for k in range(d)], axis=0)
             m = inside.astype(np.float32)
-            if case.roi is not None:
+            if case.roi is not None and not case.outside_in_loss:
                 m *= ndi.map_coordinates(case.roi, coords, order=0, mode="constant", cval=0)
         else:
             start = np.round(center - self.patch / 2.0).astype(int)
@@ -268,7 +275,7 @@ class PatchSampler:
         y = np.zeros(tuple(self.patch), case.label.dtype)
         y[dst] = case.label[src]
         m = np.zeros(tuple(self.patch), np.float32)
-        m[dst] = 1.0 if case.roi is None else case.roi[src]
+        m[dst] = 1.0 if case.roi is None or case.outside_in_loss else case.roi[src]
         return x, y, m
 
     @staticmethod

@@ -32,6 +32,7 @@ from medseg.dl.validation import Validator
 from medseg.errors import ConfigError, InputError
 from medseg.fingerprint import fingerprint
 from medseg.io import Dataset
+from medseg.roi import BACKGROUND, UNKNOWN, roi_record
 from medseg.train.config import TrainConfig
 from medseg.train.data import PreparedCase, prepare_case
 from medseg.train.loop import train_fold
@@ -172,6 +173,7 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
         plan = make_plan(fp, overrides=_overrides(cfg), time_budget_s=budget, train_steps=steps, device=device)
         save_json(plan.to_json(), plan_file)
     log.info("plan: %s", json.dumps(plan.to_json()))
+    _say_roi(plan)
     save_json({"folds": splits}, out / "splits.json")
     by_id = {c.case_id: c for c in dataset.cases}
     cache: dict[str, Any] = {}
@@ -202,9 +204,22 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
     choice = validator.choose_inference(held_out, plan, device=device)
     info = {"plan": plan.to_json(), "folds": folds, "n_folds": cfg.folds, "fold_results": fold_info,
             "postprocessing": choice.postprocessing, "inference_window": choice.window,
-            "inference_window_val_dice": choice.val_dice, "train_options": dataclasses.asdict(cfg)}
+            "inference_window_val_dice": choice.val_dice, "train_options": dataclasses.asdict(cfg),
+            "roi": roi_record((plan.roi_outside or UNKNOWN) if plan.use_roi else None)}
     write_model_info(out, "unet", info)
     return info
+
+
+def _say_roi(plan: Plan) -> None:
+    """Tell what the training ROIs mean for the model (see :mod:`medseg.roi`)."""
+    if not plan.use_roi:
+        return
+    if plan.roi_outside == BACKGROUND:
+        log.info("ROI: every label outside it is background, so the network also learns the outside "
+                 "(predictions are clean without an ROI)")
+    else:
+        log.warning("ROI: some labels outside it are not background, so training stays inside it and the "
+                    "model will need an ROI at prediction (medseg predict --roi)")
 
 
 def _warn_unseen_classes(k: int, split: dict[str, list[str]], plan: Plan,

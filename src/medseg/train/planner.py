@@ -250,7 +250,8 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
                              for c in range(n_classes)},
                 target_spacing=target, normalisation=tuple(norm_kind), ct_stats=tuple(ct_stats),
                 patch_size=tuple(patch), class_weights=tuple(round(float(w), 4) for w in weights),
-                use_roi=bool(fp.get("has_roi")), mirror_axes=tuple(range(dims)),
+                use_roi=bool(fp.get("has_roi")), roi_outside=str((fp.get("roi_outside") or {}).get("policy") or ""),
+                mirror_axes=tuple(range(dims)),
                 rot90=bool(dims == 2 or np.allclose(target[1], target[2], rtol=0.1)))
     mem = _memory_budget(device)
     # candidate (width level, batch): widest first; keep the first that fits memory and time

@@ -1,0 +1,180 @@
+"""Regions of interest (a field-of-view mask, a body mask) from training to prediction.
+
+A model trained with an ROI has only been told what happens inside it. What it should do
+outside depends on what the ROI meant, which the training labels show:
+
+* ``"background"``: every label outside the ROI is 0 (DRIVE's field-of-view masks, the demo).
+  The outside is background, so training includes it (a small share of the samples, so the
+  ROI still focuses training) and the model's predictions are clean without an ROI.
+* ``"unknown"``: some labels outside the ROI are not 0, so the ROI restricted where the
+  labels count and the outside was never learnt: the model needs an ROI at prediction.
+
+Trainers record :func:`roi_record` in ``model.json`` (key ``"roi"``); :func:`apply_roi` and
+:func:`apply_roi_probabilities` zero a prediction outside a given ROI.
+
+Examples
+--------
+>>> import numpy as np
+>>> labels = np.array([[0, 1, 0, 0]])
+>>> roi = np.array([[1, 1, 1, 0]])
+>>> outside_policy([labels], [roi])
+'background'
+>>> roi_record(outside_policy([labels], [roi]))["needs_roi"]
+False
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from medseg.errors import InputError
+from medseg.image import Image
+
+__all__ = ["BACKGROUND", "UNKNOWN", "OUTSIDE_SHARE", "outside_policy", "labelled_outside", "roi_record",
+           "needs_roi", "apply_roi", "apply_roi_probabilities"]
+
+#: labels outside the ROI are all 0: the outside is background and is learnt
+BACKGROUND = "background"
+#: labels outside the ROI are not all 0: the outside was not learnt; predictions need an ROI
+UNKNOWN = "unknown"
+#: share of the training samples (ML pixels, DL patch centres) drawn outside the ROI when the
+#: outside is background: enough to learn it, small enough that the ROI still focuses training
+OUTSIDE_SHARE = 0.1
+
+
+def labelled_outside(labels: np.ndarray, roi: np.ndarray) -> tuple[int, int]:
+    """``(nonzero labels outside the ROI, voxels outside the ROI)`` of one case.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (*spatial)
+    roi : ndarray, shape (*spatial)
+        Nonzero inside.
+
+    Examples
+    --------
+    >>> labelled_outside(np.array([1, 0, 2, 0]), np.array([1, 1, 0, 0]))
+    (1, 2)
+    """
+    lab, r = np.asarray(labels), np.asarray(roi) != 0
+    if lab.shape != r.shape:
+        raise InputError(f"the ROI's shape {r.shape} does not match the label map's {lab.shape}")
+    out = ~r
+    return int(np.count_nonzero(lab[out])), int(np.count_nonzero(out))
+
+
+def outside_policy(labels: Iterable[np.ndarray], rois: Iterable[np.ndarray | None]) -> str | None:
+    """What the training ROIs meant: :data:`BACKGROUND`, :data:`UNKNOWN`, or None without ROIs.
+
+    Parameters
+    ----------
+    labels : iterable of ndarray
+        Label maps (0 = background).
+    rois : iterable of ndarray or None
+        The ROI of each case (None: the case has none).
+
+    Returns
+    -------
+    str or None
+        ``"background"`` when every label outside every ROI is 0, ``"unknown"`` otherwise,
+        None when no case has an ROI.
+    """
+    labelled = outside = cases = 0
+    for lab, roi in zip(labels, rois):
+        if roi is None:
+            continue
+        a = np.asarray(lab.array if isinstance(lab, Image) else lab)
+        r = np.asarray(roi.array if isinstance(roi, Image) else roi)
+        n_lab, n_out = labelled_outside(a, r)
+        labelled, outside, cases = labelled + n_lab, outside + n_out, cases + 1
+    if cases == 0:
+        return None
+    return BACKGROUND if labelled == 0 else UNKNOWN
+
+
+def roi_record(policy: str | None) -> dict[str, Any]:
+    """The ``"roi"`` entry of ``model.json`` for a model trained with ``policy``.
+
+    Examples
+    --------
+    >>> roi_record("unknown")
+    {'trained_with_roi': True, 'outside': 'unknown', 'needs_roi': True}
+    >>> roi_record(None)
+    {'trained_with_roi': False, 'outside': None, 'needs_roi': False}
+    """
+    return {"trained_with_roi": policy is not None, "outside": policy, "needs_roi": policy == UNKNOWN}
+
+
+def needs_roi(info: Mapping[str, Any]) -> bool:
+    """Whether the model described by ``info`` (its ``model.json``) needs an ROI to predict.
+
+    Models written before the ``"roi"`` entry existed but trained with an ROI (a plan with
+    ``use_roi``) never saw the outside either, so they need one too.
+    """
+    rec = info.get("roi")
+    if isinstance(rec, Mapping):
+        return bool(rec.get("needs_roi"))
+    plan = info.get("plan")
+    return bool(isinstance(plan, Mapping) and plan.get("use_roi") and "roi_outside" not in plan)
+
+
+def _roi_mask(roi: Image | np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    r = roi.array if isinstance(roi, Image) else np.asarray(roi)
+    if isinstance(roi, Image) and roi.has_channels:
+        raise InputError(f"the ROI must be a single-channel mask, got shape {r.shape}")
+    if r.shape != tuple(shape):
+        raise InputError(f"the ROI's shape {r.shape} does not match the {what}'s {tuple(shape)}; "
+                         "it must be drawn on the same grid")
+    if r.dtype.kind == "f" and not np.all(np.isfinite(r)):
+        raise InputError("the ROI contains NaN/Inf values")
+    return r != 0
+
+
+def apply_roi(labels: Image, roi: Image | np.ndarray) -> Image:
+    """``labels`` with every voxel outside ``roi`` set to 0 (background).
+
+    Parameters
+    ----------
+    labels : Image, shape (*spatial)
+    roi : Image or ndarray, shape (*spatial)
+        Nonzero inside.
+
+    Returns
+    -------
+    Image
+        A new label map, same geometry.
+
+    Examples
+    --------
+    >>> apply_roi(Image(np.array([[1, 2], [1, 0]])), np.array([[1, 0], [1, 1]])).array.tolist()
+    [[1, 0], [1, 0]]
+    """
+    m = _roi_mask(roi, labels.shape, "prediction")
+    out = np.where(m, labels.array, np.zeros((), labels.array.dtype))
+    return labels.with_array(out)
+
+
+def apply_roi_probabilities(prob: Image, roi: Image | np.ndarray) -> Image:
+    """Probabilities with background certain outside ``roi``.
+
+    For class probabilities ``(K, *spatial)`` channel 0 (background) becomes 1 outside the
+    ROI and every other channel 0; a single foreground-probability map ``(*spatial)``
+    becomes 0 there. The maps then agree with :func:`apply_roi` applied to the label map.
+
+    Examples
+    --------
+    >>> p = Image(np.full((2, 1, 2), 0.5), spacing=(1.0, 1.0))
+    >>> apply_roi_probabilities(p, np.array([[1, 0]])).array[:, 0].tolist()
+    [[0.5, 1.0], [0.5, 0.0]]
+    """
+    m = _roi_mask(roi, prob.shape, "probability map")
+    a = np.array(prob.array, copy=True)
+    out = ~m
+    if prob.has_channels:
+        a[:, out] = 0
+        a[0, out] = 1
+    else:
+        a[out] = 0
+    return prob.with_array(a)
