@@ -49,7 +49,7 @@ def test_forest_trained_inside_an_roi_with_labels_outside_needs_one(tmp_path):
     labs = []
     for _img, lab, _fov in data:
         a = lab.array.copy()
-        a[0, 0] = 1                                       # labelled outside the field of view
+        a[:10, :10] = 1                                   # a labelled region outside the field of view
         labs.append(a)
     rf = RandomForest(n_estimators=5).fit([d[0] for d in data], labs, rois=[d[2] for d in data])
     assert rf.roi_outside_ == UNKNOWN

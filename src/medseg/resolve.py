@@ -12,7 +12,7 @@ from typing import Any
 
 from medseg.config import params_from_tokens
 from medseg.contract import Segmenter, read_model_info
-from medseg.errors import ConfigError, InputError
+from medseg.errors import ConfigError, InputError, MedsegError
 from medseg.methods.base import METHODS, get_method, load_model, model_method
 from medseg.recipes import RecipeSegmenter, get_recipe
 from medseg.roi import needs_roi
@@ -162,3 +162,43 @@ def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, m
     if recipe is not None:
         return get_recipe(recipe, tokens)
     return method_segmenter(method or default_method(), tokens)
+
+
+def option_classes(*, method: str | None = None, recipe: str | None = None, model: str | Path | None = None,
+                   train: bool = False) -> list[type]:
+    """The dataclasses whose fields are the command line's method options.
+
+    ``medseg segment``/``predict``/``train`` give a method's options among their own
+    arguments; :func:`medseg.config.join_option_values` needs these classes to keep each
+    option's value with it.
+
+    Parameters
+    ----------
+    method, recipe, model : optional
+        What the command runs (as in :func:`resolve_segmenter`; default: :func:`default_method`).
+    train : bool
+        Include the method's ``TrainParams`` (``medseg train``).
+
+    Returns
+    -------
+    list of type
+        Empty when what is named cannot be resolved (the command then reports that itself).
+
+    Examples
+    --------
+    >>> [c.__name__ for c in option_classes(method="unet", train=True)]
+    ['UNetParams', 'TrainConfig']
+    """
+    try:
+        if model is not None:
+            cls = model_method(model)
+        elif recipe is not None:
+            cls = get_method(get_recipe(recipe).method.name)
+        else:
+            cls = get_method(method or default_method())
+    except MedsegError:
+        return []
+    classes: list[type] = [cls.Params]
+    if train and cls.TrainParams is not None:
+        classes.append(cls.TrainParams)
+    return classes

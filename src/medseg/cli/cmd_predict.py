@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from medseg import resolve
 from medseg.resolve import model_segmenter, require_roi
 from medseg.run import apply_paths
 
@@ -15,6 +16,11 @@ Prediction options of the model's method are flags, e.g. for unet: --no-tta, --o
 """
 
 ACCEPTS_EXTRA = True
+
+
+def option_classes(args: argparse.Namespace) -> list[type]:
+    """The dataclasses whose fields are this command's method options (see ``cli.main``)."""
+    return resolve.option_classes(model=args.model)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,8 +56,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     int
         The exit code: 0 (user errors raise a ``MedsegError``).
     """
-    seg = model_segmenter(args.model, extra)
     require_roi(args.model, args.roi)
+    seg = model_segmenter(args.model, extra)
     for w in apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
                          series=args.series, roi=args.roi):
         print(w)

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from pathlib import Path
 
+from medseg import resolve
 from medseg.resolve import require_roi, resolve_segmenter
 from medseg.run import apply_paths
 
@@ -19,6 +22,11 @@ Example: medseg segment scan.nii.gz mask.nii.gz --method otsu
 """
 
 ACCEPTS_EXTRA = True
+
+
+def option_classes(args: argparse.Namespace) -> list[type]:
+    """The dataclasses whose fields are this command's method options (see ``cli.main``)."""
+    return resolve.option_classes(method=args.method, recipe=args.recipe, model=args.model)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,9 +65,12 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     int
         The exit code: 0 (user errors raise a ``MedsegError``).
     """
-    seg = resolve_segmenter(method=args.method, recipe=args.recipe, model=args.model, tokens=extra)
+    if args.roi and Path(args.roi).is_file() and any(
+            "roi" in {f.name for f in dataclasses.fields(c)} for c in option_classes(args)):
+        extra = [*extra, f"--roi={args.roi}"]  # a method that restricts its own work to an ROI gets it too
     if args.model:
         require_roi(args.model, args.roi)
+    seg = resolve_segmenter(method=args.method, recipe=args.recipe, model=args.model, tokens=extra)
     written = apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
                           series=args.series, roi=args.roi)
     for w in written:

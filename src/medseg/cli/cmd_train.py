@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, cast
 
+from medseg import resolve
 from medseg.cli.common import add_dataset_args, dataset_from_args
 from medseg.config import split_params
 from medseg.contract import Trainable
@@ -18,6 +19,11 @@ The method's parameters and training options are given as --name value; see
 """
 
 ACCEPTS_EXTRA = True
+
+
+def option_classes(args: argparse.Namespace) -> list[type]:
+    """The dataclasses whose fields are this command's method options (see ``cli.main``)."""
+    return resolve.option_classes(method=args.method, train=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from medseg._version import __version__
+from medseg.config import join_option_values
 from medseg.errors import MedsegError
 
 COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "predict", "evaluate",
@@ -24,6 +25,13 @@ COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and no abbreviations: a method's ``--mode`` must never be
+    taken for the command's ``--model``."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's signature
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     """An argument parser whose usage errors are one line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other user error
@@ -48,8 +56,42 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
+        # the global flags are accepted after the subcommand too (`medseg segment ... -q`)
+        p.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         modules[name] = mod
     return parser, modules
+
+
+def parse(parser: argparse.ArgumentParser, modules: dict, argv: Sequence[str]
+          ) -> tuple[argparse.Namespace, list[str]]:
+    """Parse a command line: the command's arguments and the method options left over.
+
+    A method option's value must not be taken for an optional positional argument
+    (``train --images DIR --time-budget 20``): once the first pass knows the method, each
+    value is joined to its option (:func:`medseg.config.join_option_values`) and the line is
+    parsed again.
+
+    Parameters
+    ----------
+    parser, modules
+        From :func:`build_parser`.
+    argv : sequence of str
+        The arguments after ``medseg``.
+
+    Returns
+    -------
+    (argparse.Namespace, list of str)
+        The parsed arguments and the unknown (method option) tokens.
+    """
+    argv = list(argv)
+    args, extra = parser.parse_known_args(argv)
+    mod = modules.get(getattr(args, "command", None) or "")
+    if extra and hasattr(mod, "option_classes"):
+        joined = join_option_values(argv, mod.option_classes(args))
+        if joined != argv:
+            args, extra = parser.parse_known_args(joined)
+    return args, extra
 
 
 class _CliFormatter(logging.Formatter):
@@ -77,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser, modules = build_parser()
         try:
-            args, extra = parser.parse_known_args(argv)
+            args, extra = parse(parser, modules, argv)
         except SystemExit as exc:  # --help, --version, usage errors
             if argv and argv[0] in ("--version", "-h", "--help"):
                 raise

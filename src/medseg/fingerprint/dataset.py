@@ -22,7 +22,7 @@ from medseg.errors import InputError, MedsegError
 from medseg.fingerprint.text import fmt_values
 from medseg.image import Image, require_finite, same_grid
 from medseg.io import Case, Dataset
-from medseg.roi import BACKGROUND, UNKNOWN, labelled_outside
+from medseg.roi import labelled_outside, policy_from_counts
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
     label_cases: dict[int, int] = {}
     labelled_voxels = 0
     roi_cov: list[float] = []
-    roi_lab: list[np.ndarray] = []   # per case with a label map and an ROI: (labelled outside, outside voxels)
+    roi_lab: list[np.ndarray] = []   # per case with labels and an ROI: labelled_outside()
     hashes: dict[str, str] = {}
     modality: list[str] | None = None
     known = set(dataset.label_names) if dataset.label_names else None
@@ -257,9 +257,10 @@ def _roi_outside(per_case: list[np.ndarray]) -> dict[str, Any] | None:
     """What the ROIs mean for training (see :mod:`medseg.roi`): the labels outside them."""
     if not per_case:
         return None
-    labelled, outside = (int(v) for v in np.sum(per_case, axis=0))
-    return {"policy": BACKGROUND if labelled == 0 else UNKNOWN, "labelled_voxels": labelled,
-            "outside_voxels": outside, "n_cases": len(per_case)}
+    labelled, outside, labelled_in, inside = (int(v) for v in np.sum(per_case, axis=0))
+    return {"policy": policy_from_counts(labelled, outside, labelled_in, inside), "labelled_voxels": labelled,
+            "outside_voxels": outside, "labelled_inside_voxels": labelled_in, "inside_voxels": inside,
+            "n_cases": len(per_case)}
 
 
 def _trainable_label(ds: Dataset, case: Case, img: Image, dims: int | None, channels: set[int]) -> Image:

@@ -1,12 +1,5 @@
-"""Frozen-dataclass configuration: build from dicts/JSON/CLI strings, reject unknown keys.
-
-Precedence everywhere is defaults < file < CLI flags. Command-line tokens
-(``--name value``, ``--flag``/``--no-flag``) resolve into a dataclass with
-:func:`params_from_tokens`; :func:`split_params` shares one token list (and one
-configuration file) between a method's ``Params`` and its ``TrainParams``; step specs
-(``"gaussian:sigma=1"``) split with :func:`split_kv`. The CLI, recipes and pipelines all
-resolve configuration here.
-"""
+"""Frozen dataclasses from dicts, JSON/YAML files and strings, and back; unknown keys are
+refused with a suggestion (see :mod:`medseg.config`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +7,7 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,11 +16,11 @@ from medseg.io.atomic import atomic_write_text
 
 C = TypeVar("C")
 
-__all__ = ["from_dict", "to_dict", "load_config", "save_json", "parse_value", "field_type", "params_from_tokens",
-           "split_params", "split_kv"]
+__all__ = ["from_dict", "to_dict", "load_config", "save_json", "parse_value", "field_type", "fields_of",
+           "strip_optional"]
 
 
-def _fields(cls: Any) -> tuple[dataclasses.Field, ...]:
+def fields_of(cls: Any) -> tuple[dataclasses.Field, ...]:
     """The fields of dataclass ``cls``."""
     return dataclasses.fields(cls)
 
@@ -55,7 +48,14 @@ def field_type(cls: type, f: dataclasses.Field) -> Any:
     return _hints(cls).get(f.name, f.type)
 
 
-def _strip_optional(tp: Any) -> tuple[Any, bool]:
+def strip_optional(tp: Any) -> tuple[Any, bool]:
+    """``(T, True)`` for ``T | None`` (``Optional[T]``), else ``(tp, False)``.
+
+    Examples
+    --------
+    >>> strip_optional(int | None)
+    (<class 'int'>, True)
+    """
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -92,7 +92,7 @@ def parse_value(text: Any, tp: Any, name: str) -> Any:
     >>> parse_value("0.5,1,2", tuple[float, ...], "sigmas"), parse_value("off", bool, "tta")
     ((0.5, 1.0, 2.0), False)
     """
-    base, optional = _strip_optional(tp)
+    base, optional = strip_optional(tp)
     if optional and (text is None or (isinstance(text, str) and text.lower() in ("none", "null", ""))):
         return None
     origin = typing.get_origin(base)
@@ -200,7 +200,7 @@ def from_dict(cls: type[C], values: Mapping[str, Any] | None = None, *, what: st
     >>> from_dict(P, {"sigma": "2"}, mode="nearest")
     P(sigma=2.0, mode='nearest')
     """
-    names = {f.name: f for f in _fields(cls)}
+    names = {f.name: f for f in fields_of(cls)}
     merged: dict[str, Any] = {}
     for source in (values or {}, overrides):
         for key, val in source.items():
@@ -316,183 +316,3 @@ def _json_default(o: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- command-line tokens
-def _bool_field(tp: Any) -> bool:
-    """True for ``bool`` and ``bool | None`` annotations."""
-    base, _ = _strip_optional(tp)
-    return base is bool
-
-
-def params_from_tokens(cls: type[C], tokens: Sequence[str], *, what: str, base: Mapping[str, Any] | None = None,
-                       other: Sequence[type] = ()) -> tuple[C, list[str]]:
-    """Resolve ``--field value`` tokens into dataclass ``cls`` (defaults < ``base`` < tokens).
-
-    Tokens for fields of the ``other`` dataclasses are left for them and returned; any
-    other unknown flag is an error with a suggestion. Boolean fields accept ``--flag``,
-    ``--no-flag`` and ``--flag true|false``; ``--name=value`` works too.
-
-    Parameters
-    ----------
-    cls : type
-        The dataclass to build (a method's ``Params``).
-    tokens : sequence of str
-        Command-line tokens.
-    what : str
-        What ``cls`` configures, for messages (``"method 'otsu'"``).
-    base : mapping, optional
-        Values from a configuration file; tokens override them.
-    other : sequence of type
-        Dataclasses whose flags are passed through (e.g. training options).
-
-    Returns
-    -------
-    (instance of ``cls``, list of str)
-        The parameters and the tokens left for ``other``.
-
-    Raises
-    ------
-    ConfigError
-        Unknown option (with the nearest valid one and the list), a missing or invalid value.
-
-    Examples
-    --------
-    >>> from dataclasses import dataclass
-    >>> @dataclass(frozen=True)
-    ... class P:
-    ...     sigma: float = 1.0
-    ...     fill_holes: bool = False
-    >>> @dataclass(frozen=True)
-    ... class T:
-    ...     epochs: int = 10
-    >>> params_from_tokens(P, ["--sigma", "2", "--fill-holes", "--epochs", "5"], what="demo", other=(T,))
-    (P(sigma=2.0, fill_holes=True), ['--epochs', '5'])
-    """
-    fields = {f.name: f for f in _fields(cls)}
-    other_names = {f.name for o in other for f in _fields(o)}
-    values: dict[str, Any] = dict(base or {})
-    rest: list[str] = []
-    i = 0
-    toks = list(tokens)
-    while i < len(toks):
-        tok = toks[i]
-        if not tok.startswith("--"):
-            raise ConfigError(f"unexpected argument '{tok}'")
-        key, eq, val = tok[2:].partition("=")
-        name = key.replace("-", "_")
-        negate = False
-        if name not in fields and name.startswith("no_") and name[3:] in fields:
-            name, negate = name[3:], True
-        if name not in fields:
-            if name in other_names or (name.startswith("no_") and name[3:] in other_names):
-                rest.append(tok)
-                if not eq and i + 1 < len(toks) and not toks[i + 1].startswith("--"):
-                    rest.append(toks[i + 1])
-                    i += 1
-                i += 1
-                continue
-            valid = sorted(n.replace("_", "-") for n in list(fields) + list(other_names))
-            raise ConfigError(f"unknown option '--{key}' for {what}{suggest(key, valid)}; "
-                              f"valid: {', '.join('--' + v for v in valid) or 'none'}")
-        tp = field_type(cls, fields[name])
-        if _bool_field(tp) and not eq:
-            if i + 1 < len(toks) and toks[i + 1].lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
-                val = toks[i + 1]
-                i += 1
-            else:
-                val = "true"
-            if negate:
-                val = "false" if parse_value(val, bool, name) else "true"
-        elif not eq:
-            if i + 1 >= len(toks):
-                raise ConfigError(f"option '--{key}' needs a value")
-            val = toks[i + 1]
-            i += 1
-        values[name] = parse_value(val, tp, name)
-        i += 1
-    return from_dict(cls, values, what=what), rest
-
-
-def split_params(params_cls: type[C], train_cls: type | None, tokens: Sequence[str] = (), *, name: str,
-                 config: str | Path | Mapping[str, Any] | None = None) -> tuple[C, Any]:
-    """Resolve one token list and one configuration between a method's ``Params`` and ``TrainParams``.
-
-    Precedence: defaults < ``config`` < ``tokens``. A configuration key that names a
-    ``Params`` field goes there; every other key goes to ``TrainParams`` (which rejects
-    unknown ones with a suggestion). Tokens are resolved the same way.
-
-    Parameters
-    ----------
-    params_cls : type
-        The method's ``Params`` dataclass.
-    train_cls : type or None
-        Its ``TrainParams`` dataclass (``None``: the method takes no training options).
-    tokens : sequence of str
-        Command-line tokens (``--name value``).
-    name : str
-        The method's name, for messages.
-    config : str, Path or mapping, optional
-        A JSON/YAML configuration file (see :func:`load_config`) or its mapping.
-
-    Returns
-    -------
-    (instance of ``params_cls``, instance of ``train_cls`` or None)
-
-    Raises
-    ------
-    ConfigError
-        Unknown keys or options, invalid values.
-
-    Examples
-    --------
-    >>> from dataclasses import dataclass
-    >>> @dataclass(frozen=True)
-    ... class P:
-    ...     sigma: float = 1.0
-    >>> @dataclass(frozen=True)
-    ... class T:
-    ...     epochs: int = 10
-    >>> split_params(P, T, ["--epochs", "3"], name="demo", config={"sigma": 2, "epochs": 5})
-    (P(sigma=2.0), T(epochs=3))
-    """
-    base = load_config(config) if isinstance(config, (str, Path)) else dict(config or {})
-    pnames = {f.name for f in _fields(params_cls)}
-    pbase = {k: v for k, v in base.items() if k.replace("-", "_") in pnames}
-    tbase = {k: v for k, v in base.items() if k.replace("-", "_") not in pnames}
-    others = (train_cls,) if train_cls is not None else ()
-    params, rest = params_from_tokens(params_cls, tokens, what=f"method '{name}'", base=pbase, other=others)
-    if train_cls is None:
-        if tbase:
-            raise ConfigError(f"unknown configuration keys for '{name}': {', '.join(tbase)}")
-        return params, None
-    train: Any
-    train, _ = params_from_tokens(train_cls, rest, what=f"training of '{name}'", base=tbase)
-    return params, train
-
-
-def split_kv(text: str) -> tuple[str, dict[str, str]]:
-    """Split a step spec ``NAME[:key=value,...]`` into its name and raw parameters.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    (str, dict of str to str)
-        The name and the raw values; a part that is not ``key=value`` is a :class:`ConfigError`.
-
-    Examples
-    --------
-    >>> split_kv("gaussian:sigma=1,mode=reflect")
-    ('gaussian', {'sigma': '1', 'mode': 'reflect'})
-    """
-    name, _, rest = text.partition(":")
-    params: dict[str, str] = {}
-    if rest:
-        for part in rest.split(","):
-            if not part.strip():
-                continue
-            k, eq, v = part.partition("=")
-            if not eq:
-                raise ConfigError(f"'{part}' in '{text}' is not key=value")
-            params[k.strip()] = v.strip()
-    return name.strip(), params
