@@ -164,6 +164,9 @@ def _type_str(tp: Any) -> str:
 def check_input(image: Image | np.ndarray, cls: type[Segmenter] | None = None) -> Image:
     """Validate an image for segmentation: finite values and a dimensionality ``cls`` supports.
 
+    Boolean images become 0/1 ``uint8``, half floats ``float32``, 64-bit and unsigned 32-bit
+    integers ``float64`` (the rest stay as they are).
+
     Parameters
     ----------
     image : Image or ndarray
@@ -195,6 +198,15 @@ def check_input(image: Image | np.ndarray, cls: type[Segmenter] | None = None) -
         dims = " and ".join(f"{d}D" for d in cls.dims)
         raise InputError(f"method '{cls.name}' supports {dims} images only; this image is {image.ndim}D {image.shape}")
     require_finite(image.array)
+    # dtypes the algorithms below do not all take: a boolean image is a 0/1 image, half floats
+    # widen, and 64-bit and unsigned 32-bit integers become float64 (scikit-image sizes some
+    # integer histograms by the dtype's range: 2**32 bins for uint32); the rest stay as they are
+    if image.dtype == bool:
+        image = image.with_array(image.array.astype(np.uint8))
+    elif image.dtype == np.float16:
+        image = image.with_array(image.array.astype(np.float32))
+    elif image.dtype in (np.uint32, np.int64, np.uint64):
+        image = image.with_array(image.array.astype(np.float64))
     return image
 
 

@@ -52,8 +52,8 @@ class _Cluster(ClassicalSegmenter):
         x = a.reshape(image.n_channels, -1).T if image.has_channels else a.reshape(-1, 1)
         if np.all(x.min(axis=0) == x.max(axis=0)):
             return np.zeros(image.shape, np.uint8), {}
-        scale = x.std(axis=0)
-        x = (x - x.mean(axis=0)) / np.where(scale > 0, scale, 1)
+        scale = x.std(axis=0, dtype=np.float64)  # float64 sums: huge values would overflow float32
+        x = ((x - x.mean(axis=0, dtype=np.float64)) / np.where(scale > 0, scale, 1)).astype(np.float32)
         step = max(1, len(x) // self.params.max_samples)
         sample = x[::step]
         if len(np.unique(sample[: 100_000], axis=0)) < self.params.classes:

@@ -22,6 +22,7 @@ from medseg.errors import InputError, MedsegError
 from medseg.fingerprint.text import fmt_values
 from medseg.image import Image, require_finite, same_grid
 from medseg.io import Case, Dataset
+from medseg.progress import progress as show_progress
 from medseg.roi import labelled_outside, policy_from_counts
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,7 @@ def _modality(ds: Dataset, img: Image) -> list[str]:
 
 
 def _iterate(cases: list[Case], progress: bool) -> Iterable[Case]:
-    if not progress:
-        return cases
-    from tqdm.auto import tqdm
-
-    return tqdm(cases, desc="inspect", unit="case", leave=False, disable=None)
+    return show_progress(cases, desc="inspect", unit="case", enabled=progress)
 
 
 def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int = 0, progress: bool = False,
@@ -292,7 +289,7 @@ def _planner_fields(ds: Dataset, records: list[dict[str, Any]], out: dict[str, A
                          float(v.mean()), float(v.std())])
     return {"dims": out["dimensionality"], "shapes": [r["shape"] for r in records],
             "spacings": [r["spacing"] for r in records],
-            "declared_modality": list(ds.meta.get("channel_names", [])),
+            "declared_modality": list(ds.channel_names),
             "fg_stats": fg_stats, "class_counts": {str(k): v for k, v in sorted(label_counts.items())},
             "has_roi": bool(ds.has_roi)}
 

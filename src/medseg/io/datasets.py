@@ -416,29 +416,66 @@ def _npy(images_path: Path, labels_path: Path | None) -> Dataset:
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
 
 
-def _msd(root: Path) -> Dataset:
-    info: dict[str, Any] = {}
-    dj = root / "dataset.json"
-    if dj.is_file():
-        try:
-            info = json.loads(dj.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{dj}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    img_dir = root / "imagesTr"
-    if not img_dir.is_dir():
-        raise InputError(f"{root}: dataset.json found but no imagesTr/ folder")
-    # channel names and label names (nnU-Net v2: "channel_names", "labels" name->value;
-    # MSD: "modality", "labels" value->name)
+def read_dataset_json(path: Path) -> tuple[dict[str, Any], list[str], dict[int, str], str | None]:
+    """``(contents, channel names, label names, file ending)`` of an MSD/nnU-Net ``dataset.json``.
+
+    Reads both forms: nnU-Net v2 (``"channel_names"``, ``"labels"`` name -> value) and MSD
+    (``"modality"``, ``"labels"`` value -> name). Anything else is one clear error.
+
+    Parameters
+    ----------
+    path : Path
+        The ``dataset.json`` file.
+
+    Raises
+    ------
+    InputError
+        Not JSON, not a JSON object, or a key of the wrong shape (named).
+    """
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (dataset.json must be UTF-8 JSON)") from None
+    if not isinstance(info, dict):
+        raise InputError(f"{path}: the top level must be a JSON object with channel_names/modality, labels, "
+                         f"file_ending, ...; found a {type(info).__name__}")
     channels = info.get("channel_names") or info.get("modality") or {}
-    channel_names = [channels[k] for k in sorted(channels, key=lambda k: int(k))] if channels else []
+    if not isinstance(channels, dict) or not all(str(k).isdigit() for k in channels):
+        raise InputError(f"{path}: 'channel_names' (or 'modality') must map channel indices to names, "
+                         'e.g. {"0": "T1", "1": "FLAIR"}')
+    channel_names = [str(channels[k]) for k in sorted(channels, key=lambda k: int(k))]
     raw_labels = info.get("labels") or {}
+    if not isinstance(raw_labels, dict):
+        raise InputError(f"{path}: 'labels' must map names to values (nnU-Net v2) or values to names (MSD), "
+                         'e.g. {"background": 0, "tumour": 1}')
     label_names: dict[int, str] = {}
     for k, v in raw_labels.items():
-        if isinstance(v, (int, float)) or (isinstance(v, str) and v.isdigit() and not str(k).isdigit()):
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int) or (isinstance(v, float) and v.is_integer()) or (
+                isinstance(v, str) and v.isdigit() and not str(k).isdigit()):
             label_names[int(v)] = str(k)
         elif str(k).isdigit():
             label_names[int(k)] = str(v)
     ending = info.get("file_ending")
+    if ending is not None and not isinstance(ending, str):
+        raise InputError(f"{path}: 'file_ending' must be a string such as \".nii.gz\"")
+    return info, channel_names, label_names, ending
+
+
+def _msd(root: Path) -> Dataset:
+    info: dict[str, Any] = {}
+    channel_names: list[str] = []
+    label_names: dict[int, str] = {}
+    ending = None
+    dj = root / "dataset.json"
+    if dj.is_file():
+        info, channel_names, label_names, ending = read_dataset_json(dj)
+    img_dir = root / "imagesTr"
+    if not img_dir.is_dir():
+        raise InputError(f"{root}: dataset.json found but no imagesTr/ folder")
 
     def group(folder: Path) -> list[Case]:
         files = [p for p in list_images(folder) if ending is None or p.name.endswith(ending)]

@@ -27,6 +27,7 @@ from medseg.metrics.confusion import confusion_matrix, from_counts, mask_counts
 from medseg.metrics.distance import DISTANCE_METRICS, surface_distances
 from medseg.metrics.pairing import pair_paths
 from medseg.metrics.probability import PROBABILITY_METRICS, ece, pr_auc, roc_auc
+from medseg.progress import progress as show_progress
 
 __all__ = ["MetricsTable", "evaluate", "evaluate_case", "outside_fraction", "COLUMNS", "OUTSIDE_ROI_WARN"]
 
@@ -421,12 +422,7 @@ def _run(cases: list[dict[str, Any]], *, labels: Sequence[int] | None, tolerance
     per_case_rows: list[list[dict[str, Any]]] = []
     cms: list[tuple[np.ndarray, list[int]]] = []
     outside: dict[str, float] = {}
-    it: Any = cases
-    if progress:
-        from tqdm import tqdm  # deferred: tqdm, only when a progress bar is asked for
-
-        it = tqdm(cases, desc="evaluating", unit="case")
-    for c in it:
+    for c in show_progress(cases, desc="evaluating", unit="case", enabled=progress):
         pred, truth = _load(c["prediction"], "label"), _load(c["truth"], "label")
         where = c["case"]
         try:

@@ -22,6 +22,7 @@ from medseg.features.stack import sample_features
 from medseg.image import Image
 from medseg.ml.estimators import TrainParams, feature_config, fit_estimator, validate_estimator
 from medseg.ml.sampling import as_label_array, check_classes, draw_samples, training_mask
+from medseg.progress import progress as show_progress
 from medseg.roi import BACKGROUND, OUTSIDE_SHARE
 
 log = logging.getLogger(__name__)
@@ -164,13 +165,11 @@ class StageFitting:
         """Draw each image's training pixels and gather their features; sets
         ``feature_config_`` (resolved on the first image), ``feature_names_``,
         ``n_channels_`` and ``ndim_``."""
-        from tqdm.auto import tqdm
-
         n_per_image = opts.samples_per_image or self.default_samples_per_image
         base_cfg = feature_config(self.params)
         xs, ys, totals, ctx_fg = [], [], {}, []
         cfg = None
-        for item in tqdm(triples, total=n, desc="features", unit="img", disable=n < 3):
+        for item in show_progress(triples, total=n, desc="features", unit="img", enabled=n >= 3):
             image, lab, roi, own = item if len(item) == 4 else (*item, None)
             image = check_input(image, type(self))
             if cfg is None:

@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from medseg.config import save_json
 from medseg.dl.checkpoint import load_checkpoint, save_checkpoint
@@ -42,6 +41,7 @@ from medseg.dl.network import build_net
 from medseg.dl.plan import Plan
 from medseg.dl.validation import Validator, dice_per_class
 from medseg.errors import ConfigError
+from medseg.progress import Progress
 from medseg.train.config import TrainConfig
 from medseg.train.data import PatchSampler, Prefetcher, PreparedCase
 from medseg.train.losses import make_loss
@@ -211,9 +211,10 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     stop = total_steps if total_steps is not None else 1 << 40
-    bar = tqdm(total=total_steps if total_steps is not None else round(time_budget_s or 0),
-               initial=step if total_steps is not None else round(elapsed), disable=not cfg.progress,
-               unit="step" if total_steps is not None else "s", desc=fold_dir.name, dynamic_ncols=True)
+    bar = Progress(total_steps if total_steps is not None else round(time_budget_s or 0),
+                   initial=step if total_steps is not None else round(elapsed), enabled=cfg.progress,
+                   unit="step" if total_steps is not None else "s", desc=fold_dir.name)
+    failed = True
     t_last = time.perf_counter()
     net.train()
     ep_losses: list[float] = []
@@ -293,10 +294,11 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                     break
                 if time_budget_s is not None and elapsed >= time_budget_s:
                     break
+        failed = False
     finally:
         if prefetch is not None:
             prefetch.close()
-        bar.close()
+        bar.close(failed=failed)
         if writer is not None:
             writer.close()
     if not (fold_dir / "checkpoint_best.pt").is_file():
