@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -94,6 +95,29 @@ def parse(parser: argparse.ArgumentParser, modules: dict, argv: Sequence[str]
     return args, extra
 
 
+#: libraries whose own log records and warnings a user never needs: medseg says what went wrong
+#: in one line; ``--debug`` shows theirs
+IO_LIBRARIES = ("tifffile", "pydicom", "nibabel", "PIL", "imagecodecs", "SimpleITK")
+CHATTY = ("matplotlib", "urllib3", "h5py", "numexpr", "numba", "torch", "monai")
+
+
+def quiet_libraries(*, debug: bool) -> None:
+    """Route the libraries' logging and warnings: silent on the command line, shown with ``--debug``.
+
+    Parameters
+    ----------
+    debug : bool
+        Show the I/O libraries' warnings and errors (and keep Python warnings).
+    """
+    for name in IO_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING if debug else logging.CRITICAL + 1)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if not debug:
+        for name in IO_LIBRARIES:
+            warnings.filterwarnings("ignore", module=name)
+
+
 class _CliFormatter(logging.Formatter):
     """Progress and results as plain lines; warnings marked as such, as errors are."""
 
@@ -129,8 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if args.debug
                              else _CliFormatter())
         logging.basicConfig(level=level, handlers=[handler])
-        for noisy in ("matplotlib", "PIL", "urllib3", "h5py", "numexpr"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        quiet_libraries(debug=args.debug)
         if not args.command:
             parser.print_help()
             return 2

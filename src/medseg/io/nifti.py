@@ -9,6 +9,7 @@ preserves the affine bit for bit.
 """
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,8 @@ def read_nifti(path: Path) -> Image:
         if not isinstance(nii, nib.nifti1.Nifti1Image):  # Nifti2Image is a subclass
             raise FormatError(f"{path}: not a NIfTI file (nibabel read it as {type(nii).__name__})")
         data = np.asanyarray(nii.dataobj)
+        if str(path).lower().endswith(".gz"):
+            _check_gzip(path)
     except nib.filebasedimages.ImageFileError as exc:
         raise FormatError(f"{path}: not a NIfTI file ({exc})") from None
     except FormatError:
@@ -95,6 +98,14 @@ def read_nifti(path: Path) -> Image:
         return Image(np.ascontiguousarray(arr), spacing[1:], origin[1:], direction[1:, 1:],
                      meta={**meta, "nifti_2d": True})
     return Image(np.ascontiguousarray(arr), spacing, origin, direction, meta=meta)
+
+
+def _check_gzip(path: Path) -> None:
+    """Read a gzip stream to its end, so that its CRC and length are checked: nibabel stops
+    after the bytes the header declares, so damage in the compressed data would pass."""
+    with gzip.open(path, "rb") as f:
+        while f.read(1 << 22):
+            pass
 
 
 def _geometry_3d(image: Image) -> tuple[tuple, tuple, np.ndarray]:

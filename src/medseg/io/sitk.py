@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from medseg.errors import FormatError, InputError
 from medseg.image import Image
 from medseg.io.base import Format, register_format
 from medseg.io.geometry import from_itk, to_itk
+from medseg.io.native import NativeOutput, itk_trouble, native_output
 
 __all__ = ["image_from_sitk", "image_to_sitk", "read_sitk", "write_sitk"]
 
@@ -113,12 +115,48 @@ def read_sitk(path: Path) -> Image:
     """
     import SimpleITK as sitk
 
+    out = NativeOutput()
     try:
-        img = sitk.ReadImage(str(path))
+        with native_output() as out:
+            img = sitk.ReadImage(str(path))
+            image = image_from_sitk(img)  # the pixel buffer is read here too: inside the capture
     except RuntimeError as exc:
-        raise FormatError(f"{path}: cannot read ({_itk_reason(str(exc))}); "
-                          "the file may be truncated or corrupt") from None
-    return image_from_sitk(img)
+        said = itk_trouble(out)
+        reason = f"ITK: {said}" if said else _itk_reason(str(exc))
+        raise FormatError(f"{path}: cannot read ({reason}); the file may be truncated or corrupt") from None
+    trouble = itk_trouble(out) or _compressed_data_damage(Path(path))
+    if trouble is not None:  # ITK read "successfully" but the data are damaged
+        raise FormatError(f"{path}: cannot read (ITK: {trouble}); the file may be truncated or corrupt")
+    return image
+
+
+def _compressed_data_damage(path: Path) -> str | None:
+    """Check the checksum of compressed data attached to a NRRD or MetaImage header.
+
+    ITK inflates only the bytes its header declares and skips the stream's checksum, so a
+    damaged compressed stream can read "successfully". Returns what is wrong, or None.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".nrrd", ".mha"):
+        return None
+    data = path.read_bytes()
+    if suffix == ".mha":
+        end = data.find(b"ElementDataFile = LOCAL")
+        if end < 0 or not re.search(rb"CompressedData\s*=\s*True", data[:end]):
+            return None
+        start = data.find(b"\n", end) + 1
+        inflate = zlib.decompressobj()
+    else:
+        end = data.find(b"\n\n")
+        if end < 0 or not re.search(rb"\nencoding:\s*(gzip|gz)\s*\n", data[:end + 1]):
+            return None
+        start = end + 2
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip wrapper: its CRC-32 is checked
+    try:
+        inflate.decompress(data[start:])
+    except zlib.error as exc:
+        return f"compressed data damaged ({exc})"
+    return None if inflate.eof else "compressed data end early"
 
 
 def _itk_reason(text: str) -> str:
@@ -155,10 +193,14 @@ def write_sitk(image: Image, path: Path) -> None:
     if a.dtype == np.int64 and a.size and (a.max() > 2**31 - 1 or a.min() < -(2**31)):
         raise InputError(f"{path}: values exceed the 32-bit range")
     try:
-        sitk.WriteImage(image_to_sitk(image), str(path), useCompression=True)
+        with native_output() as out:
+            sitk.WriteImage(image_to_sitk(image), str(path), useCompression=True)
     except RuntimeError as exc:
         reason = str(exc).strip().splitlines()[-1][:200]
         raise InputError(f"{path}: SimpleITK cannot write this image ({reason})") from None
+    trouble = itk_trouble(out)
+    if trouble is not None:
+        raise InputError(f"{path}: SimpleITK could not write this image (ITK: {trouble})")
 
 
 register_format(Format("NRRD", (".nrrd",), read_sitk, write_sitk, "NRRD"))
