@@ -18,6 +18,11 @@ def test_off_a_terminal_plain_lines_not_bar_frames(caplog, monkeypatch):
         assert list(P.progress(range(3), desc="work", unit="case")) == [0, 1, 2]
     lines = [r.getMessage() for r in caplog.records if r.name == "medseg.progress"]
     assert lines[-1] == "work: 3/3 case" and all("\r" not in x and "%|" not in x for x in lines)
+    caplog.clear()
+    monkeypatch.setattr(P, "LOG_EVERY_S", 60.0)
+    with caplog.at_level(logging.INFO, logger="medseg"):
+        list(P.progress(range(3), desc="quick"))
+    assert not [r for r in caplog.records if r.name == "medseg.progress"]  # short work: no line at all
 
 
 def test_quiet_shows_nothing(caplog, monkeypatch):

@@ -2,7 +2,8 @@
 
 On a terminal a progress bar (tqdm) is drawn on stderr. Anywhere else (a pipeline, a CI log,
 a cluster job) a bar's frames would fill the log, so plain ``desc: 12/40`` lines are logged
-instead, at most one every :data:`LOG_EVERY_S` seconds and one at the end. Neither appears
+instead, at most one every :data:`LOG_EVERY_S` seconds and one at the end (none for work
+shorter than that). Neither appears
 when the ``medseg`` logger is quieter than INFO (``medseg -q``), and a bar is erased, never
 left half-drawn, when the work stops with an error.
 
@@ -67,6 +68,7 @@ class Progress:
         self._bar: Any = None
         self._postfix = ""
         self._logging = False
+        self._lines = 0
         self._last = time.monotonic()
         if not enabled or not _wanted():
             return
@@ -93,6 +95,7 @@ class Progress:
 
     def _line(self) -> None:
         self._last = time.monotonic()
+        self._lines += 1
         of = f"/{self.total:g}" if self.total else ""
         tail = self._postfix
         log.info("%s: %g%s %s%s", self.desc or "progress", self.n, of, self.unit, f" ({tail})" if tail else "")
@@ -105,7 +108,8 @@ class Progress:
             self._bar.close()
             self._bar = None
         elif self._logging and not failed:
-            self._line()
+            if self._lines:  # short work printed nothing: no closing line either
+                self._line()
             self._logging = False
 
     def __enter__(self) -> Progress:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from medseg.cli.common import add_dataset_args, dataset_from_args
 from medseg.config import save_json
-from medseg.errors import ConfigError
+from medseg.errors import ConfigError, InputError
 from medseg.fingerprint import describe_image, fingerprint, format_description, format_fingerprint
 from medseg.io import is_image_file
 from medseg.io.dicom import dicom_files, looks_like_dicom
@@ -25,8 +25,13 @@ images.npy + labels.npy; or give --images/--labels/--roi. Given one image file o
 DICOM folder instead, it describes that image (a folder with several DICOM series lists
 them; pick one with --series UID).
 
+Exit codes: 0 the dataset was read (its problems, if any, are listed); 2 it could not be
+read as a dataset (no cases, a layout part that is not a folder, unreadable files), or
+--strict and at least one problem was found (for CI pipelines); 1 an internal error.
+
 Examples:
   medseg inspect data/Hippocampus --json fingerprint.json
+  medseg inspect data/ --strict          # exit 2 when any problem is found
   medseg inspect --images DRIVE/images --labels DRIVE/1st_manual --roi DRIVE/mask
   medseg inspect dicom_study/ --series 1.2.840.113619.2.55.3.1
 """
@@ -39,6 +44,8 @@ def add_arguments(p) -> None:
     p.add_argument("--series", metavar="UID", help="DICOM folder with several series: the one to describe")
     p.add_argument("--max-problems", type=int, default=20, metavar="N",
                    help="problems listed in the text output (default 20)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with code 2 when any problem is found (for CI pipelines)")
 
 
 def _is_single_image(path: Path) -> bool:
@@ -70,4 +77,7 @@ def run(args, extra) -> int:
     print(text)
     if args.json:
         print(f"{'json':<11}{args.json}")
+    problems = data.get("problems") or []
+    if args.strict and problems:
+        raise InputError(f"--strict: {len(problems)} problem(s) found in the dataset (listed above)")
     return 0

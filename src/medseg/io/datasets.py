@@ -282,8 +282,11 @@ def check_pair(image: Image, other: Image, path: str | Path, *, what: str) -> No
 # ---------------------------------------------------------------------- layouts
 def _find_dir(root: Path, names: Sequence[str]) -> Path | None:
     for n in names:
-        if (root / n).is_dir():
-            return root / n
+        p = root / n
+        if p.is_dir():
+            return p
+        if p.exists():  # a layout part that is not what the layout needs: never skipped silently
+            raise InputError(f"{p} is a file, not a folder; the dataset layout needs {n}/ to be a folder of images")
     return None
 
 
@@ -338,6 +341,9 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
                     f"or images.npy + labels.npy; or pass --images/--labels explicitly"
                 )
             ds = _folders(img_dir, _find_dir(root, LABEL_DIRS), _find_dir(root, ROI_DIRS), root=root)
+    if not ds.cases:
+        raise InputError(f"{ds.root}: the dataset has no cases (no image files where the {ds.layout} layout "
+                         "expects them)")
     if require_labels and not ds.has_labels:
         raise InputError(f"{ds.root}: the dataset has no labels (expected a labels folder or labels.npy)")
     return ds
@@ -476,6 +482,10 @@ def _msd(root: Path) -> Dataset:
     img_dir = root / "imagesTr"
     if not img_dir.is_dir():
         raise InputError(f"{root}: dataset.json found but no imagesTr/ folder")
+    for part in ("labelsTr", "imagesTs"):
+        if (root / part).exists() and not (root / part).is_dir():
+            raise InputError(f"{root / part} is a file, not a folder; the MSD/nnU-Net layout needs {part}/ "
+                             "to be a folder")
 
     def group(folder: Path) -> list[Case]:
         files = [p for p in list_images(folder) if ending is None or p.name.endswith(ending)]
