@@ -20,6 +20,7 @@ import numpy as np
 from medseg.errors import InputError
 from medseg.image import Image
 from medseg.io import (
+    CHANNEL_SUFFIX,
     image_suffix,
     input_kind,
     list_images,
@@ -136,8 +137,9 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels") -
     """Pair each input with the path its result is written to.
 
     An input folder of images (files and series sub-folders) gives one output per image in
-    the output folder, named ``<stem><suffix>``. Any other input (a file, a DICOM series,
-    a scanner export read as one series) gives one output: ``out`` itself, or
+    the output folder, named ``<stem><suffix>``; label maps of an nnU-Net/MSD folder of
+    single-channel cases (every name ending in ``_0000``) are named by case id, without it.
+    Any other input (a file, a DICOM series, a scanner export read as one series) gives one output: ``out`` itself, or
     ``out/<stem><suffix>`` when ``out`` is an existing folder or a name without suffix.
     A file's stem is its name without the format suffix; a folder's stem is its whole name.
 
@@ -184,7 +186,12 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels") -
             raise InputError(f"{inp}: no image files found")
         if out.exists() and not out.is_dir():
             raise InputError(f"{out}: the input is a folder, so the output must be a folder")
-        pairs = [(f, out / f"{_stem(f)}{suffix(f)}") for f in files]
+        stems = [_stem(f) for f in files]
+        if output == "labels" and stems and all(CHANNEL_SUFFIX.search(s) and s.endswith("_0000") for s in stems):
+            # an nnU-Net/MSD images folder of single-channel cases: outputs are named by case id,
+            # as nnU-Net names them (hippocampus_003_0000.nii.gz -> hippocampus_003.nii.gz)
+            stems = [CHANNEL_SUFFIX.sub("", s) for s in stems]
+        pairs = [(f, out / f"{s}{suffix(f)}") for f, s in zip(files, stems)]
     elif out.is_dir() or (not image_suffix(out) and not out.suffix):
         pairs = [(inp, out / f"{_stem(inp)}{suffix(inp)}")]
     else:

@@ -38,3 +38,21 @@ def test_problems_listed_and_strict(tmp_path, capsys):
     assert "--strict: 1 problem(s)" in capsys.readouterr().err
     clean = make_dataset(tmp_path / "c", n=2, shape=(24, 24))
     assert main(["inspect", str(clean), "--strict"]) == 0
+
+
+def test_case_ids_survive_segment_and_evaluate(tmp_path, capsys):
+    """nnU-Net names: outputs by case id (no _0000), reports show the ids users know, never numbers."""
+    import csv
+
+    root = make_dataset(tmp_path / "m", n=3, layout="msd", kind="disc3d", shape=(8, 16, 16))
+    assert main(["segment", str(root / "imagesTr"), str(tmp_path / "p"), "--method", "otsu"]) == 0
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [f"case_00{i}.nii.gz" for i in range(3)]
+    assert main(["evaluate", str(tmp_path / "p"), str(root), "--out", str(tmp_path / "e")]) == 0
+    with open(tmp_path / "e" / "metrics.csv") as f:
+        assert [r["case"] for r in csv.DictReader(f)] == ["case_000", "case_001", "case_002"]
+    # predictions that kept the channel suffix still pair by case id, not by number
+    for p in (tmp_path / "p").iterdir():
+        p.rename(p.with_name(p.name.replace(".nii.gz", "_0000.nii.gz")))
+    assert main(["evaluate", str(tmp_path / "p"), str(root), "--out", str(tmp_path / "e2")]) == 0
+    with open(tmp_path / "e2" / "metrics.csv") as f:
+        assert [r["case"] for r in csv.DictReader(f)] == ["case_000", "case_001", "case_002"]

@@ -15,7 +15,9 @@ from medseg.io.datasets import Case, Dataset, list_images, load_dataset, pair_fi
 from medseg.io.dicom import list_series, read_dicom
 from medseg.io.inputs import InputKind, input_kind, is_dataset
 from medseg.io.labels import as_label, read_label
+from medseg.io.listing import CHANNEL_SUFFIX
 
 __all__ = ["read_image", "read_label", "write_image", "as_label", "image_suffix", "strip_suffix",
            "supported_suffixes", "is_image_file", "load_dataset", "Dataset", "Case", "list_images",
-           "pair_files", "list_series", "read_dicom", "input_kind", "InputKind", "is_dataset"]
+           "pair_files", "list_series", "read_dicom", "input_kind", "InputKind", "is_dataset",
+           "CHANNEL_SUFFIX"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from medseg.errors import InputError
 from medseg.io.base import is_image_file, is_image_folder, strip_suffix
 
-__all__ = ["list_images", "case_key", "pair_files"]
+__all__ = ["list_images", "case_key", "pair_files", "CHANNEL_SUFFIX", "PAIRING_RULES"]
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -45,6 +45,12 @@ def list_images(folder: Path) -> list[Path]:
     return out
 
 
+#: an nnU-Net/MSD channel suffix at the end of a file name (``CASE_0000``)
+CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
+#: the pairing rules, best first
+PAIRING_RULES = ("stem", "channel", "lead", "number")
+
+
 def case_key(path: Path, rule: str) -> str:
     """The case id of a file name under a pairing rule.
 
@@ -52,9 +58,11 @@ def case_key(path: Path, rule: str) -> str:
     ----------
     path : Path
         A file name (it need not exist).
-    rule : {"stem", "lead", "number"}
-        The whole name without suffix; its leading token (up to ``_``, ``-``, ``.`` or a
-        space); or its first number, without leading zeros (the stem when it has none).
+    rule : {"stem", "channel", "lead", "number"}
+        The whole name without suffix; the name without an nnU-Net channel suffix
+        (``_0000``); its leading token (up to ``_``, ``-``, ``.`` or a space); or its first
+        number, without leading zeros (the stem when it has none). Pairing tries them in this
+        order, so a name is reduced to a number only when nothing better pairs.
 
     Returns
     -------
@@ -66,10 +74,14 @@ def case_key(path: Path, rule: str) -> str:
     ['21_training', '21', '21']
     >>> case_key(Path("img_007.png"), "number")
     '7'
+    >>> case_key(Path("hippocampus_003_0000.nii.gz"), "channel")
+    'hippocampus_003'
     """
     stem = strip_suffix(path)
     if rule == "stem":
         return stem
+    if rule == "channel":
+        return CHANNEL_SUFFIX.sub("", stem)
     if rule == "lead":
         return re.split(r"[_\-. ]", stem, maxsplit=1)[0]
     m = re.search(r"\d+", stem)
@@ -113,7 +125,7 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, 
     if not images:
         raise InputError("no image files found")
     problems: list[str] = []
-    for rule in ("stem", "lead", "number"):
+    for rule in PAIRING_RULES:
         keys = [case_key(p, rule) for p in images]
         if len(set(keys)) != len(keys):
             continue  # the rule does not identify images uniquely

@@ -9,6 +9,7 @@ from typing import Any
 from medseg.errors import InputError
 from medseg.io.base import is_image_file, strip_suffix
 from medseg.io.datasets import LABEL_DIRS, _short, case_key, list_images, load_dataset, pair_files
+from medseg.io.listing import PAIRING_RULES
 
 __all__ = ["pair_paths"]
 
@@ -43,7 +44,7 @@ def _match_aux(truth_files: list[Path], files: list[Path], what: str) -> dict[Pa
     if len(truth_files) == 1 and len(files) == 1:
         return {truth_files[0]: files[0]}
     missing: list[str] = []
-    for rule in ("stem", "lead", "number"):
+    for rule in PAIRING_RULES:
         keys = [case_key(t, rule) for t in truth_files]
         if len(set(keys)) != len(keys):
             continue
