@@ -35,3 +35,31 @@ def test_compare_needs_two_evaluation_folders(tmp_path):
         load_runs([a])
     with pytest.raises(InputError, match="no metrics.csv"):
         load_runs([a, tmp_path])
+
+
+def test_every_number_comes_from_the_shared_cases(tmp_path, caplog):
+    """One run covers 2 of 4 cases: ranking and means both use those 2; the warning comes once."""
+    import json as _json
+    import logging
+
+    from medseg.metrics.catalogue import METRICS
+    from medseg.metrics.compare import Run, rank_runs, write_comparison
+    from medseg.metrics.evaluation import MetricsTable
+
+    def run(name, dice):
+        rows = [{"case": f"c{i}", "label": 1, **{m: 1.0 for m in METRICS}, "dice": d} for i, d in dice.items()]
+        return Run(name, tmp_path / name, MetricsTable(rows, [1]), {})
+
+    full = run("full", {0: 0.2, 1: 0.2, 2: 0.9, 3: 0.9})     # mean 0.55 over 4, 0.2 over the shared 2
+    part = run("part", {0: 0.5, 1: 0.5})                      # mean 0.5 over its 2
+    ranking = rank_runs([full, part], ("dice",))
+    assert ranking[0]["run"] == "part" and ranking[0]["mean_dice"] == 0.5
+    assert ranking[1]["mean_dice"] == pytest.approx(0.2)     # not 0.55: the same 2 cases
+    with caplog.at_level(logging.WARNING, logger="medseg.metrics.compare"):
+        write_comparison([full, part], tmp_path / "cmp", metrics=("dice",))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "c2" in warnings[0].getMessage()
+    doc = _json.loads((tmp_path / "cmp" / "ranking.json").read_text())
+    assert doc["n_shared_cases"] == 2 and doc["dropped_cases"] == {"full": ["c2", "c3"]}
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "over the 2 cases that every run" in page and "2: c2, c3" in page

@@ -34,7 +34,7 @@ from medseg.errors import FormatError, GeometryError, InputError
 from medseg.image import Image, same_grid
 from medseg.io.base import read_image, strip_suffix
 from medseg.io.labels import as_label, read_label
-from medseg.io.listing import _short, case_key, list_images, pair_files
+from medseg.io.listing import case_key, list_images, pair_files, short_list
 
 __all__ = ["Case", "Dataset", "load_dataset", "check_pair", "list_images", "pair_files", "case_key"]
 
@@ -516,9 +516,9 @@ def _msd(root: Path) -> Dataset:
         if missing or extra:
             msg = []
             if missing:
-                msg.append(f"images without a label: {_short(missing)}")
+                msg.append(f"images without a label: {short_list(missing)}")
             if extra:
-                msg.append(f"labels without an image: {_short(extra)}")
+                msg.append(f"labels without an image: {short_list(extra)}")
             raise InputError(f"{root}: cannot pair imagesTr/ and labelsTr/: " + "; ".join(msg))
         cases = [Case(c.case_id, c.images, labs[c.case_id]) for c in cases]
     test_cases = group(root / "imagesTs") if (root / "imagesTs").is_dir() and list_images(root / "imagesTs") else []

@@ -13,7 +13,8 @@ from pathlib import Path
 from medseg.errors import InputError
 from medseg.io.base import is_image_file, is_image_folder, strip_suffix
 
-__all__ = ["list_images", "case_key", "pair_files", "CHANNEL_SUFFIX", "PAIRING_RULES"]
+__all__ = ["list_images", "case_key", "pair_files", "short_list", "CHANNEL_SUFFIX", "PAIRING_RULES"]
+
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -145,9 +146,9 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, 
                         problems.append(f"{group}: ambiguous matches " + "; ".join(
                             f"{k}: {', '.join(x.name for x in v)}" for k, v in list(dup.items())[:10]))
                     if unmatched_img:
-                        problems.append(f"images without {group}: {_short(unmatched_img)}")
+                        problems.append(f"images without {group}: {short_list(unmatched_img)}")
                     if extra:
-                        problems.append(f"{group} without an image: {_short(extra)}")
+                        problems.append(f"{group} without an image: {short_list(extra)}")
                 break
             for k, v in gkeys.items():
                 if k in matched:
@@ -156,10 +157,10 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, 
             ids = [strip_suffix(p) if rule == "stem" else k for p, k in zip(images, keys)]
             return [(cid, p, matched[k]) for cid, p, k in zip(ids, images, keys)]
     if not problems:
-        problems.append("image names do not identify cases uniquely: " + _short([p.name for p in images]))
+        problems.append("image names do not identify cases uniquely: " + short_list([p.name for p in images]))
     raise InputError("cannot pair the dataset's files: " + " | ".join(problems))
 
 
-def _short(names: list[str], n: int = 8) -> str:
+def short_list(names: list[str], n: int = 8) -> str:
     """The first ``n`` names, and how many more."""
     return ", ".join(names[:n]) + (f" … (+{len(names) - n} more)" if len(names) > n else "")

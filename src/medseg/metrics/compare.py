@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from medseg.config import save_json
 from medseg.errors import InputError
 from medseg.io.atomic import atomic_write_text
+from medseg.io.listing import short_list
 from medseg.metrics.catalogue import MAIN_METRICS, cost
 from medseg.metrics.evaluation import MetricsTable
 from medseg.metrics.report import json_safe
@@ -104,6 +106,36 @@ def load_runs(paths: Sequence[str | Path], names: Sequence[str] | None = None) -
     return runs
 
 
+def shared_cases(runs: Sequence[Run]) -> tuple[list[str], dict[str, list[str]]]:
+    """The cases every run evaluated, and the cases each run has beyond them.
+
+    Parameters
+    ----------
+    runs : sequence of Run
+
+    Returns
+    -------
+    cases : list of str
+        The shared cases, in the first run's order.
+    dropped : dict
+        ``{run name: [its cases that not every run has]}`` (runs with none omitted).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from medseg.metrics.evaluation import MetricsTable
+    >>> def run(name, cases):
+    ...     return Run(name, Path(name), MetricsTable([{"case": c, "label": 1, "dice": 1.0} for c in cases], [1]), {})
+    >>> shared_cases([run("a", ["c0", "c1", "c2"]), run("b", ["c1", "c2"])])
+    (['c1', 'c2'], {'a': ['c0']})
+    """
+    sets = [set(r.table.cases) for r in runs]
+    common = [c for c in runs[0].table.cases if all(c in s for s in sets[1:])]
+    keep = set(common)
+    dropped = {r.name: [c for c in r.table.cases if c not in keep] for r in runs}
+    return common, {k: v for k, v in dropped.items() if v}
+
+
 def align(runs: Sequence[Run], metric: str, label: int) -> tuple[list[str], np.ndarray]:
     """Per-case values of ``metric`` for ``label`` on the cases every run has.
 
@@ -138,9 +170,6 @@ def align(runs: Sequence[Run], metric: str, label: int) -> tuple[list[str], np.n
             raise InputError(f"{r.path}: metrics.csv has no column '{metric}'")
         maps.append({row["case"]: float(row[metric]) for row in r.table.rows if row["label"] == label})
     common = [c for c in maps[0] if all(c in m for m in maps[1:])]
-    dropped = {r.name: len(m) - len(common) for r, m in zip(runs, maps) if len(m) != len(common)}
-    if dropped:
-        log.warning("label %s: only %d cases are shared by every run (dropped %s)", label, len(common), dropped)
     if not common:
         raise InputError(f"the runs share no case for label {label}: were they evaluated on the same ground truth?")
     return common, np.asarray([[m[c] for c in common] for m in maps])
@@ -163,7 +192,8 @@ def rank_runs(runs: Sequence[Run], metrics: Sequence[str] = ("dice", "hd95", "ns
     -------
     list of dict
         Best first: ``rank``, ``run``, ``mean_rank`` and ``mean_<metric>`` (the mean over
-        labels of the case-averaged value).
+        labels of the value averaged over the *shared* cases, the very cases the ranking
+        uses, so the table never mixes case sets).
 
     Examples
     --------
@@ -183,12 +213,16 @@ def rank_runs(runs: Sequence[Run], metrics: Sequence[str] = ("dice", "hd95", "ns
         raise InputError("the runs share no label to compare")
     total = np.zeros(len(runs))
     count = 0
+    per_metric: dict[str, list[np.ndarray]] = {m: [] for m in metrics}  # (n_runs,) shared-case means per label
     for lab in labels:
         for m in metrics:
             if not all(m in r.table.columns for r in runs):
                 continue
-            _, v = align(runs, m, lab)
-            v = cost(m, v)
+            _, raw = align(runs, m, lab)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-nan rows: nan means
+                per_metric[m].append(np.nanmean(raw, axis=1))
+            v = cost(m, raw)
             v[np.isnan(v)] = np.inf
             for c in range(v.shape[1]):
                 total += rankdata(v[:, c], method="average")
@@ -197,11 +231,8 @@ def rank_runs(runs: Sequence[Run], metrics: Sequence[str] = ("dice", "hd95", "ns
     order = np.argsort(mean_rank, kind="stable")
     out = []
     for pos, i in enumerate(order, 1):
-        means = {}
-        for m in metrics:
-            vals = [float(np.nanmean(r.table.column(m, lab))) if np.any(~np.isnan(r.table.column(m, lab)))
-                    else math.nan for lab in labels for r in [runs[i]] if m in r.table.columns]
-            means[m] = float(np.mean(vals)) if vals else math.nan
+        means = {m: (float(np.mean([x[i] for x in per_metric[m]])) if per_metric[m] else math.nan)
+                 for m in metrics}
         out.append({"rank": pos, "run": runs[i].name, "mean_rank": float(mean_rank[i]),
                     **{f"mean_{k}": v for k, v in means.items()}})
     return out
@@ -283,6 +314,12 @@ def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: --out must be a folder, but a file of that name exists")
     labels = sorted(set.intersection(*[set(r.table.labels) for r in runs]))
+    cases, dropped = shared_cases(runs)
+    if not cases:
+        raise InputError("the runs share no case: were they evaluated on the same ground truth?")
+    if dropped:  # once, with the count and the names
+        log.warning("%d case(s) are shared by all %d runs; left out of every number of the comparison: %s",
+                    len(cases), len(runs), "; ".join(f"{k}: {len(v)} ({short_list(v)})" for k, v in dropped.items()))
     ranking = rank_runs(runs, metrics)
     tests = [t for lab in labels for m in metrics if all(m in r.table.columns for r in runs)
              for t in paired_tests(runs, m, lab)]
@@ -300,6 +337,7 @@ def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[
     written = [atomic_write_text(out / "comparison.csv", buf.getvalue()),
                save_json(json_safe({"format": "medseg-comparison", "format_version": 1,
                                     "runs": {r.name: str(r.path) for r in runs}, "labels": labels,
+                                    "n_shared_cases": len(cases), "dropped_cases": dropped,
                                     "ranking_metrics": list(metrics), "ranking": ranking, "paired_tests": tests}),
                          out / "ranking.json")]
     if html:
@@ -307,7 +345,8 @@ def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[
         for r in runs:
             label_names.update(r.table.label_names)
         info = [{"name": r.name, "path": str(r.path), "n_cases": len(r.table.cases),
-                 "aggregation": r.summary.get("aggregation") or "?"} for r in runs]
+                 "aggregation": r.summary.get("aggregation") or "?", "dropped": dropped.get(r.name, [])}
+                for r in runs]
         page = comparison_html(info, labels, ranking, tests, aligned, label_names=label_names, title=title)
         written.append(atomic_write_text(out / "report.html", page))
     return written

@@ -8,8 +8,8 @@ from typing import Any
 
 from medseg.errors import InputError
 from medseg.io.base import is_image_file, strip_suffix
-from medseg.io.datasets import LABEL_DIRS, _short, case_key, list_images, load_dataset, pair_files
-from medseg.io.listing import PAIRING_RULES
+from medseg.io.datasets import LABEL_DIRS, case_key, list_images, load_dataset, pair_files
+from medseg.io.listing import PAIRING_RULES, short_list
 
 __all__ = ["pair_paths"]
 
@@ -55,7 +55,7 @@ def _match_aux(truth_files: list[Path], files: list[Path], what: str) -> dict[Pa
         if not missing:
             return {t: groups[k][0] for t, k in zip(truth_files, keys)}
     raise InputError(f"cannot find exactly one {what} file for the ground truth "
-                     f"{_short(missing or [t.name for t in truth_files])}; name them after the cases")
+                     f"{short_list(missing or [t.name for t in truth_files])}; name them after the cases")
 
 
 def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = None,

@@ -22,6 +22,12 @@ __all__ = ["comparison_html"]
 PLOTTED_METRICS = ("dice", "hd95", "assd", "nsd", "precision", "recall")
 
 
+def _dropped(cases: Sequence[str]) -> str:
+    if not cases:
+        return "none"
+    return f"{len(cases)}: " + ", ".join(cases[:6]) + (" …" if len(cases) > 6 else "")
+
+
 def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ranking: Sequence[Mapping[str, Any]],
                     tests: Sequence[Mapping[str, Any]], aligned: Mapping[tuple[int, str], Mapping[str, np.ndarray]],
                     *, label_names: Mapping[int, str], title: str) -> str:
@@ -30,7 +36,8 @@ def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ra
     Parameters
     ----------
     runs : sequence of dict
-        One per run: ``name``, ``path``, ``n_cases`` and ``aggregation`` (from its summary).
+        One per run: ``name``, ``path``, ``n_cases``, ``aggregation`` (from its summary) and
+        ``dropped`` (its cases that not every run has, left out of every number).
     labels : sequence of int
         The labels every run has.
     ranking : sequence of dict
@@ -53,15 +60,21 @@ def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ra
     def lab_name(lab: int) -> str:
         return f"label {lab}" + (f" ({label_names[lab]})" if label_names.get(lab) else "")
 
+    n_shared = min(r["n_cases"] - len(r.get("dropped") or []) for r in runs)
     parts = [f"<h1>{H.esc(title)}</h1>",
-             f'<p class="meta">{len(runs)} runs · labels {", ".join(lab_name(x) for x in labels)}</p>',
-             H.table(["run", "folder", "cases", "aggregation in its summary"],
-                     [[r["name"], r["path"], r["n_cases"], r["aggregation"]] for r in runs])]
+             f'<p class="meta">{len(runs)} runs · labels {", ".join(lab_name(x) for x in labels)} · '
+             f"{n_shared} cases shared by every run</p>",
+             H.table(["run", "folder", "cases", "left out (not in every run)", "aggregation in its summary"],
+                     [[r["name"], r["path"], r["n_cases"], _dropped(r.get("dropped") or []), r["aggregation"]]
+                      for r in runs])]
+    if any(r.get("dropped") for r in runs):
+        parts.append(f'<div class="note warn"><b>Every number below is over the {n_shared} cases that every run '
+                     "evaluated</b>; the cases only some runs have are left out (listed above).</div>")
     rank_metrics = [k[5:] for k in ranking[0] if k.startswith("mean_") and k != "mean_rank"]
     parts.append("<h2>Ranking</h2>")
     parts.append('<div class="note">Runs are ranked per case on each of '
                  f'{", ".join(heading(m) for m in rank_metrics)} (and each label); the score is the mean '
-                 "rank (1 = best on everything). Means are case-averaged over the shared cases.</div>")
+                 f"rank (1 = best on everything). Means are case-averaged over the same {n_shared} shared cases.</div>")
     parts.append(H.table(["rank", "run", "mean rank"] + [f"mean {heading(m)}" for m in rank_metrics],
                          [[r["rank"], r["run"], H.num(r["mean_rank"], 2)]
                           + [H.num(r[f"mean_{m}"]) for m in rank_metrics] for r in ranking]))

@@ -191,9 +191,10 @@ class StageFitting:
             if outside is None or not outside.any():
                 idx = draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng)
             else:
+                # the pixels inside are drawn as without an outside; the outside adds its share on top
                 n_out = max(1, int(round(OUTSIDE_SHARE * n_per_image)))
                 idx = np.sort(np.concatenate([
-                    draw_samples(y, mask, n_per_image - n_out, balanced=opts.balance == "balanced", rng=rng),
+                    draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng),
                     draw_samples(y, outside, n_out, balanced=False, rng=rng)]))
             if idx.size:
                 xs.append(_sample_with_own_rows(image, cfg, idx, own))
