@@ -47,7 +47,9 @@ def test_label_none_is_foreground_and_roi_restricts():
     assert dice(p, t, label=2) == pytest.approx(2 * 1 / (1 + 2))
     roi = np.array([[1, 1, 1], [1, 1, 0]])
     assert confusion_counts(p, t, label=None, roi=roi) == (2, 0, 0, 3)
-    assert overlap(Image(p, spacing=(2.0, 0.5)), Image(t, spacing=(2.0, 0.5)))["volume_pred"] == 1.0
+    assert overlap(Image(p, spacing=(2.0, 0.5)), Image(t, spacing=(2.0, 0.5)), label=1)["volume_pred"] == 1.0
+    # the default, as in every metric: all foreground (labels 1 and 2: two voxels)
+    assert overlap(Image(p, spacing=(2.0, 0.5)), Image(t, spacing=(2.0, 0.5)))["volume_pred"] == 2.0
 
 
 def test_confusion_matrix():
@@ -79,3 +81,22 @@ def test_geometry_mismatch():
 def test_empty_roi_refused():
     with pytest.raises(InputError, match="region of interest is empty"):
         overlap(np.ones((2, 2), int), np.ones((2, 2), int), roi=np.zeros((2, 2)))
+
+
+def test_one_rule_for_a_masks_foreground():
+    """A 0/255 mask and a 0/1 mask are the same mask for every metric, with default arguments."""
+    import numpy as np
+
+    from medseg.metrics import assd, dice, evaluate, hd95, nsd, overlap
+
+    t01 = np.zeros((12, 12), np.uint8)
+    t01[3:8, 3:8] = 1
+    p01 = np.zeros((12, 12), np.uint8)
+    p01[4:9, 3:8] = 1
+    t255, p255 = t01 * 255, p01 * 255
+    for p, t in ((p01, t01), (p255, t255), (p01, t255), (p255, t01)):
+        assert dice(p, t) == 0.8
+        assert overlap(p, t)["dice"] == 0.8
+        assert hd95(p, t) == 1.0 and assd(p, t) > 0 and 0 < nsd(p, t) <= 1
+        rows = evaluate([p], [t]).rows
+        assert [r["label"] for r in rows] == [1] and rows[0]["dice"] == 0.8

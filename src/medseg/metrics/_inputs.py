@@ -30,7 +30,10 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
     """Return ``x`` as an integer/bool label array, refusing non-integer values.
 
     Float arrays are accepted when every value is a whole number (labels stored as
-    float in NIfTI are common); ``0.3`` is refused with :class:`InputError`.
+    float in NIfTI are common); ``0.3`` is refused with :class:`InputError`. A map holding
+    only 0 and 255 is a mask image (PNG/GIF masks): 255 is its foreground and becomes label
+    1, as :func:`medseg.io.read_label` reads it, so every metric sees the same foreground
+    whichever way the file was read.
 
     Parameters
     ----------
@@ -48,6 +51,8 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
     --------
     >>> label_array([[0.0, 2.0], [1.0, 0.0]]).tolist()
     [[0, 2], [1, 0]]
+    >>> label_array(np.array([[0, 255]], np.uint8)).tolist()
+    [[0, 1]]
     """
     arr, _ = _array(x, what)
     if arr.dtype.kind == "f":
@@ -62,6 +67,8 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
         raise InputError(f"the {what} contains negative labels ({int(arr.min())}); labels must be >= 0")
+    if arr.dtype.kind in "iu" and arr.size and arr.max() == 255 and not np.any((arr != 0) & (arr != 255)):
+        arr = (arr == 255).astype(np.uint8)  # a 0/255 mask image
     return arr
 
 

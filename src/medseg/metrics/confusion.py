@@ -52,7 +52,7 @@ def _masks(pred: Any, truth: Any, label: int | None, roi: Any) -> tuple[np.ndarr
     return pm, tm, m
 
 
-def confusion_counts(pred: Any, truth: Any, *, label: int | None = 1, roi: Any = None) -> tuple[int, int, int, int]:
+def confusion_counts(pred: Any, truth: Any, *, label: int | None = None, roi: Any = None) -> tuple[int, int, int, int]:
     """Return ``(tp, fp, fn, tn)`` voxel counts for one label.
 
     Parameters
@@ -162,7 +162,7 @@ def from_counts(tp: int, fp: int, fn: int, tn: int, *, voxel_volume: float = 1.0
     return out
 
 
-def overlap(pred: Any, truth: Any, *, label: int | None = 1, roi: Any = None, spacing: Any = None) -> dict[str, Any]:
+def overlap(pred: Any, truth: Any, *, label: int | None = None, roi: Any = None, spacing: Any = None) -> dict[str, Any]:
     """Confusion counts and overlap metrics of one label.
 
     Parameters
@@ -170,8 +170,9 @@ def overlap(pred: Any, truth: Any, *, label: int | None = 1, roi: Any = None, sp
     pred, truth : numpy.ndarray or Image
         Integer label maps of the same shape ``(y, x)`` or ``(z, y, x)``; Images must also
         share geometry.
-    label : int or None, default 1
-        The class to score; ``None`` scores any foreground (``> 0``) against foreground.
+    label : int or None, default None
+        The class to score; ``None`` (the default, as in every metric) scores any foreground (``> 0``)
+        against foreground.
     roi : array_like or Image, optional
         Nonzero where voxels count (e.g. DRIVE's field of view).
     spacing : float or sequence of float, optional

@@ -134,7 +134,7 @@ class SurfaceDistances:
         return float(ok / n)
 
 
-def surface_distances(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None,
+def surface_distances(pred: Any, truth: Any, *, label: int | None = None, spacing: Any = None,
                       roi: Any = None) -> SurfaceDistances:
     """Directed surface distances between ``pred == label`` and ``truth == label``.
 
@@ -170,7 +170,7 @@ def surface_distances(pred: Any, truth: Any, *, label: int | None = 1, spacing: 
     return SurfaceDistances(*directed_distances(pm, tm, sp, m))
 
 
-def hausdorff(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None, roi: Any = None,
+def hausdorff(pred: Any, truth: Any, *, label: int | None = None, spacing: Any = None, roi: Any = None,
               percentile: float | None = None) -> float:
     """Symmetric Hausdorff distance in mm: the largest surface distance in either direction.
 
@@ -178,7 +178,7 @@ def hausdorff(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = No
     ----------
     pred, truth : numpy.ndarray or Image
         Integer label maps, shape ``(y, x)`` or ``(z, y, x)``, on the same grid.
-    label : int or None, default 1
+    label : int or None, default None
         Class to compare; ``None`` compares foreground (``> 0``).
     spacing : float or sequence of float, optional
         Voxel size in mm per axis (NumPy order); defaults to the Images' spacing, else 1.
@@ -205,7 +205,7 @@ def hausdorff(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = No
     return surface_distances(pred, truth, label=label, spacing=spacing, roi=roi).hausdorff(percentile)
 
 
-def hd95(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None, roi: Any = None) -> float:
+def hd95(pred: Any, truth: Any, *, label: int | None = None, spacing: Any = None, roi: Any = None) -> float:
     """95th-percentile Hausdorff distance in mm (see the module docstring for the convention).
 
     The larger of the two directed 95th percentiles, each by linear interpolation.
@@ -214,7 +214,7 @@ def hd95(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None, r
     ----------
     pred, truth : numpy.ndarray or Image
         Integer label maps, shape ``(y, x)`` or ``(z, y, x)``, on the same grid.
-    label : int or None, default 1
+    label : int or None, default None
         Class to compare; ``None`` compares foreground (``> 0``).
     spacing : float or sequence of float, optional
         Voxel size in mm per axis (NumPy order); defaults to the Images' spacing, else 1.
@@ -245,14 +245,14 @@ def hd95(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None, r
     return surface_distances(pred, truth, label=label, spacing=spacing, roi=roi).hausdorff(95)
 
 
-def assd(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None, roi: Any = None) -> float:
+def assd(pred: Any, truth: Any, *, label: int | None = None, spacing: Any = None, roi: Any = None) -> float:
     """Average symmetric surface distance in mm: the mean of both directed distance sets together.
 
     Parameters
     ----------
     pred, truth : numpy.ndarray or Image
         Integer label maps, shape ``(y, x)`` or ``(z, y, x)``, on the same grid.
-    label : int or None, default 1
+    label : int or None, default None
         Class to compare; ``None`` compares foreground (``> 0``).
     spacing : float or sequence of float, optional
         Voxel size in mm per axis (NumPy order); defaults to the Images' spacing, else 1.
@@ -277,7 +277,7 @@ def assd(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None, r
     return surface_distances(pred, truth, label=label, spacing=spacing, roi=roi).assd()
 
 
-def nsd(pred: Any, truth: Any, *, tolerance: float = 1.0, label: int | None = 1, spacing: Any = None,
+def nsd(pred: Any, truth: Any, *, tolerance: float = 1.0, label: int | None = None, spacing: Any = None,
         roi: Any = None) -> float:
     """Normalised surface Dice: fraction of both surfaces within ``tolerance`` mm of the other.
 
@@ -287,7 +287,7 @@ def nsd(pred: Any, truth: Any, *, tolerance: float = 1.0, label: int | None = 1,
         Integer label maps, shape ``(y, x)`` or ``(z, y, x)``, on the same grid.
     tolerance : float, default 1
         Distance in mm within which a surface voxel counts as matched.
-    label : int or None, default 1
+    label : int or None, default None
         Class to compare; ``None`` compares foreground (``> 0``).
     spacing : float or sequence of float, optional
         Voxel size in mm per axis (NumPy order); defaults to the Images' spacing, else 1.
@@ -312,7 +312,7 @@ def nsd(pred: Any, truth: Any, *, tolerance: float = 1.0, label: int | None = 1,
     return surface_distances(pred, truth, label=label, spacing=spacing, roi=roi).nsd(tolerance)
 
 
-def distance_metrics(pred: Any, truth: Any, *, label: int | None = 1, spacing: Any = None, roi: Any = None,
+def distance_metrics(pred: Any, truth: Any, *, label: int | None = None, spacing: Any = None, roi: Any = None,
                      tolerance: float = 1.0) -> dict[str, float]:
     """Hausdorff, HD95, ASSD and NSD from one surface-distance computation.
 
@@ -320,7 +320,7 @@ def distance_metrics(pred: Any, truth: Any, *, label: int | None = 1, spacing: A
     ----------
     pred, truth : numpy.ndarray or Image
         Integer label maps, shape ``(y, x)`` or ``(z, y, x)``, on the same grid.
-    label : int or None, default 1
+    label : int or None, default None
         Class to compare; ``None`` compares foreground (``> 0``).
     spacing : float or sequence of float, optional
         Voxel size in mm per axis (NumPy order); defaults to the Images' spacing, else 1.
