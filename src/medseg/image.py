@@ -19,7 +19,29 @@ import numpy as np
 
 from medseg.errors import GeometryError, InputError
 
-__all__ = ["Image", "require_finite", "same_grid"]
+__all__ = ["Image", "require_finite", "same_grid", "SPACING_UNKNOWN", "length_unit"]
+
+#: ``meta`` key set by readers of formats that store no physical pixel size (PNG, JPEG, BMP,
+#: GIF, TIFF without resolution tags, ``.npy`` without a sidecar): the spacing is then 1 per
+#: pixel and lengths are in pixels, not millimetres
+SPACING_UNKNOWN = "spacing_unknown"
+
+
+def length_unit(*images: Image | None) -> str:
+    """``"mm"``, or ``"px"`` when none of ``images`` has a spacing from its file.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> length_unit(Image(np.zeros((2, 2)), meta={SPACING_UNKNOWN: True}))
+    'px'
+    >>> length_unit(Image(np.zeros((2, 2))))
+    'mm'
+    """
+    known = [im for im in images if im is not None]
+    if known and all(im.meta.get(SPACING_UNKNOWN) for im in known):
+        return "px"
+    return "mm"
 
 
 def require_finite(array: np.ndarray, *, case: str | None = None, before: str = "segmenting") -> None:

@@ -185,3 +185,21 @@ def test_no_roi_no_outside_column():
     t[2:4, 2:4] = 1
     table = evaluate([t], [t])
     assert "outside_roi" not in table.columns and table.outside_roi == {}
+
+
+def test_lengths_in_pixels_where_the_files_store_no_pixel_size(tmp_path, capsys):
+    import json as _json
+
+    t = np.zeros((16, 16), np.uint8)
+    t[4:10, 4:10] = 1
+    p = np.roll(t, 2, axis=0)
+    for suffix, unit in ((".png", "px"), (".nii.gz", "mm")):
+        d = tmp_path / suffix.strip(".")
+        write_image(Image(t), d / "gt" / f"a{suffix}")
+        write_image(Image(p), d / "pred" / f"a{suffix}")
+        assert main(["evaluate", str(d / "pred"), str(d / "gt"), "--out", str(d / "ev")]) == 0
+        out = capsys.readouterr().out
+        assert f"HD95 median 2 {unit}" in out
+        assert _json.loads((d / "ev" / "summary.json").read_text())["length_unit"] == unit
+        page = (d / "ev" / "report.html").read_text()
+        assert ("HD95 (px)" in page) == (unit == "px")

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         h = s["hd95"]["median"] if "median" in s["hd95"] else float("nan")
         name = table.label_names.get(lab, "")
         print(f"label {lab}{' ' + name if name else ''}: Dice {d:.4f} ({'pooled' if args.pooled else 'mean'}), "
-              f"HD95 median {h:.3g} mm, {len(table.cases)} cases")
+              f"HD95 median {h:.3g} {table.length_unit}, {len(table.cases)} cases")
     for w in written:
         print(w)
     return 0

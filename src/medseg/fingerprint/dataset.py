@@ -20,7 +20,7 @@ import numpy as np
 
 from medseg.errors import InputError, MedsegError
 from medseg.fingerprint.text import fmt_values
-from medseg.image import Image, require_finite, same_grid
+from medseg.image import SPACING_UNKNOWN, Image, require_finite, same_grid
 from medseg.io import Case, Dataset
 from medseg.progress import progress as show_progress
 from medseg.roi import labelled_outside, policy_from_counts
@@ -177,7 +177,8 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
         if strict:
             first = len(records[0]["shape"]) if records else None
             lab = _trainable_label(dataset, case, img, first, {r["n_channels"] for r in records[:1]})
-        rec.update(shape=list(img.shape), spacing=list(img.spacing), n_channels=img.n_channels, dtype=str(img.dtype))
+        rec.update(shape=list(img.shape), spacing=list(img.spacing), n_channels=img.n_channels, dtype=str(img.dtype),
+                   spacing_unknown=bool(img.meta.get(SPACING_UNKNOWN)))
         records.append(rec)
         if modality is None:
             modality = _modality(dataset, img)
@@ -247,6 +248,7 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
                     labelled_voxels, roi_cov)
     out.update(_planner_fields(dataset, records, out, plan_fg, label_counts))
     out["roi_outside"] = _roi_outside(roi_lab)
+    out["length_unit"] = "px" if records and all(r.get("spacing_unknown") for r in records) else "mm"
     return out
 
 

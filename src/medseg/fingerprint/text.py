@@ -58,7 +58,8 @@ def format_fingerprint(fp: dict[str, Any], *, max_problems: int = 20) -> str:
     lines.append(f"{'dataset':<11}{fp['root']}  ({fp['layout']} layout)")
     lines.append(f"{'cases':<11}{fp['n_cases']}{test}; {fp['n_labelled']} labelled; {dim}; "
                  f"{fp['n_channels']} channel(s): {', '.join(fp['modality']) or '?'}; dtype {', '.join(fp['dtypes'])}")
-    for key, unit in (("shape", ""), ("spacing", " mm")):
+    px = fp.get("length_unit") == "px"
+    for key, unit in (("shape", ""), ("spacing", " px (the files store no pixel size)" if px else " mm")):
         r = fp.get(key)
         if r:
             prec = 4 if key == "spacing" else 6

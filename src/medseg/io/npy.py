@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from medseg.errors import FormatError
-from medseg.image import Image
+from medseg.image import SPACING_UNKNOWN, Image
 from medseg.io.base import Format, register_format
 
 __all__ = ["read_npy", "write_npy", "read_npz", "write_npz"]
@@ -76,7 +76,7 @@ def read_npy(path: Path) -> Image:
         except json.JSONDecodeError as exc:
             raise FormatError(f"{side}: invalid geometry JSON ({exc.msg})") from None
     spacing, origin, direction = _geometry(arr.ndim, geom.get("spacing"), geom.get("origin"), geom.get("direction"))
-    return Image(arr, spacing, origin, direction)
+    return Image(arr, spacing, origin, direction, meta={} if geom.get("spacing") else {SPACING_UNKNOWN: True})
 
 
 def _default_geometry(image: Image) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from medseg.errors import DependencyError, FormatError, InputError
-from medseg.image import Image
+from medseg.image import SPACING_UNKNOWN, Image
 from medseg.io.base import Format, register_format
 
 __all__ = ["read_pil", "read_tiff", "write_tiff"]
@@ -99,7 +99,8 @@ def read_pil(path: Path) -> Image:
         raise FormatError(f"{path}: cannot decode image ({exc}); the file may be truncated") from None
     if rgb and arr.shape[0] == 3 and np.array_equal(arr[0], arr[1]) and np.array_equal(arr[0], arr[2]):
         arr, rgb = arr[0], False
-    return Image(arr, (1.0, 1.0), meta={"rgb": rgb})
+    # these formats store no physical pixel size: lengths are in pixels (see SPACING_UNKNOWN)
+    return Image(arr, (1.0, 1.0), meta={"rgb": rgb, SPACING_UNKNOWN: True})
 
 
 def _to_2d_raster(image: Image, path: Path, allowed: tuple[str, ...]) -> np.ndarray:
@@ -189,7 +190,10 @@ def read_tiff(path: Path) -> Image:
                                   "pip install imagecodecs") from None
         raise FormatError(f"{path}: not a readable TIFF ({exc}); the file may be truncated") from None
     rgb = photometric is not None and int(photometric) == 2  # RGB
-    meta = {"rgb": bool(rgb)}
+    meta: dict[str, Any] = {"rgb": bool(rgb)}
+    if spacing_xy is None:  # no resolution tags: lengths are in pixels
+        spacing_xy = (1.0, 1.0)
+        meta[SPACING_UNKNOWN] = True
     if rgb and arr.shape[-1] in (3, 4):
         if arr.shape[-1] == 4 and np.all(arr[..., 3] == np.iinfo(arr.dtype).max if arr.dtype.kind in "iu" else True):
             arr = arr[..., :3]
@@ -211,24 +215,24 @@ def read_tiff(path: Path) -> Image:
     return Image(arr, spacing, meta=meta)
 
 
-def _tiff_spacing(page: Any) -> tuple[float, float]:
-    """(y, x) pixel spacing in mm from a page's resolution tags; 1 when absent or odd."""
+def _tiff_spacing(page: Any) -> tuple[float, float] | None:
+    """(y, x) pixel spacing in mm from a page's resolution tags; None when absent or odd."""
     try:
         tags = page.tags
         unit = tags.get("ResolutionUnit")
         xr, yr = tags.get("XResolution"), tags.get("YResolution")
         if unit is None or xr is None or yr is None:
-            return (1.0, 1.0)
+            return None
         per_mm = {2: 25.4, 3: 10.0}.get(int(unit.value))
         if per_mm is None:
-            return (1.0, 1.0)
+            return None
         xv = xr.value[0] / xr.value[1]
         yv = yr.value[0] / yr.value[1]
         if xv <= 0 or yv <= 0:
-            return (1.0, 1.0)
+            return None
         return (per_mm / yv, per_mm / xv)
     except Exception:  # noqa: BLE001 - odd resolution tags never block reading
-        return (1.0, 1.0)
+        return None
 
 
 def write_tiff(image: Image, path: Path) -> None:

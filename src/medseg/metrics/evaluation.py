@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medseg.errors import ConfigError, InputError, require, suggest
+from medseg.image import Image, length_unit
 from medseg.io import read_image, read_label
 from medseg.io.atomic import atomic_write_text
 from medseg.metrics._inputs import pair_arrays, roi_array, spacing_of
@@ -62,6 +63,10 @@ class MetricsTable:
         ``{case: {"prediction", "truth", "roi", "image", "probabilities": Path | None}}``.
     has_roi : bool
         Whether any case was restricted to a region of interest.
+    length_unit : str
+        ``"mm"``, or ``"px"`` when no evaluated file stores a pixel size (PNG, GIF, TIFF without
+        resolution tags): distances and volumes are then in pixels (see
+        :data:`medseg.image.SPACING_UNKNOWN`).
     outside_roi : dict
         ``{case: fraction}``: the share of the case's predicted foreground (every nonzero
         label) that lies outside its region of interest, where it is never scored; only cases
@@ -83,6 +88,7 @@ class MetricsTable:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     has_roi: bool = False
     outside_roi: dict[str, float] = field(default_factory=dict)
+    length_unit: str = "mm"
 
     @property
     def columns(self) -> list[str]:
@@ -422,8 +428,11 @@ def _run(cases: list[dict[str, Any]], *, labels: Sequence[int] | None, tolerance
     per_case_rows: list[list[dict[str, Any]]] = []
     cms: list[tuple[np.ndarray, list[int]]] = []
     outside: dict[str, float] = {}
+    units: set[str] = set()
     for c in show_progress(cases, desc="evaluating", unit="case", enabled=progress):
         pred, truth = _load(c["prediction"], "label"), _load(c["truth"], "label")
+        units.add(length_unit(*(x for x in (truth, pred) if isinstance(x, Image))) if isinstance(truth, Image)
+                  else "mm")
         where = c["case"]
         try:
             p, t = pair_arrays(pred, truth)
@@ -472,7 +481,7 @@ def _run(cases: list[dict[str, Any]], *, labels: Sequence[int] | None, tolerance
     _warn_outside(outside)
     return MetricsTable(out_rows, all_labels, {k: v for k, v in label_names.items() if k in all_labels}, tolerance,
                         total, conf_labels, sources, has_roi=any(c.get("roi") is not None for c in loaded),
-                        outside_roi=outside)
+                        outside_roi=outside, length_unit="px" if units == {"px"} else "mm")
 
 
 def _warn_outside(outside: dict[str, float]) -> None:

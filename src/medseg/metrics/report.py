@@ -98,6 +98,7 @@ def summary_document(table: MetricsTable, *, pooled: bool = False,
         "label_names": {str(k): v for k, v in table.label_names.items()},
         "nsd_tolerance_mm": table.tolerance, "roi": table.has_roi,
         "foreground_outside_roi": dict(table.outside_roi),
+        "length_unit": table.length_unit,
         "conventions": CONVENTIONS, "inputs": inputs or {},
         "metrics": table.summary(pooled=pooled),
     }

@@ -69,6 +69,12 @@ def _stat_cell(s: Mapping[str, Any] | None) -> str:
             f"[{H.num(f('q1'))}, {H.num(f('q3'))}] · n={s['n']}</small>{note}")
 
 
+def _heading(metric: str, table: MetricsTable) -> str:
+    """The metric's heading, its lengths in pixels where the files store no pixel size."""
+    h = heading(metric)
+    return h.replace("(mm³)", "(voxels)").replace("(mm)", "(px)") if table.length_unit == "px" else h
+
+
 def summary_rows(table: MetricsTable, metrics_doc: Mapping[str, Any],
                  metrics: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Header and rows (one per metric, one column per label) of the summary table, as HTML cells.
@@ -91,7 +97,7 @@ def summary_rows(table: MetricsTable, metrics_doc: Mapping[str, Any],
     """
     labs = [lab for lab in metrics_doc if lab != "all"]
     header = ["metric"] + [_label_name(table, lab) for lab in labs]
-    rows = [[H.esc(heading(m))] + [_stat_cell(metrics_doc[lab].get(m)) for lab in labs] for m in metrics]
+    rows = [[H.esc(_heading(m, table))] + [_stat_cell(metrics_doc[lab].get(m)) for lab in labs] for m in metrics]
     return header, rows
 
 
@@ -185,7 +191,7 @@ def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, 
     inputs = doc.get("inputs") or {}
     parts = [f"<h1>{H.esc(title)}</h1>",
              f'<p class="meta">{doc["n_cases"]} cases · {len(table.labels)} label{"s" if len(table.labels) > 1 else ""}'
-             f' · NSD tolerance {H.num(table.tolerance, 2)} mm'
+             f' · NSD tolerance {H.num(table.tolerance, 2)} {table.length_unit}'
              f' · {"restricted to the ROI" if table.has_roi else "whole image (no ROI)"}'
              f' · medseg {H.esc(doc["medseg_version"])} · {H.esc(doc["created"])}</p>']
     if inputs:
@@ -208,7 +214,7 @@ def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, 
     parts.append("<h2>Per-case distributions</h2><div class=\"grid\">")
     for m in metrics + [x for x in ("roc_auc", "pr_auc", "ece") if x in extra]:
         groups = {_label_name(table, lab): table.column(m, lab) for lab in table.labels}
-        fig = metric_box_figure(groups, title=heading(m), lower_is_better=lower_is_better(m))
+        fig = metric_box_figure(groups, title=_heading(m, table), lower_is_better=lower_is_better(m))
         parts.append(H.img(png_bytes(fig), f"{m} per case"))
     parts.append("</div>")
 
