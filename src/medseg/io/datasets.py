@@ -107,7 +107,15 @@ class Dataset:
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
+        """Number of (training) cases."""
         return len(self.cases)
+
+    def __repr__(self) -> str:
+        labelled = sum(c.label is not None for c in self.cases)
+        roi = sum(c.roi is not None for c in self.cases)
+        test = f", {len(self.test_cases)} test" if self.test_cases else ""
+        return (f"Dataset({str(self.root)!r}, layout={self.layout!r}, {len(self.cases)} cases{test}, "
+                f"{labelled} labelled, {roi} with ROI)")
 
     def __iter__(self) -> Iterator[Case]:
         return iter(self.cases)

@@ -84,7 +84,7 @@ def write_model_folder(directory: str | Path, method: str, stages: Sequence[tupl
     directory = Path(directory)
     with atomic_dir(directory) as tmp:
         _write_stage(tmp, method, stages)
-    log.info("model written to %s", directory)
+    log.debug("model written to %s", directory)
     return directory
 
 
