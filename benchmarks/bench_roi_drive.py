@@ -67,14 +67,14 @@ def _medseg(args: list[str], src: str | None, threads: int) -> float:
 
 
 def run_version(root: Path, work: Path, fold: int, methods: list[str], minutes: float, src: str | None,
-                threads: int) -> dict:
+                threads: int, seed: int = 0) -> dict:
     test_dir, test_ids = _link_fold(root, work, fold, 5)
     ds = load_dataset(images=root / "images", labels=root / "1st_manual", roi=root / "mask")
     by_id = {c.case_id: c for c in ds.cases}
     out = {}
     for m in methods:
         model = work / f"model-{m}"
-        extra = [f"--time-budget={minutes}"] if m == "unet" else []
+        extra = ([f"--time-budget={minutes}"] if m == "unet" else []) + [f"--seed={seed}"]
         t_train = _medseg(["train", "--images", str(work / "train/images"), "--labels", str(work / "train/labels"),
                            "--roi", str(work / "train/roi"), "--method", m, *extra, "--out", str(model)], src, threads)
         pred_dir = work / f"pred-{m}"
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--before-src", default=None, help="src folder of an older medseg to compare with")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (both versions; run several for the spread)")
     args = ap.parse_args()
     root = shared_data("DRIVE", "training")
     if root is None:
@@ -118,7 +119,8 @@ def main() -> None:
     for name, src in versions:
         print(f"{name}:" + (f" (PYTHONPATH={src})" if src else " (this checkout)"), flush=True)
         with tempfile.TemporaryDirectory(prefix="medseg-roi-") as tmp:
-            results[name] = run_version(root, Path(tmp), args.fold, methods, args.unet_minutes, src, args.threads)
+            results[name] = run_version(root, Path(tmp), args.fold, methods, args.unet_minutes, src, args.threads,
+                                        args.seed)
     if "before" in results:
         print("ratios after/before:")
         for m in methods:
