@@ -44,8 +44,9 @@ BACKGROUND = "background"
 UNKNOWN = "unknown"
 #: the outside counts as background while its foreground density is at most this share of the inside's
 RIM_TOLERANCE = 0.01
-#: share of the training samples (ML pixels, DL patch centres) drawn outside the ROI when the
-#: outside is background: enough to learn it, small enough that the ROI still focuses training
+#: when the outside is background: the extra training pixels a forest draws outside the ROI (as a
+#: share of those it draws inside), and the share of U-Net patches centred anywhere in the image;
+#: enough to learn the outside, small enough that the ROI still focuses training
 OUTSIDE_SHARE = 0.1
 
 
