@@ -6,6 +6,7 @@ the command line and the web app alike. Options come as command-line tokens
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from medseg.errors import ConfigError, InputError, MedsegError
 from medseg.methods.base import METHODS, get_method, load_model, model_method
 from medseg.recipes import RecipeSegmenter, get_recipe
 from medseg.roi import needs_roi
+
+log = logging.getLogger(__name__)
 
 __all__ = ["default_method", "method_segmenter", "model_segmenter", "resolve_segmenter"]
 
@@ -161,7 +164,10 @@ def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, m
         return model_segmenter(model, tokens)
     if recipe is not None:
         return get_recipe(recipe, tokens)
-    return method_segmenter(method or default_method(), tokens)
+    if method is None:
+        method = default_method()
+        log.info("no --method given: segmenting with %s (`medseg methods` lists the others)", method)
+    return method_segmenter(method, tokens)
 
 
 def option_classes(*, method: str | None = None, recipe: str | None = None, model: str | Path | None = None,

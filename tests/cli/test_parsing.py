@@ -103,3 +103,24 @@ def test_segment_roi_reaches_a_method_that_takes_one(tmp_path):
     assert main(["segment", str(tmp_path / "f.png"), str(tmp_path / "o.png"), "--method", "vesselness",
                  "--roi", str(tmp_path / "fov.png")]) == 0
     assert read_label(tmp_path / "o.png").array[np.asarray(fov.array) == 0].max() == 0
+
+
+def test_unknown_command_suggests_and_methods_shows_recipes(capsys):
+    assert main(["segmnt", "a", "b"]) == 2
+    assert "did you mean 'segment'" in capsys.readouterr().err
+    assert main(["methods", "retina-vessels"]) == 0
+    out = capsys.readouterr().out
+    assert "recipe retina-vessels" in out and "vesselness" in out
+
+
+def test_segment_without_a_method_says_which_it_used(tmp_path, caplog):
+    import logging
+
+    from medseg.io import write_image
+    from medseg.testing import disc_phantom
+
+    img, _ = disc_phantom((24, 24))
+    write_image(img, tmp_path / "a.tif")
+    with caplog.at_level(logging.INFO, logger="medseg"):
+        assert main(["segment", str(tmp_path / "a.tif"), str(tmp_path / "o.png")]) == 0
+    assert any("no --method given: segmenting with otsu" in r.getMessage() for r in caplog.records)

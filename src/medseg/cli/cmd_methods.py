@@ -28,6 +28,21 @@ def _recipes() -> list[dict]:
     return [RECIPES.get(n).describe() for n in RECIPES.names()]
 
 
+def _show_recipe(name: str, *, as_json: bool) -> int:
+    """Print one recipe: its steps, its method and parameters, what it expects."""
+    r = RECIPES.get(name).describe()
+    if as_json:
+        print(json.dumps({"recipes": [r]}, indent=2))
+        return 0
+    print(f"recipe {r['name']}: {r.get('summary', '')}")
+    for key in ("preprocess", "method", "params", "post", "notes"):
+        if r.get(key) not in (None, "", [], {}, ()):
+            print(f"  {key:<11} {r[key]}")
+    print(f"\n`medseg segment IN OUT --recipe {name} [--PARAM VALUE]`; `medseg methods {r['method']}` lists "
+          "the parameters it can override.")
+    return 0
+
+
 def _print_params(params: list[dict]) -> None:
     """One line per parameter: flag, default, help."""
     for p in params:
@@ -49,6 +64,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     int
         The exit code: 0 (user errors raise a ``MedsegError``).
     """
+    if args.name and args.name not in METHODS and args.name in RECIPES:
+        return _show_recipe(args.name, as_json=args.json)
     if args.name:
         info = [get_method(args.name).describe()]
     else:

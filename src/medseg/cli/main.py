@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -19,23 +20,26 @@ from typing import NoReturn
 
 from medseg._version import __version__
 from medseg.config import join_option_values
-from medseg.errors import MedsegError
+from medseg.errors import MedsegError, suggest
 
 COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "predict", "evaluate",
             "compare", "export", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and no abbreviations: a method's ``--mode`` must never be
-    taken for the command's ``--model``."""
+    """argparse whose usage errors are one line and exit code 2 (an unknown command gets the
+    nearest one), and with no abbreviations: a method's ``--mode`` must never be taken for the
+    command's ``--model``."""
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's signature
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
-    """An argument parser whose usage errors are one line and exit code 2."""
-
     def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other user error
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:  # an unknown subcommand: the nearest one
+            choices = re.findall(r"'?([\w-]+)'?", m.group(2))
+            message = f"unknown command '{m.group(1)}'{suggest(m.group(1), choices)}; commands: {', '.join(choices)}"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
