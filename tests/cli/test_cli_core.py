@@ -82,7 +82,7 @@ def test_segment_folder(tmp_path, capsys):
     (["segment", "x.png", "y.png", "--method", "threshold", "--vaule", "1"], "did you mean 'value'"),
     (["train", "nowhere", "--method", "threshold", "--out", "m"], "not trainable"),
     (["predict", "no_model", "a.png", "b.png"], "no such model folder"),
-    (["bogus"], "invalid choice"),
+    (["bogus"], "unknown command"),
 ])
 def test_user_errors_are_one_line_exit_2(argv, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
