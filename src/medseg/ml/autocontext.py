@@ -21,7 +21,6 @@ from medseg.image import Image
 from medseg.ml.estimators import TrainParams
 from medseg.ml.fitting import OwnRows
 from medseg.ml.sampling import as_label_array
-from medseg.roi import BACKGROUND
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +107,8 @@ class AutoContext:
             for i, (image, lab, roi) in enumerate(source()):
                 image = check_input(image, type(self))
                 ctx = helpers[1 - (i % 2)] if helpers else prev
-                # the image's own features, computed once for the prediction and this stage's samples;
-                # where the outside of the ROI is learnt, the context there is the model's own, as
-                # it will be on new images without an ROI
-                ctx_roi = None if self.roi_outside_ == BACKGROUND else roi
+                # the image's own features, computed once for the prediction and this stage's samples
+                ctx_roi = roi
                 r = None if ctx_roi is None else as_label_array(ctx_roi, image, "ROI") > 0
                 rows = ctx._shared_rows(image, r)
                 prob = ctx._proba_array(image, ctx_roi, shared=rows)

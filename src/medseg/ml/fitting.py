@@ -95,6 +95,7 @@ class _Samples:
     y: np.ndarray
     totals: dict[int, int]
     context_fg: list[np.ndarray]
+    outside: dict[int, int]  # rows drawn outside a background ROI, per class (not in the priors)
 
 
 class StageFitting:
@@ -126,10 +127,12 @@ class StageFitting:
         X, yv = data.X, data.y
         yi = np.searchsorted(classes, yv)
         sampled = np.bincount(yi, minlength=len(classes)).astype(float)
+        # the class priors are those inside the ROI: the extra rows drawn outside it do not count
+        sampled_in = sampled - np.array([data.outside.get(int(c), 0) for c in classes], float)
         if len(np.unique(yi)) < 2:
             raise InputError("the sampled training pixels contain one class only; raise samples_per_image")
         true = np.array([data.totals[c] for c in classes], float)
-        ratio = (true / true.sum()) / np.maximum(sampled / sampled.sum(), 1e-12)  # true / sampled frequency
+        ratio = (true / true.sum()) / np.maximum(sampled_in / sampled_in.sum(), 1e-12)  # true / sampled frequency
         dense = opts.ignore_label is None
         self.class_weights_ = ratio / ratio.max() if opts.prior_correction and dense else np.ones(len(classes))
         self.classes_ = classes
@@ -168,6 +171,7 @@ class StageFitting:
         n_per_image = opts.samples_per_image or self.default_samples_per_image
         base_cfg = feature_config(self.params)
         xs, ys, totals, ctx_fg = [], [], {}, []
+        outside_rows: dict[int, int] = {}
         cfg = None
         for item in show_progress(triples, total=n, desc="features", unit="img", enabled=n >= 3):
             image, lab, roi, own = item if len(item) == 4 else (*item, None)
@@ -184,8 +188,7 @@ class StageFitting:
             if r is not None and getattr(self, "roi_outside_", None) == BACKGROUND:
                 # the outside is background: a small share of the pixels comes from there
                 outside = training_mask(y, None, opts.ignore_label) & ~(r > 0)
-            counted = mask if outside is None else mask | outside
-            vals, cnt = np.unique(y[counted], return_counts=True)
+            vals, cnt = np.unique(y[mask], return_counts=True)
             for v, c in zip(vals.tolist(), cnt.tolist()):
                 totals[v] = totals.get(v, 0) + c
             if outside is None or not outside.any():
@@ -193,9 +196,11 @@ class StageFitting:
             else:
                 # the pixels inside are drawn as without an outside; the outside adds its share on top
                 n_out = max(1, int(round(OUTSIDE_SHARE * n_per_image)))
+                out_idx = draw_samples(y, outside, n_out, balanced=False, rng=rng)
+                for v, c in zip(*np.unique(y.reshape(-1)[out_idx], return_counts=True)):
+                    outside_rows[int(v)] = outside_rows.get(int(v), 0) + int(c)
                 idx = np.sort(np.concatenate([
-                    draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng),
-                    draw_samples(y, outside, n_out, balanced=False, rng=rng)]))
+                    draw_samples(y, mask, n_per_image, balanced=opts.balance == "balanced", rng=rng), out_idx]))
             if idx.size:
                 xs.append(_sample_with_own_rows(image, cfg, idx, own))
                 ys.append(y.reshape(-1)[idx])
@@ -204,5 +209,5 @@ class StageFitting:
                     ctx_fg.append(arr[-n_context:].reshape(n_context, -1)[:, idx].sum(axis=0))
         self.feature_config_ = cfg
         if not xs:  # nothing sampled: check_classes explains why
-            return _Samples(np.empty((0, 0), np.float32), np.empty(0, np.int64), totals, ctx_fg)
-        return _Samples(np.concatenate(xs), np.concatenate(ys), totals, ctx_fg)
+            return _Samples(np.empty((0, 0), np.float32), np.empty(0, np.int64), totals, ctx_fg, outside_rows)
+        return _Samples(np.concatenate(xs), np.concatenate(ys), totals, ctx_fg, outside_rows)
