@@ -41,13 +41,14 @@ class DemoResult:
     eval_dir: Path
     dice: float
     hd95: float
+    unit: str = "mm"
 
 
 def _say(msg: str) -> None:
     log.info(msg)
 
 
-def _evaluate(pred_dir: Path, data_root: Path, out: Path, title: str, labels=None) -> tuple[float, float]:
+def _evaluate(pred_dir: Path, data_root: Path, out: Path, title: str, labels=None) -> tuple[float, float, str]:
 
     table = evaluate(pred_dir, data_root, labels=labels)
     write_evaluation(table, out, inputs={"prediction": str(pred_dir), "ground truth": str(data_root)}, title=title)
@@ -58,7 +59,7 @@ def _evaluate(pred_dir: Path, data_root: Path, out: Path, title: str, labels=Non
         dices.append(s["dice"].get("mean", float("nan")))
         hds.append(s["hd95"].get("median", float("nan")))
 
-    return float(np.nanmean(dices)), float(np.nanmean(hds))
+    return float(np.nanmean(dices)), float(np.nanmean(hds)), table.length_unit
 
 
 class _quiet:
@@ -108,9 +109,9 @@ def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int =
         pred = rerun(out / "predictions" / name)
         segment_paths(segmenter, images, pred, progress=False)
         secs = time.perf_counter() - t
-        dice, hd = _evaluate(pred, test_root, rerun(out / "eval" / name), f"{name} on the demo data", labels)
-        results.append(DemoResult(name, family, secs, out / "eval" / name, dice, hd))
-        report(f"{family:<9} {name:<22} Dice {dice:.3f}  HD95 {hd:6.2f} mm  ({secs:.1f} s)")
+        dice, hd, unit = _evaluate(pred, test_root, rerun(out / "eval" / name), f"{name} on the demo data", labels)
+        results.append(DemoResult(name, family, secs, out / "eval" / name, dice, hd, unit))
+        report(f"{family:<9} {name:<22} Dice {dice:.3f}  HD95 {hd:6.2f} {unit:<2}  ({secs:.1f} s)")
 
     # ------------------------------------------------------------------ classical
     if "classical" in families:
