@@ -50,7 +50,8 @@ class Metric:
         Display title (reports, plots).
     unit : str
         ``"mm"`` for distances, ``"mm³"`` for volumes, ``"voxels"`` for counts, ``""`` for
-        ratios. Images without a voxel size (PNG, most TIFF) count 1 pixel as 1 mm.
+        ratios. Images without a voxel size (PNG, most TIFF) measure in pixels; evaluations of
+        them report ``px`` (``MetricsTable.length_unit``).
     direction : {"higher", "lower", "zero", "none"}
         Which values are better (see the module docstring).
     family : {"overlap", "distance", "probability", "volume", "count"}
@@ -136,7 +137,7 @@ CONVENTIONS = (
     "face neighbour outside the mask; distances are Euclidean in mm between voxel centres; HD95 is the larger "
     "of the two directed 95th percentiles (linear interpolation); ASSD is the mean of both directed distance sets; "
     "NSD counts surface voxels within the tolerance. Distances use the files' voxel spacing; formats without one "
-    "(PNG, JPEG, most TIFF) count 1 pixel as 1 mm."
+    "(PNG, JPEG, GIF, TIFF without resolution tags) measure lengths in pixels, and the reports say px."
 )
 
 
