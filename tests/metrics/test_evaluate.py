@@ -128,7 +128,7 @@ def test_cli_errors(tmp_path, capsys):
     (tmp_path / "pred" / "case1.nii.gz").unlink()
     assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "cannot pair" in err and "case1" in err and err.count("\n") == 1
+    assert "1 prediction(s) for 2 ground-truth cases" in err and "case1" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
     assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "gt"), "--labels", "a,b",
                  "--out", str(tmp_path / "o")]) == 2
@@ -203,3 +203,21 @@ def test_lengths_in_pixels_where_the_files_store_no_pixel_size(tmp_path, capsys)
         assert _json.loads((d / "ev" / "summary.json").read_text())["length_unit"] == unit
         page = (d / "ev" / "report.html").read_text()
         assert ("HD95 (px)" in page) == (unit == "px")
+
+
+def test_partial_predictions_say_so_and_subset_is_recorded(tmp_path, capsys):
+    import json as _json
+
+    t = np.zeros((16, 16), np.uint8)
+    t[4:10, 4:10] = 1
+    for i in range(4):
+        write_image(Image(t), tmp_path / "gt" / f"case_{i}.nii.gz")
+    write_image(Image(t), tmp_path / "pred" / "case_0.nii.gz")
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "1 prediction(s) for 4 ground-truth cases" in err and "--subset" in err
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--out", str(tmp_path / "e"),
+                 "--subset"]) == 0
+    doc = _json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert "--subset" in doc["inputs"]["subset"] and doc["n_cases"] == 1
+    assert "--subset" in (tmp_path / "e" / "report.html").read_text()

@@ -100,6 +100,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                      progress=True, subset=args.subset)
     inputs = {"prediction": args.pred, "ground truth": args.truth, "roi": args.roi, "images": args.images,
               "probabilities": args.probabilities}
+    if args.subset:  # recorded: the numbers are over the predicted cases only
+        inputs["subset"] = (f"--subset: the {len(table.cases)} predicted case(s) only; ground-truth cases without a "
+                            "prediction were left out")
     title = args.title or f"Evaluation of {Path(args.pred).resolve().name}"
     written = write_evaluation(table, args.out, pooled=args.pooled, inputs=inputs, title=title, html=not args.no_html)
     summ = table.summary(pooled=args.pooled)

@@ -135,9 +135,12 @@ def pair_paths(pred: Any, truth: Any, *, roi: Any = None, probabilities: Any = N
         except InputError as exc:
             msg = str(exc).replace("images without", "ground-truth files without").replace(
                 "without an image", "without a ground-truth file")
-            hint = ("; to score only the predicted cases of a larger ground-truth folder use --subset"
-                    if len(truth_files) > len(pred_files) and not subset else "")
-            raise InputError(f"cannot pair predictions with ground truth: {msg}{hint}") from exc
+            if len(truth_files) > len(pred_files) and not subset:
+                raise InputError(f"{len(pred_files)} prediction(s) for {len(truth_files)} ground-truth cases; use "
+                                 "--subset to score only the predicted cases (or predict the others): "
+                                 f"{msg.removeprefix(chr(99) + 'annot pair the dataset' + chr(39) + 's files: ')}"
+                                 ) from exc
+            raise InputError(f"cannot pair predictions with ground truth: {msg}") from exc
     cases = []
     for cid, t, other in paired:
         cases.append({"case": cid, "truth": t, "prediction": other["prediction"],
