@@ -177,3 +177,20 @@ def test_describe_one_image(tmp_path):
     assert text.splitlines()[1].startswith("shape      3 x 4  (2D, 1 channel(s), float32)")
     assert "values     min 0  p0.5 0.055  p50 5.5" in text
     json.dumps(d)
+
+
+def test_mixed_dtypes_and_intensity_ranges_are_problems(tmp_path):
+    """As in MSD Hippocampus: uint8 and float32 cases with maxima from 112 to 1.56e6."""
+    import numpy as np
+
+    from medseg.fingerprint import fingerprint
+    from medseg.image import Image
+    from medseg.io import load_dataset, write_image
+
+    rng = np.random.default_rng(0)
+    for i, (dtype, scale) in enumerate([(np.uint8, 100), (np.float32, 1e6), (np.float32, 2e6)]):
+        a = (rng.random((8, 12, 12)) * scale).astype(dtype)
+        write_image(Image(a), tmp_path / "images" / f"c{i}.nii.gz")
+        write_image(Image((a > a.mean()).astype(np.uint8)), tmp_path / "labels" / f"c{i}.nii.gz")
+    kinds = {p["kind"] for p in fingerprint(load_dataset(tmp_path))["problems"]}
+    assert {"mixed_dtypes", "intensity_ranges"} <= kinds

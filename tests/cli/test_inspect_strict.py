@@ -28,7 +28,7 @@ def test_layout_part_that_is_a_file_and_empty_datasets(tmp_path, capsys):
 def test_problems_listed_and_strict(tmp_path, capsys):
     root = make_dataset(tmp_path / "d", n=3, shape=(24, 24), suffix=".nii.gz")
     im = read_image(root / "images" / "case_000.nii.gz")
-    a = im.array.astype(float)
+    a = im.array.astype(np.float32)
     a[0, 0] = np.nan
     write_image(im.with_array(a), root / "images" / "case_000.nii.gz")
     assert main(["inspect", str(root)]) == 0

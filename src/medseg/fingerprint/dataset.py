@@ -27,6 +27,9 @@ from medseg.roi import labelled_outside, policy_from_counts
 
 log = logging.getLogger(__name__)
 
+#: intensity ranges (max - min) differing by more than this factor between cases are a problem
+RANGE_RATIO = 100.0
+
 __all__ = ["fingerprint", "PERCENTILES", "MAX_LABEL_VALUES"]
 
 PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
@@ -183,6 +186,9 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
         if modality is None:
             modality = _modality(dataset, img)
         chans = img.channels_first()
+        finite = chans[np.isfinite(chans)] if chans.dtype.kind == "f" else chans
+        if finite.size:
+            rec["range"] = [float(finite.min()), float(finite.max())]
         while len(overall) < chans.shape[0]:
             overall.append(_Stats())
             fg.append(_Stats())
@@ -328,6 +334,19 @@ def _assemble(ds, records, problems, overall, fg, modality, label_counts, label_
         counts = {c: sum(r["n_channels"] == c for r in records) for c in chans}
         problems.append(_problem(None, "channels_mismatch", "cases differ in channel count: "
                                  + ", ".join(f"{n} case(s) with {c}" for c, n in counts.items())))
+    dtypes = sorted({r["dtype"] for r in records})
+    if len(dtypes) > 1:  # e.g. Hippocampus mixes uint8 and float32 cases: normalisation must treat them alike
+        counts = {d: sum(r["dtype"] == d for r in records) for d in dtypes}
+        problems.append(_problem(None, "mixed_dtypes", "cases are stored in different dtypes: "
+                                 + ", ".join(f"{n} case(s) {d}" for d, n in counts.items())))
+    spans = [(r["case_id"], r["range"][1] - r["range"][0]) for r in records if "range" in r]
+    positive = [s for s in spans if s[1] > 0]
+    if len(positive) > 1:
+        lo, hi = min(positive, key=lambda s: s[1]), max(positive, key=lambda s: s[1])
+        if hi[1] > RANGE_RATIO * lo[1]:
+            problems.append(_problem(None, "intensity_ranges", f"intensity ranges differ {hi[1] / lo[1]:.0f}-fold "
+                                     f"between cases ({lo[0]}: {lo[1]:.4g}, {hi[0]}: {hi[1]:.4g}); check that they "
+                                     "come from the same kind of scan and scaling"))
     main_dim = max(dims, key=lambda d: sum(len(r["shape"]) == d for r in records)) if dims else None
     same = [r for r in records if len(r["shape"]) == main_dim]
     n_ch = chans[-1] if chans else 0
