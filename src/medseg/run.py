@@ -133,7 +133,8 @@ def _stem(path: Path) -> str:
     return path.name if path.is_dir() else strip_suffix(path)
 
 
-def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels") -> list[tuple[Path, Path]]:
+def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels", series: str | None = None
+               ) -> list[tuple[Path, Path]]:
     """Pair each input with the path its result is written to.
 
     An input folder of images (files and series sub-folders) gives one output per image in
@@ -151,6 +152,9 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels") -
         The output file or folder.
     output : {"labels", "images"}
         What is written: the suffix rule, :func:`output_suffix` or :func:`image_output_suffix`.
+    series : str, optional
+        A DICOM series to pick: the input folder is then one study (a scanner export),
+        never a folder of separate inputs.
 
     Returns
     -------
@@ -180,12 +184,13 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels") -
     inp, out = Path(inp), Path(out)
     suffix = output_suffix if output == "labels" else image_output_suffix
     kind = input_kind(inp)
-    if kind in ("folder", "dataset") and inp.is_dir():  # (an images.npy stack is read as one image)
+    if kind in ("folder", "dataset") and inp.is_dir() and series is None:  # (images.npy is read as one image)
         files = list_images(inp)
         if not files:
             raise InputError(f"{inp}: no image files found")
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: the input is a folder, so the output must be a folder")
+        if (out.exists() and not out.is_dir()) or (not out.exists() and image_suffix(out)):
+            raise InputError(f"{out}: the input is a folder of {len(files)} images, so the output must be a "
+                             "folder (for one DICOM series of a study, give --series)")
         stems = [_stem(f) for f in files]
         if output == "labels" and stems and all(CHANNEL_SUFFIX.search(s) and s.endswith("_0000") for s in stems):
             # an nnU-Net/MSD images folder of single-channel cases: outputs are named by case id,
@@ -263,7 +268,7 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     if output not in _WHAT:
         raise ValueError(f"output must be 'labels' or 'images', not {output!r}")
     desc, done_verb = _WHAT[output]
-    pairs = pair_paths(inp, out, output=output)
+    pairs = pair_paths(inp, out, output=output, series=series)
     if roi is not None and output != "labels":
         raise InputError("an ROI applies to label maps (segment, predict), not to preprocessed images")
     rois = roi_paths([src for src, _ in pairs], roi)

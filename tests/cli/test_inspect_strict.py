@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from medseg.cli.main import main
 from medseg.io import read_image, write_image
@@ -56,3 +57,21 @@ def test_case_ids_survive_segment_and_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "p"), str(root), "--out", str(tmp_path / "e2")]) == 0
     with open(tmp_path / "e2" / "metrics.csv") as f:
         assert [r["case"] for r in csv.DictReader(f)] == ["case_000", "case_001", "case_002"]
+
+
+@pytest.mark.realdata
+def test_segment_a_dicom_study_with_series(real_data, tmp_path, capsys):
+    """A scanner export holding six series: --series picks one; one output file, never a folder."""
+    study = real_data("TCIA-Brain-Tumor-Progression", "PGBM-001")
+    out = tmp_path / "t1.nii.gz"
+    assert main(["segment", str(study), str(out), "--series", "T1post", "--method", "otsu"]) == 0
+    assert out.is_file()
+    assert main(["segment", str(study), str(tmp_path / "x.nii.gz"), "--method", "otsu"]) == 2
+    assert "--series" in capsys.readouterr().err
+    # the study folder itself (six series folders in it): the same, never a folder named *.nii.gz
+    inner = next(p for p in study.iterdir() if p.is_dir())
+    out2 = tmp_path / "t1b.nii.gz"
+    assert main(["segment", str(inner), str(out2), "--series", "T1post", "--method", "otsu"]) == 0
+    assert out2.is_file()
+    assert main(["segment", str(inner), str(tmp_path / "y.nii.gz"), "--method", "otsu"]) == 2
+    assert "must be a folder" in capsys.readouterr().err and not (tmp_path / "y.nii.gz").exists()
