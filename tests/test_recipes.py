@@ -128,3 +128,17 @@ def test_retina_vessels_on_one_real_drive_image(real_data):
     fov = read_label(root / "mask" / "21_training_mask.gif").array > 0
     out = get_recipe("retina-vessels")(img).array
     assert dice(out[fov], truth[fov]) > 0.7
+
+
+@pytest.mark.parametrize("recipe", ["lung-ct", "bone-ct"])
+def test_ct_recipes_refuse_what_is_not_hounsfield(recipe, tmp_path, capsys):
+    """An MR (or a normalised image) given to a CT recipe is one clear line, not a silent mask."""
+    from medseg.recipes import check_expectations
+
+    mr = Image(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32) * 3000)
+    write_image(mr, tmp_path / "mr.nii.gz")
+    assert main(["segment", str(tmp_path / "mr.nii.gz"), str(tmp_path / "o.nii.gz"), "--recipe", recipe]) == 2
+    assert "Hounsfield" in capsys.readouterr().err and not (tmp_path / "o.nii.gz").exists()
+    tagged = Image(np.full((8, 32, 32), -1000.0, np.float32), meta={"modality": "MR"})
+    with pytest.raises(InputError, match="modality is MR"):
+        check_expectations(RECIPES.get(recipe), tagged)

@@ -30,9 +30,11 @@ from medseg.postprocess import PostParams, postprocess
 from medseg.preprocess import Pipeline
 from medseg.registry import Registry
 
-__all__ = ["RECIPES", "Recipe", "RecipeSegmenter", "get_recipe", "load_recipe"]
+__all__ = ["RECIPES", "Recipe", "RecipeSegmenter", "get_recipe", "load_recipe", "check_expectations"]
 
-_KEYS = {"name", "summary", "dims", "preprocess", "method", "params", "post", "notes"}
+_KEYS = {"name", "summary", "dims", "preprocess", "method", "params", "post", "notes", "expects"}
+#: what a recipe may state about its input (``"expects"``), checked before it runs
+_EXPECT_KEYS = {"units"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class Recipe:
         Post-processing stages (:class:`~medseg.postprocess.PostParams` fields).
     notes : str
         Free text: where it works, where it does not.
+    expects : dict
+        What the input must be, checked before the recipe runs: ``{"units": "HU"}`` (a CT in
+        Hounsfield units: air near -1000, so its minimum must be below -500 HU, and no MR/PET
+        modality in the file's metadata).
     """
 
     name: str
@@ -67,6 +73,7 @@ class Recipe:
     params: dict[str, Any] = field(default_factory=dict)
     post: tuple[dict[str, Any], ...] = ()
     notes: str = ""
+    expects: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, what: str = "recipe") -> Recipe:
@@ -93,7 +100,8 @@ class Recipe:
         return cls(name=str(data["name"]), method=str(data["method"]), summary=str(data.get("summary", "")),
                    dims=tuple(int(d) for d in data.get("dims", (2, 3))),
                    preprocess=tuple(data.get("preprocess", ())), params=dict(data.get("params", {})),
-                   post=tuple(data.get("post", ())), notes=str(data.get("notes", "")))
+                   post=tuple(data.get("post", ())), notes=str(data.get("notes", "")),
+                   expects=_expects(data.get("expects", {}), what))
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as its JSON object.
@@ -104,7 +112,7 @@ class Recipe:
         """
         return {"name": self.name, "summary": self.summary, "dims": list(self.dims),
                 "preprocess": list(self.preprocess), "method": self.method, "params": dict(self.params),
-                "post": list(self.post), "notes": self.notes}
+                "post": list(self.post), "notes": self.notes, "expects": dict(self.expects)}
 
     def describe(self) -> dict[str, Any]:
         """Name, dims, summary (what ``medseg methods`` lists) plus the full definition.
@@ -181,6 +189,7 @@ class RecipeSegmenter:
         if image.ndim not in self.dims:
             dims = " and ".join(f"{d}D" for d in self.dims)
             raise InputError(f"recipe '{self.name}' is for {dims} images; this image is {image.ndim}D {image.shape}")
+        check_expectations(self.recipe, image)
         pre = self.pipeline(image)
         if pre.shape != image.shape:
             raise ConfigError(f"recipe '{self.name}': its preprocessing changed the grid {image.shape} -> {pre.shape}; "
@@ -191,6 +200,54 @@ class RecipeSegmenter:
             labels = postprocess(labels, p, image.spacing)
         extra = {k: v for k, v in out.meta.items() if k not in image.meta and k not in pre.meta}
         return label_like(image, labels, **extra, recipe=self.name)
+
+
+def _expects(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what}: 'expects' must be an object such as {{\"units\": \"HU\"}}")
+    for k in data:
+        if k not in _EXPECT_KEYS:
+            raise ConfigError(f"{what}: unknown expectation '{k}'{suggest(k, _EXPECT_KEYS)}")
+    if data.get("units", "HU") != "HU":
+        raise ConfigError(f"{what}: 'expects.units' can only be \"HU\"")
+    return dict(data)
+
+
+def check_expectations(recipe: Recipe, image: Image) -> None:
+    """Refuse an input a recipe was not made for (see :attr:`Recipe.expects`), in one line.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    image : Image
+        The input, before preprocessing.
+
+    Raises
+    ------
+    InputError
+        The image does not fit (e.g. an MR given to a CT recipe).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = Recipe("demo", "threshold", expects={"units": "HU"})
+    >>> check_expectations(r, Image(np.array([[-1000.0, 40.0], [700.0, 20.0]])))
+    >>> check_expectations(r, Image(np.array([[0.0, 1.0], [2.0, 3.0]])))
+    Traceback (most recent call last):
+    ...
+    medseg.errors.InputError: recipe 'demo' expects a CT in Hounsfield units (air near -1000 HU); this image spans 0 to 3, which is not HU (an MR, or an image normalised already?)
+    """
+    if recipe.expects.get("units") != "HU":
+        return
+    modality = str(image.meta.get("modality", "")).upper()
+    if modality in ("MR", "PT", "US", "XA", "OT") or modality.startswith("MR"):
+        raise InputError(f"recipe '{recipe.name}' expects a CT in Hounsfield units; this image's modality is "
+                         f"{modality}")
+    a = np.asarray(image.array, dtype=np.float64)
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    if lo > -500:
+        raise InputError(f"recipe '{recipe.name}' expects a CT in Hounsfield units (air near -1000 HU); this image "
+                         f"spans {lo:.4g} to {hi:.4g}, which is not HU (an MR, or an image normalised already?)")
 
 
 def load_recipe(path: str | Path) -> Recipe:
