@@ -124,3 +124,11 @@ def test_segment_without_a_method_says_which_it_used(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="medseg"):
         assert main(["segment", str(tmp_path / "a.tif"), str(tmp_path / "o.png")]) == 0
     assert any("no --method given: segmenting with otsu" in r.getMessage() for r in caplog.records)
+
+
+def test_preprocess_lists_its_steps_and_what_each_parameter_means(capsys):
+    assert main(["preprocess", "--list-steps"]) == 0
+    out = capsys.readouterr().out
+    assert "clip" in out and "Percentiles" in out and "window" in out
+    assert main(["preprocess"]) == 2
+    assert "--list-steps" in capsys.readouterr().err

@@ -5,6 +5,7 @@ import argparse
 
 from medseg.errors import ConfigError
 from medseg.preprocess import STEPS, Pipeline, Step
+from medseg.preprocess.pipeline import describe_steps
 from medseg.run import apply_paths
 
 HELP = "apply a preprocessing pipeline to an image file or a folder of images"
@@ -30,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p : argparse.ArgumentParser
         The subcommand's parser.
     """
-    p.add_argument("input", metavar="IN", help="image file, DICOM series folder or folder of images")
+    p.add_argument("input", metavar="IN", nargs="?", help="image file, DICOM series folder or folder of images")
+    p.add_argument("--list-steps", action="store_true",
+                   help="list the steps with their parameters (what each means, its default) and exit")
     p.add_argument("output", metavar="OUT", nargs="?", help="output file or folder")
     p.add_argument("--step", "-s", action="append", default=[], metavar="NAME[:k=v,...]",
                    help="a preprocessing step (repeatable, applied in order)")
@@ -53,6 +56,14 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     int
         The exit code: 0 (user errors raise a ``MedsegError``).
     """
+    if args.list_steps:
+        for st in describe_steps():
+            print(f"{st['name']:<22} {st['summary']}")
+            for prm in st["params"]:
+                print(f"    {prm['name']:<14} {prm['type']:<10} default {prm['default']!r:<10} {prm['help']}")
+        return 0
+    if args.input is None:
+        raise ConfigError("give IN (an image file, DICOM series folder or folder of images), or --list-steps")
     steps: list[Step] = []
     if args.pipeline:
         steps.extend(Pipeline.load(args.pipeline).steps)

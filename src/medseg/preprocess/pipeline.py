@@ -26,7 +26,7 @@ from medseg.image import Image
 from medseg.preprocess import filters, geometry, intensity
 from medseg.registry import Registry
 
-__all__ = ["PIPELINE_FORMAT", "STEPS", "Pipeline", "Step"]
+__all__ = ["PIPELINE_FORMAT", "STEPS", "Pipeline", "Step", "describe_steps"]
 
 PIPELINE_FORMAT = "medseg-preprocess"
 PIPELINE_FORMAT_VERSION = 1
@@ -43,6 +43,53 @@ for _name, _fn in {
     "channel": geometry.select_channel,
 }.items():
     STEPS.register(_name)(_fn)
+
+
+def describe_steps() -> list[dict[str, Any]]:
+    """Every registered step: its name, summary, parameters (name, type, default) and the
+    help of each parameter from the function's docstring (what ``medseg preprocess
+    --list-steps`` prints).
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "summary", "params": [{"name", "type", "default", "help"}]}``.
+
+    Examples
+    --------
+    >>> clip = next(s for s in describe_steps() if s["name"] == "clip")
+    >>> [p["name"] for p in clip["params"]], clip["params"][0]["help"]
+    (['lower', 'upper'], 'Percentiles, ``0 <= lower < upper <= 100``.')
+    """
+    out = []
+    for name in STEPS.names():
+        fn = STEPS.get(name)
+        doc = inspect.getdoc(fn) or ""
+        helps = _param_help(doc)
+        params = [{"name": k, "type": getattr(tp, "__name__", str(tp)).replace("typing.", ""),
+                   "default": default, "help": helps.get(k, "")} for k, (tp, default) in _signature(fn).items()]
+        out.append({"name": name, "summary": doc.split("\n", 1)[0], "params": params})
+    return out
+
+
+def _param_help(doc: str) -> dict[str, str]:
+    """``{parameter: its description}`` from a numpydoc Parameters section."""
+    lines = doc.splitlines()
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.strip() == "Parameters") + 2
+    except StopIteration:
+        return {}
+    helps: dict[str, str] = {}
+    names: list[str] = []
+    for ln in lines[start:]:
+        if ln.strip() in ("Returns", "Raises", "Examples", "Notes", "See Also", "Yields"):
+            break
+        if ln and not ln.startswith(" "):
+            names = [n.strip() for n in ln.split(":", 1)[0].split(",")]
+        elif ln.strip() and names:
+            for n in names:
+                helps[n] = (helps.get(n, "") + " " + ln.strip()).strip()
+    return helps
 
 
 def _signature(fn: Callable) -> dict[str, tuple[Any, Any]]:
