@@ -312,5 +312,6 @@ def read_model_info(directory: str | Path) -> dict[str, Any]:
 def refuse_params(cls: type[Segmenter], params: Any) -> None:
     """For models whose parameters are fixed by training: refuse prediction options."""
     if params not in (None, {}):
-        raise ConfigError(f"method '{cls.name}' models take no prediction options; their parameters are "
-                          "fixed when they are trained")
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in params) if isinstance(params, dict) else "options"
+        raise ConfigError(f"method '{cls.name}' models take no prediction options but --n-jobs ({names} given); "
+                          "their other parameters are fixed when they are trained")

@@ -217,6 +217,12 @@ def test_ml_models_take_no_prediction_options(tmp_path, capsys):
     assert main(["predict", str(d), str(tmp_path / "x.nii.gz"), str(tmp_path / "y.nii.gz"), "--sigmas", "1"]) == 2
     assert "take no prediction options" in capsys.readouterr().err
     assert main(["predict", str(d), str(tmp_path / "x.nii.gz"), str(tmp_path / "y.nii.gz")]) == 0
+    # the one runtime option: CPU cores, for every stage; the output is the same
+    assert main(["predict", str(d), str(tmp_path / "x.nii.gz"), str(tmp_path / "z.nii.gz"), "--n-jobs", "1"]) == 0
+    assert load_model(d, {"n_jobs": 1}).params.n_jobs == 1
+    from medseg.io import read_label
+
+    assert (read_label(tmp_path / "z.nii.gz").array == read_label(tmp_path / "y.nii.gz").array).all()
 
 
 def test_channel_mismatch_at_prediction(tmp_path):

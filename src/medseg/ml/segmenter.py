@@ -13,6 +13,7 @@ auto-context chain (:mod:`medseg.ml.autocontext`) and prediction
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -254,15 +255,23 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
         ----------
         directory : str or Path
             The model folder.
-        params : None
-            Must be empty: a pixel classifier's parameters are fixed by training.
+        params : dict or Params, optional
+            Prediction options: only ``n_jobs`` (CPU cores) may differ from the defaults; the
+            other parameters are fixed by training and are refused.
 
         Returns
         -------
         PixelClassifier
             The fitted model, with its auto-context stages.
         """
-        refuse_params(cls, params)
+        n_jobs = None
+        if params not in (None, {}):
+            given = to_dict(params) if dataclasses.is_dataclass(params) else dict(params)
+            defaults = to_dict(cls.Params())
+            changed = {k: v for k, v in given.items() if defaults.get(k, object()) != v}
+            if set(changed) - {"n_jobs"}:
+                refuse_params(cls, changed)
+            n_jobs = changed.get("n_jobs")
         model = None
         for stage in reversed(read_model_folder(directory, cls.name)):  # the first stage first
             outer = cls._restore(stage)
@@ -271,6 +280,8 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
                 raise ModelError(f"{stage.directory}: model.json says autocontext={outer.params.autocontext} but "
                                  f"the folder {'has no' if model is None else 'has a'} previous stage; the model "
                                  "is incomplete")
+            if n_jobs is not None:  # cores for prediction: the one runtime option of a trained forest
+                outer.params = dataclasses.replace(outer.params, n_jobs=int(n_jobs))
             model = outer
         return model
 
