@@ -6,6 +6,7 @@ the command line and the web app alike. Options come as command-line tokens
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,7 +128,7 @@ def model_segmenter(model_dir: str | Path, tokens: Sequence[str] = ()) -> Segmen
 
 
 def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, model: str | Path | None = None,
-                      tokens: Sequence[str] = ()) -> Segmenter | RecipeSegmenter:
+                      tokens: Sequence[str] = (), roi: str | Path | None = None) -> Segmenter | RecipeSegmenter:
     """The segmenter named by one of ``method``, ``recipe`` or ``model`` (default: :func:`default_method`).
 
     Parameters
@@ -140,6 +141,10 @@ def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, m
         A trained model folder; ``tokens`` are its prediction options.
     tokens : sequence of str
         ``--name value`` options.
+    roi : str or Path, optional
+        The ROI the outputs will be restricted to (``--roi``): a model that needs one refuses
+        to run without it (:func:`require_roi`), and a method with an ``roi`` parameter of its
+        own (``vesselness``) gets a mask file too, so that it restricts its own work to it.
 
     Returns
     -------
@@ -150,6 +155,8 @@ def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, m
     ------
     ConfigError
         Several of ``method``, ``recipe``, ``model``; or see :func:`method_segmenter`.
+    InputError
+        A model that needs an ROI and none is given.
 
     Examples
     --------
@@ -161,7 +168,11 @@ def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, m
     if sum(x is not None for x in (method, recipe, model)) > 1:
         raise ConfigError("choose one of a method, a recipe or a model")
     if model is not None:
+        require_roi(model, roi)
         return model_segmenter(model, tokens)
+    if roi is not None and Path(roi).is_file() and any(
+            "roi" in {f.name for f in dataclasses.fields(c)} for c in option_classes(method=method, recipe=recipe)):
+        tokens = [*tokens, f"--roi={roi}"]
     if recipe is not None:
         return get_recipe(recipe, tokens)
     if method is None:

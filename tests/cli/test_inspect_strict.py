@@ -75,3 +75,16 @@ def test_segment_a_dicom_study_with_series(real_data, tmp_path, capsys):
     assert out2.is_file()
     assert main(["segment", str(inner), str(tmp_path / "y.nii.gz"), "--method", "otsu"]) == 2
     assert "must be a folder" in capsys.readouterr().err and not (tmp_path / "y.nii.gz").exists()
+
+
+def test_a_folder_of_inputs_never_writes_into_a_file_like_path(tmp_path, capsys):
+    from medseg.testing import disc_phantom
+
+    for i in range(2):
+        img, _ = disc_phantom((16, 16), seed=i)
+        write_image(img, tmp_path / "in" / f"c{i}.tif")
+    assert main(["segment", str(tmp_path / "in"), str(tmp_path / "out.nii.gz"), "--method", "otsu"]) == 2
+    assert "must be a folder" in capsys.readouterr().err
+    assert not (tmp_path / "out.nii.gz").exists()
+    assert main(["segment", str(tmp_path / "in"), str(tmp_path / "out"), "--method", "otsu"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.tif", "c1.tif"]

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from pathlib import Path
 
 from medseg import resolve
-from medseg.resolve import require_roi, resolve_segmenter
+from medseg.resolve import resolve_segmenter
 from medseg.run import apply_paths
 
 HELP = "segment a file, DICOM series or folder with any method, recipe or trained model"
@@ -65,12 +63,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     int
         The exit code: 0 (user errors raise a ``MedsegError``).
     """
-    if args.roi and Path(args.roi).is_file() and any(
-            "roi" in {f.name for f in dataclasses.fields(c)} for c in option_classes(args)):
-        extra = [*extra, f"--roi={args.roi}"]  # a method that restricts its own work to an ROI gets it too
-    if args.model:
-        require_roi(args.model, args.roi)
-    seg = resolve_segmenter(method=args.method, recipe=args.recipe, model=args.model, tokens=extra)
+    seg = resolve_segmenter(method=args.method, recipe=args.recipe, model=args.model, tokens=extra, roi=args.roi)
     written = apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
                           series=args.series, roi=args.roi)
     for w in written:
