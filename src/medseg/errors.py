@@ -26,6 +26,10 @@ class GeometryError(InputError):
     """Images that must share a grid (image/label, prediction/ground truth) do not."""
 
 
+class OutputExistsError(InputError):
+    """An output a command would write exists already and replacing it was not asked for (``--force``)."""
+
+
 class ConfigError(MedsegError):
     """An unknown or invalid parameter, method, option or configuration value."""
 

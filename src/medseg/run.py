@@ -10,6 +10,7 @@ output is written atomically; inputs are never modified.
 """
 from __future__ import annotations
 
+import glob
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from medseg.io import (
     strip_suffix,
     write_image,
 )
+from medseg.io.atomic import refuse_existing
 from medseg.progress import progress as show_progress
 from medseg.roi import apply_roi, apply_roi_probabilities
 
@@ -209,7 +211,8 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels", s
 
 def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, *, output: Output = "labels",
                 probabilities: bool = False, series: str | None = None, progress: bool = True,
-                on_written: Callable[[Path], Any] | None = None, roi: str | Path | None = None) -> list[Path]:
+                on_written: Callable[[Path], Any] | None = None, roi: str | Path | None = None,
+                overwrite: bool = True) -> list[Path]:
     """Apply ``fn`` to a file, a DICOM series or a folder of images and write the results.
 
     Outputs are named by :func:`pair_paths`. In a folder, a file that cannot be read or
@@ -240,6 +243,10 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
         A region-of-interest mask file (for every input) or a folder of them, paired with the
         inputs as dataset files pair (identical stem, leading case id, number). Outside it the
         label map is 0 and the probability maps give background probability 1. Label maps only.
+    overwrite : bool
+        Replace outputs that exist already. With ``False`` (the CLI without ``--force``) any
+        existing output, probability maps included, stops the command before any input is
+        processed (:func:`~medseg.io.atomic.refuse_existing`).
 
     Returns
     -------
@@ -252,6 +259,8 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
         See :func:`pair_paths`; a segmenter without ``predict_proba`` asked for
         probabilities; the error of a single input; or, for a folder, one error listing
         the inputs that failed.
+    OutputExistsError
+        An output exists and ``overwrite`` is false.
 
     Examples
     --------
@@ -275,6 +284,11 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     proba_fn = getattr(fn, "predict_proba", None)
     if probabilities and (output != "labels" or proba_fn is None):
         raise InputError(f"method '{getattr(fn, 'name', fn)}' does not produce probabilities")
+    targets = [dst for _, dst in pairs]
+    if probabilities:  # NAME_prob.<suffix>: the suffix depends on the image read, so any suffix counts
+        targets += [p for _, dst in pairs for p in sorted(dst.parent.glob(f"{glob.escape(strip_suffix(dst))}_prob.*"))
+                    if not p.name.startswith(".")]
+    refuse_existing(targets, force=overwrite, where=Path(out) if len(pairs) > 1 else None)
     written: list[Path] = []
     failed: list[tuple[Path, InputError]] = []
     for src, dst in show_progress(pairs, desc=desc, unit="img", enabled=progress and len(pairs) >= 2):

@@ -161,7 +161,7 @@ def test_write_dataset_layouts_read_back(tmp_path, layout):
 def test_write_dataset_refuses_non_empty_folder_and_is_atomic(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("x")
-    with pytest.raises(InputError, match="not empty"):
+    with pytest.raises(InputError, match="exists already; add overwrite=True"):
         write_dataset([("a", _img(), _lab(), None)], tmp_path / "out")
 
     def broken():

@@ -71,7 +71,7 @@ def test_conversion_guards(tmp_path):
         check_conversion(tmp_path, tmp_path.parent)
     check_conversion(tmp_path, tmp_path / "inner")  # writing inside a folder input is allowed
     convert_image(src, tmp_path / "b.nii.gz")
-    with pytest.raises(InputError, match="exists; choose another name or pass --force"):
+    with pytest.raises(InputError, match="exists already; add --force to replace it"):
         convert_image(src, tmp_path / "b.nii.gz")
     convert_image(src, tmp_path / "b.nii.gz", overwrite=True)
 

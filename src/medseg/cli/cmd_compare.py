@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from medseg.cli.common import add_force
 from medseg.errors import ConfigError, suggest
+from medseg.io.atomic import refuse_existing
 
 HELP = "compare several evaluation folders side by side: ranking, paired per-case plots, report"
 DESCRIPTION = """Compare evaluations of the same cases (e.g. Otsu vs random forest vs U-Net).
@@ -32,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="metrics the ranking uses (default dice,hd95,nsd)")
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--title", default="Method comparison", help="report title")
+    add_force(p, "comparison.csv, ranking.json and report.html")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -59,6 +63,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     for m in metrics:
         if m not in valid:
             raise ConfigError(f"--metrics: unknown metric '{m}'{suggest(m, valid)}")
+    out = Path(args.out)
+    refuse_existing([out / n for n in ("comparison.csv", "ranking.json") + (() if args.no_html else ("report.html",))],
+                    force=args.force, where=out)
     runs = load_runs(args.runs, names)
     written = write_comparison(runs, args.out, metrics=metrics, html=not args.no_html, title=args.title)
     for r in rank_runs(runs, metrics):

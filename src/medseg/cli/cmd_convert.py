@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medseg.cli.common import add_force
 from medseg.errors import ConfigError
 from medseg.io.convert import check_conversion, convert_dataset, convert_image, is_dataset_input
 
@@ -41,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suffix", help="file suffix for a dataset's images (e.g. .nii.gz; default: lossless per image)")
     p.add_argument("--series", metavar="UID", help="DICOM folder with several series: the one to convert")
     p.add_argument("--label", action="store_true", help="SRC is a label map (0/255 masks become 0/1)")
-    p.add_argument("--force", action="store_true", help="replace an existing DST (never the input)")
+    add_force(p, "DST (never the input)")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medseg.cli.common import add_force
 from medseg.errors import ConfigError
+from medseg.io.atomic import refuse_existing
 
 HELP = "score predictions against ground truth: metrics.csv, summary.json, report.html"
 DESCRIPTION = """Score predictions against ground truth.
@@ -47,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics (faster)")
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--title", default=None, help="report title (default: the prediction folder name)")
+    add_force(p, "metrics.csv, summary.json and report.html")
 
 
 def parse_labels(text: str | None) -> list[int] | None:
@@ -95,6 +98,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     from medseg.metrics.evaluation import evaluate  # deferred: CLI start-up time
     from medseg.metrics.report import write_evaluation  # deferred: CLI start-up time
 
+    out = Path(args.out)
+    refuse_existing([out / n for n in ("metrics.csv", "summary.json") + (() if args.no_html else ("report.html",))],
+                    force=args.force, where=out)
     table = evaluate(args.pred, args.truth, roi=args.roi, labels=parse_labels(args.labels), tolerance=args.tolerance,
                      probabilities=args.probabilities, images=args.images, distances=not args.no_distances,
                      progress=True, subset=args.subset)

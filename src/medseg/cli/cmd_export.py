@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medseg.cli.common import add_force
 from medseg.contract import read_model_info
 from medseg.errors import InputError
+from medseg.io.atomic import refuse_existing
 
 HELP = "export a trained unet fold network to ONNX (for ONNX Runtime and other engines)"
 DESCRIPTION = """Export one fold's network of a `unet` model folder to an ONNX file (written
@@ -32,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold", type=int, default=None, help="fold to export (default: the first trained)")
     p.add_argument("--checkpoint", choices=("last", "best"), default="last", help="weights (default last)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    add_force(p, "an ONNX file")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         raise InputError(f"{out}: the output file must end in .onnx")
     if out.exists() and out.is_dir():
         raise InputError(f"{out}: is a folder; give a file name ending in .onnx")
+    refuse_existing([out], force=args.force)
     export_onnx(model, out, fold=args.fold, checkpoint=args.checkpoint, opset=args.opset)
     fold = args.fold if args.fold is not None else list(read_model_info(model).get("folds", [0]))[0]
     print(f"wrote {out} (fold {fold}, {args.checkpoint} weights; input: the preprocessed image, see plan.json)")

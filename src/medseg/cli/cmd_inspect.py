@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medseg.cli.common import add_dataset_args, dataset_from_args
+from medseg.cli.common import add_dataset_args, add_force, dataset_from_args
 from medseg.config import save_json
 from medseg.errors import ConfigError, InputError
 from medseg.fingerprint import describe_image, fingerprint, format_description, format_fingerprint
 from medseg.io import is_image_file
+from medseg.io.atomic import refuse_existing
 from medseg.io.dicom import dicom_files, looks_like_dicom
 
 HELP = "print a dataset's fingerprint and problems (or describe one image / DICOM folder)"
@@ -46,6 +47,7 @@ def add_arguments(p) -> None:
                    help="problems listed in the text output (default 20)")
     p.add_argument("--strict", action="store_true",
                    help="exit with code 2 when any problem is found (for CI pipelines)")
+    add_force(p, "the --json file")
 
 
 def _is_single_image(path: Path) -> bool:
@@ -64,6 +66,8 @@ def _is_single_image(path: Path) -> bool:
 
 def run(args, extra) -> int:
     """Print the fingerprint of a dataset, or the description of one image."""
+    if args.json:
+        refuse_existing([args.json], force=args.force)
     if args.dataset and not args.images and _is_single_image(Path(args.dataset)):
         data = describe_image(Path(args.dataset), series=args.series)
         text = format_description(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from medseg import resolve
+from medseg.cli.common import add_force
 from medseg.resolve import model_segmenter, require_roi
 from medseg.run import apply_paths
 
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--roi", metavar="FILE|FOLDER", help="region-of-interest mask (or a folder of them, paired "
                    "with the inputs by name): the output is 0 and the probability maps are background outside it")
     p.add_argument("--probabilities", action="store_true", help="also write class probability maps (NAME_prob.*)")
+    add_force(p, "output files")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -59,6 +61,6 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     require_roi(args.model, args.roi)
     seg = model_segmenter(args.model, extra)
     for w in apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
-                         series=args.series, roi=args.roi):
+                         series=args.series, roi=args.roi, overwrite=args.force):
         print(w)
     return 0

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+from medseg.cli.common import add_force
 from medseg.errors import ConfigError
+from medseg.io.atomic import refuse_existing
 from medseg.preprocess import STEPS, Pipeline, Step
 from medseg.preprocess.pipeline import describe_steps
-from medseg.run import apply_paths
+from medseg.run import apply_paths, pair_paths
 
 HELP = "apply a preprocessing pipeline to an image file or a folder of images"
 DESCRIPTION = """Apply preprocessing steps, in order, to IN (a file or a folder) and write OUT.
@@ -39,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a preprocessing step (repeatable, applied in order)")
     p.add_argument("--pipeline", metavar="FILE", help="a pipeline JSON file (its steps run before any --step)")
     p.add_argument("--save-pipeline", metavar="FILE", help="also write the resolved pipeline as JSON")
+    add_force(p, "output files (and the --save-pipeline file)")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -70,6 +73,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     steps.extend(Pipeline.parse(args.step).steps)
     pipeline = Pipeline(tuple(steps))
     if args.save_pipeline:
+        refuse_existing([args.save_pipeline], force=args.force)
+        if args.output is not None and len(pipeline):  # every output is checked before anything is written
+            refuse_existing([d for _, d in pair_paths(args.input, args.output, output="images")],
+                            force=args.force, where=args.output)
         pipeline.save(args.save_pipeline)
         print(args.save_pipeline)
     if args.output is None:
@@ -78,5 +85,6 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         raise ConfigError("give OUT (or only --save-pipeline FILE to write the pipeline)")
     if not len(pipeline):
         raise ConfigError("no preprocessing steps: add --step NAME[:key=value,...] or --pipeline FILE")
-    apply_paths(pipeline, args.input, args.output, output="images", progress=False, on_written=print)
+    apply_paths(pipeline, args.input, args.output, output="images", progress=False, on_written=print,
+                overwrite=args.force)
     return 0

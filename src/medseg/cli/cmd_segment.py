@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from medseg import resolve
+from medseg.cli.common import add_force
 from medseg.resolve import resolve_segmenter
 from medseg.run import apply_paths
 
@@ -46,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--roi", metavar="FILE|FOLDER", help="region-of-interest mask (or a folder of them, paired "
                    "with the inputs by name): the output is 0 and the probability maps are background outside it")
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities (trainable methods)")
+    add_force(p, "output files")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     """
     seg = resolve_segmenter(method=args.method, recipe=args.recipe, model=args.model, tokens=extra, roi=args.roi)
     written = apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
-                          series=args.series, roi=args.roi)
+                          series=args.series, roi=args.roi, overwrite=args.force)
     for w in written:
         print(w)
     return 0

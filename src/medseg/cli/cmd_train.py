@@ -5,10 +5,11 @@ import argparse
 from typing import Any, cast
 
 from medseg import resolve
-from medseg.cli.common import add_dataset_args, dataset_from_args
+from medseg.cli.common import add_dataset_args, add_force, dataset_from_args
 from medseg.config import split_params
 from medseg.contract import Trainable
 from medseg.errors import ConfigError
+from medseg.io.atomic import refuse_existing, replacing
 from medseg.methods.base import get_method
 
 HELP = "train a trainable method (ML or deep learning) on a dataset"
@@ -38,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", "-m", required=True, help="a trainable method (see `medseg methods`)")
     p.add_argument("--out", "-o", required=True, metavar="MODEL_DIR", help="model folder to write")
     p.add_argument("--config", metavar="FILE", help="JSON/YAML with parameters (CLI flags override it)")
+    add_force(p, "the model folder (the old one is restored if training fails)")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -62,8 +64,18 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     params: Any
     params, topts = split_params(cls.Params, cls.TrainParams, extra, name=args.method,
                                  config=args.config or None)
+    resume = bool(getattr(topts, "resume", False))
+    if resume and args.force:
+        raise ConfigError("give --resume (continue the run in --out) or --force (replace it), not both")
+    also = "or --resume to continue an interrupted run" if hasattr(topts, "resume") else ""
+    if not resume:  # refused before the dataset is even read
+        refuse_existing([args.out], force=args.force, also=also)
     dataset = dataset_from_args(args, require_labels=True)
     trainer = cast(Trainable, cls(params))
-    trainer.train(dataset, args.out, options=topts)
+    if resume:
+        trainer.train(dataset, args.out, options=topts)
+    else:
+        with replacing(args.out, force=args.force, also=also) as out:
+            trainer.train(dataset, out, options=topts)
     print(f"model written to {args.out}")
     return 0

@@ -14,7 +14,7 @@ from medseg.config import field_type
 from medseg.errors import ConfigError
 from medseg.io import Dataset, load_dataset
 
-__all__ = ["add_dataset_args", "dataset_from_args", "flag_help"]
+__all__ = ["add_dataset_args", "add_force", "dataset_from_args", "flag_help"]
 
 
 def add_dataset_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -31,6 +31,24 @@ def add_dataset_args(p: argparse.ArgumentParser, *, required: bool = True) -> No
     p.add_argument("--images", metavar="DIR", help="folder of images (instead of DATASET)")
     p.add_argument("--labels", metavar="DIR", help="folder of label maps, paired with --images by case id")
     p.add_argument("--roi", metavar="DIR", help="folder of region-of-interest masks (e.g. field of view)")
+
+
+def add_force(p: argparse.ArgumentParser, what: str = "outputs") -> None:
+    """Add ``--force``: the one overwrite rule of every command that writes.
+
+    Without it a command refuses, before doing any work, to replace anything it would write
+    that exists already (:func:`medseg.io.atomic.refuse_existing`); with it those outputs
+    are replaced, each only once its new version is complete.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    what : str
+        What is replaced, for the help text.
+    """
+    p.add_argument("--force", "-f", action="store_true",
+                   help=f"replace {what} if present (without it, an existing output stops the command before any work)")
 
 
 def dataset_from_args(args: argparse.Namespace, *, require_labels: bool = False) -> Dataset:

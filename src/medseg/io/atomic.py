@@ -5,10 +5,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_files", "atomic_write_text", "atomic_write_bytes", "atomic_dir"]
+from medseg.errors import OutputExistsError
+
+__all__ = ["atomic_path", "atomic_files", "atomic_write_text", "atomic_write_bytes", "atomic_dir",
+           "refuse_existing", "replacing"]
 
 
 def _suffixes(path: Path) -> str:
@@ -171,3 +174,121 @@ def atomic_dir(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _exists(path: Path) -> bool:
+    """A file, or a folder that is not empty (an empty folder is nothing to lose)."""
+    if path.is_dir():
+        return any(path.iterdir())
+    return path.exists() or path.is_symlink()
+
+
+def refuse_existing(paths: Iterable[str | Path], *, force: bool, where: str | Path | None = None,
+                    flag: str = "--force", also: str = "") -> None:
+    """The overwrite rule of every command that writes: existing outputs are replaced only when asked.
+
+    Call it before any work is done, with every path the command will write, so that a refusal
+    costs nothing and leaves nothing behind. An empty folder does not count as existing.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        The files (or folders) the command would write.
+    force : bool
+        Replacing was asked for (``--force``): nothing is refused.
+    where : str or Path, optional
+        The output folder, named in the message when several outputs exist.
+    flag : str
+        The option that allows replacing, named in the message.
+    also : str
+        Further advice appended to the message (e.g. ``"or --resume to continue the run"``).
+
+    Raises
+    ------
+    OutputExistsError
+        Some of ``paths`` exist and ``force`` is false; the message names them (up to three)
+        and says how many.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.nii.gz").write_bytes(b"x")
+    >>> refuse_existing([root / "b.nii.gz"], force=False)
+    >>> refuse_existing([root / "a.nii.gz"], force=True)
+    >>> try:
+    ...     refuse_existing([root / "a.nii.gz", root / "b.nii.gz"], force=False, where=root)
+    ... except OutputExistsError as exc:
+    ...     print(str(exc).replace(str(root), "OUT"))
+    OUT: 1 of 2 outputs exist already (a.nii.gz); add --force to replace them
+    """
+    if force:
+        return
+    targets = [Path(p) for p in paths]
+    present = [p for p in targets if _exists(p)]
+    if not present:
+        return
+    extra = f", {also}" if also else ""
+    if len(targets) == 1:
+        kind = "folder" if present[0].is_dir() else "file"
+        raise OutputExistsError(f"{present[0]}: the {kind} exists already; add {flag} to replace it{extra}")
+    names = ", ".join(p.name for p in present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+    head = f"{where}: " if where is not None else ""
+    raise OutputExistsError(f"{head}{len(present)} of {len(targets)} outputs exist already ({names}); "
+                            f"add {flag} to replace them{extra}")
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, *, force: bool, flag: str = "--force", also: str = "") -> Iterator[Path]:
+    """Write a whole folder (a model) in place of an existing one, which is restored on failure.
+
+    Without ``force`` an existing non-empty folder is refused (:func:`refuse_existing`). With it,
+    the old folder is moved aside under a hidden name; it is deleted once the block succeeds and
+    put back if the block fails or is interrupted (the new, partial folder is then removed), so
+    a failed command leaves what was there.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder to write.
+    force : bool
+        Replacing an existing folder was asked for.
+    flag, also : str
+        As in :func:`refuse_existing`.
+
+    Yields
+    ------
+    Path
+        ``path``, free to be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "model").mkdir(), (root / "model" / "old.txt").write_text("old")
+    >>> try:
+    ...     with replacing(root / "model", force=True) as d:
+    ...         d.mkdir()
+    ...         raise RuntimeError("training failed")
+    ... except RuntimeError:
+    ...     pass
+    >>> sorted(p.name for p in (root / "model").iterdir())
+    ['old.txt']
+    """
+    target = Path(path)
+    refuse_existing([target], force=force, flag=flag, also=also)
+    if not _exists(target):
+        yield target
+        return
+    backup = target.with_name(f".{target.name}.replaced-{os.getpid()}")
+    if backup.exists():
+        shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+    os.replace(target, backup)
+    try:
+        yield target
+    except BaseException:
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink()
+        os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True) if backup.is_dir() else backup.unlink(missing_ok=True)

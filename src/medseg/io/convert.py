@@ -12,6 +12,7 @@ from pathlib import Path
 
 from medseg.errors import InputError
 from medseg.image import Image
+from medseg.io.atomic import refuse_existing
 from medseg.io.base import format_for, read_image, write_image
 from medseg.io.datasets import Dataset, load_dataset
 from medseg.io.inputs import input_kind
@@ -135,8 +136,7 @@ def convert_image(src: str | Path, dst: str | Path, *, series: str | None = None
     format_for(dst, for_writing=True)  # unknown or read-only suffix: fail before reading
     if dst.is_dir():
         raise InputError(f"{dst}: is a folder; give an output file name with a suffix (e.g. {dst}/image.nii.gz)")
-    if dst.exists() and not overwrite:
-        raise InputError(f"{dst}: exists; choose another name or pass --force to replace it")
+    refuse_existing([dst], force=overwrite)
     img = read_label(src, series=series) if label else read_image(src, series=series)
     write_image(img, dst)
     return img
@@ -184,8 +184,7 @@ def convert_dataset(src: str | Path, dst: str | Path, *, layout: str = "folders"
     check_conversion(src, dst)
     if dst.is_file():
         raise InputError(f"{dst}: is a file; a dataset is written to a folder")
-    if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise InputError(f"{dst}: exists and is not empty; choose another folder or pass --force to replace it")
+    refuse_existing([dst], force=overwrite)
     ds = load_dataset(src)
     if ds.has_roi and layout != "folders":
         log.warning("the %s layout has no place for ROI masks: they are not written", layout)

@@ -13,7 +13,7 @@ import numpy as np
 
 from medseg.errors import ConfigError, InputError, suggest
 from medseg.image import Image
-from medseg.io.atomic import atomic_dir
+from medseg.io.atomic import atomic_dir, refuse_existing
 from medseg.io.base import write_image
 
 __all__ = ["write_dataset", "default_suffix", "LAYOUTS"]
@@ -107,8 +107,7 @@ def write_dataset(cases: Iterable[CaseTuple], root: str | Path, *, layout: str =
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout '{layout}'{suggest(layout, LAYOUTS)}; choose {', '.join(LAYOUTS)}")
     root = Path(root)
-    if root.exists() and any(root.iterdir()) and not overwrite:
-        raise InputError(f"{root}: output folder exists and is not empty; choose a new folder")
+    refuse_existing([root], force=overwrite, flag="overwrite=True")
     test_cases = list(test_cases)
     if test_cases and layout != "msd":
         raise InputError(f"the {layout} layout has no place for unlabelled test cases; use --layout msd")
