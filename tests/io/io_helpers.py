@@ -19,11 +19,12 @@ def write_dicom_series(folder: Path, raw: np.ndarray, *, pixel_spacing=(0.8, 0.7
                        row_dir=(1.0, 0.0, 0.0), col_dir=(0.0, 1.0, 0.0), origin=(-10.0, 20.0, 30.0),
                        slope=None, intercept=None, bits_stored=16, signed=False, series_uid=None,
                        description="T1", modality="MR", shuffle_seed=0, suffix=".dcm",
-                       positions=None, window=(40.0, 400.0)) -> list[Path]:
+                       positions=None, window=(40.0, 400.0), compress: str | None = None) -> list[Path]:
     """Write ``raw`` ``(z, y, x)`` as one DICOM file per slice, in shuffled file order.
 
     Slice ``k`` lies at ``origin + k * gap * normal`` (``normal = row x col``) unless
-    ``positions`` gives each slice's position. Returns the written paths.
+    ``positions`` gives each slice's position. ``compress="rle"`` writes RLE Lossless
+    (encapsulated) pixel data. Returns the written paths.
     """
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
@@ -64,7 +65,12 @@ def write_dicom_series(folder: Path, raw: np.ndarray, *, pixel_spacing=(0.8, 0.7
             ds.RescaleSlope, ds.RescaleIntercept = f"{s:g}", f"{i:g}"
         if window is not None:
             ds.WindowCenter, ds.WindowWidth = f"{window[0]:g}", f"{window[1]:g}"
-        ds.PixelData = np.ascontiguousarray(raw[k].astype(np.int16 if signed else np.uint16)).tobytes()
+        plane = np.ascontiguousarray(raw[k].astype(np.int16 if signed else np.uint16))
+        ds.PixelData = plane.tobytes()
+        if compress == "rle":
+            from pydicom.uid import RLELossless
+
+            ds.compress(RLELossless, plane)
         pydicom.dcmwrite(str(p), ds, enforce_file_format=True)
         paths.append(p)
     return paths

@@ -122,6 +122,14 @@ def quiet_libraries(*, debug: bool) -> None:
             warnings.filterwarnings("ignore", module=name)
 
 
+class _LibraryFilter(logging.Filter):
+    """Keeps the I/O libraries' records off the console: a library may reset its logger's level
+    when it is imported (pydicom does), after :func:`quiet_libraries` ran."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] not in IO_LIBRARIES
+
+
 class _CliFormatter(logging.Formatter):
     """Progress and results as plain lines; warnings marked as such, as errors are."""
 
@@ -156,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if args.debug
                              else _CliFormatter())
+        if not args.debug:
+            handler.addFilter(_LibraryFilter())
         logging.basicConfig(level=level, handlers=[handler])
         quiet_libraries(debug=args.debug)
         if not args.command:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ from medseg.errors import FormatError, InputError
 from medseg.image import Image
 from medseg.io.base import Format, register_format
 from medseg.io.dicom_header import (
+    TRUNCATED,
     apply_rescale,
     enhanced_pixel_spacing,
     float_list,
@@ -60,6 +62,7 @@ from medseg.io.dicom_header import (
     rescale_of,
 )
 from medseg.io.geometry import from_itk
+from medseg.io.native import library_messages
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +198,13 @@ def _dcmread(path: Path, *, pixels: bool) -> Any:
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(str(path), defer_size=None if pixels else 4096,
-                               force=path.name.lower().endswith(".dcm"))
+        with library_messages("pydicom") as msgs:
+            ds = pydicom.dcmread(str(path), defer_size=None if pixels else 4096,
+                                 force=path.name.lower().endswith(".dcm"))
+        cut = [m for m in msgs.messages if TRUNCATED.search(m)]
+        if cut:
+            raise FormatError(f"{path}: the file ends early ({cut[0]}); it is truncated")
+        return ds
     except InvalidDicomError as exc:
         raise FormatError(f"{path}: not a DICOM file ({exc})") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -267,14 +275,27 @@ def _choose(series: list[SeriesInfo], want: str | None, folder: Path) -> SeriesI
         raise InputError(f"{folder}: holds {len(series)} DICOM series; choose one with --series UID "
                          f"(Python: series=UID): {listing}")
     want_s = str(want).strip()
+
+    def norm(text: str) -> str:  # 'Mask_Tumor' and 'MaskTumor', 'T1 post' and 't1post'
+        return re.sub(r"[^0-9a-z]", "", text.lower())
+
+    def folder_tokens(s: SeriesInfo) -> set[str]:  # TCIA/scanner exports name folders '5388-MaskTumor-63335'
+        parents = {f.parent for f in s.files}
+        if len(parents) != 1:
+            return set()
+        name = next(iter(parents)).name
+        return {norm(name)} | {norm(t) for t in re.split(r"[-_ .]+", name) if t}
+
     for hits in ([s for s in series if s.uid == want_s],
                  [s for s in series if s.number == want_s],
-                 [s for s in series if s.description.lower() == want_s.lower()]):
+                 [s for s in series if s.description.lower() == want_s.lower()],
+                 [s for s in series if norm(want_s) and norm(s.description) == norm(want_s)],
+                 [s for s in series if norm(want_s) and norm(want_s) in folder_tokens(s)]):
         if len(hits) == 1:
             return hits[0]
     listing = "; ".join(s.describe() for s in series)
-    raise InputError(f"{folder}: no single DICOM series matches '{want_s}' (give a series UID, number or unique "
-                     f"description): {listing}")
+    raise InputError(f"{folder}: no single DICOM series matches '{want_s}' (give a series UID, number, unique "
+                     f"description or its folder's name): {listing}")
 
 
 # ---------------------------------------------------------------------- geometry of a stack

@@ -6,12 +6,14 @@ optional tag: it falls back to the DICOM default.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medseg.errors import FormatError
+from medseg.io.native import library_messages
 
 __all__ = ["float_list", "rescale_of", "apply_rescale", "pixel_data", "header_meta", "pixel_spacing", "orientation",
            "frame_positions", "enhanced_pixel_spacing"]
@@ -123,6 +125,24 @@ def apply_rescale(raw: list[np.ndarray], rescale: list[tuple[float, float]], ds0
     return result
 
 
+#: a decoder plugin is missing (as opposed to data it could not decode)
+_NO_DECODER = re.compile(r"missing dependencies|unavailable because|no (available )?(image |pixel data )?handler|"
+                         r"not installed", re.I)
+#: what a decoder says when it went on past damaged data (its other warnings, e.g. about a
+#: header's Bits Stored, are about the header and leave the pixels intact)
+_DECODE_TROUBLE = re.compile(r"non-?conformant|invalid|corrupt|truncat|insufficient|unexpected|expected|"
+                             r"too (short|long)|fail|error|unable|end of file|\beof\b", re.I)
+#: what a parser says when the file ends early (its other warnings are about odd header values)
+TRUNCATED = re.compile(r"end of file|\beof\b|truncat|fewer bytes|not enough (data|bytes)", re.I)
+
+
+def _first_reason(text: str) -> str:
+    """The decoder's own reason, without pydicom's 'exceptions were raised by all plugins' frame."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    inner = [ln.split(":", 1)[1].strip() if ":" in ln else ln for ln in lines[1:]]
+    return (inner or lines or ["unknown reason"])[0]
+
+
 def pixel_data(ds: Any, path: Path) -> np.ndarray:
     """The decoded pixel data (YBR colour converted to RGB).
 
@@ -141,20 +161,29 @@ def pixel_data(ds: Any, path: Path) -> np.ndarray:
     Raises
     ------
     FormatError
-        No pixel data, a missing decoder (the message says which to install), or
-        truncated data.
+        No pixel data, a missing decoder (the message says which to install), truncated
+        data, or compressed data that do not decode cleanly (the decoder failed, or warned
+        that it went on past damage).
     """
-    try:
-        arr = ds.pixel_array
-    except (NotImplementedError, RuntimeError) as exc:
-        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        name = getattr(ts, "name", ts)
-        raise FormatError(f"{path}: cannot decode the pixel data (transfer syntax {name}): {exc}; install a decoder "
-                          "such as 'pip install pylibjpeg pylibjpeg-libjpeg' or 'python-gdcm'") from None
-    except (AttributeError, KeyError) as exc:
-        raise FormatError(f"{path}: no pixel data ({exc})") from None
-    except (ValueError, EOFError, OSError) as exc:
-        raise FormatError(f"{path}: pixel data unreadable ({exc}); the file may be truncated") from None
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    name = getattr(ts, "name", ts)
+    with library_messages("pydicom") as msgs:
+        try:
+            arr = ds.pixel_array
+        except (NotImplementedError, RuntimeError) as exc:
+            if _NO_DECODER.search(str(exc)):
+                raise FormatError(f"{path}: no decoder for the pixel data (transfer syntax {name}); install one "
+                                  "such as 'pip install pylibjpeg pylibjpeg-libjpeg' or 'python-gdcm'") from None
+            raise FormatError(f"{path}: the pixel data (transfer syntax {name}) cannot be decoded "
+                              f"({_first_reason(str(exc))}); the file is corrupt") from None
+        except (AttributeError, KeyError) as exc:
+            raise FormatError(f"{path}: no pixel data ({exc})") from None
+        except (ValueError, EOFError, OSError) as exc:
+            raise FormatError(f"{path}: pixel data unreadable ({exc}); the file may be truncated") from None
+    trouble = [m for m in msgs.messages if _DECODE_TROUBLE.search(m)]
+    if trouble:  # the decoder went on past damage: what it returned is not the image
+        raise FormatError(f"{path}: the pixel data (transfer syntax {name}) did not decode cleanly ({trouble[0]}); "
+                          "the file is corrupt")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     spp = int(ds.get("SamplesPerPixel", 1) or 1)
     if spp > 1 and photometric.startswith("YBR"):

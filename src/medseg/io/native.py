@@ -23,9 +23,10 @@ import os
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 
-__all__ = ["NativeOutput", "native_output", "itk_trouble"]
+__all__ = ["NativeOutput", "native_output", "itk_trouble", "LibraryMessages", "library_messages"]
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +108,73 @@ def itk_trouble(out: NativeOutput) -> str | None:
         if any(w in low for w in _TROUBLE):
             return " ".join(line.split())[:200]
     return None
+
+
+class LibraryMessages:
+    """The warnings and log records (WARNING and above) a Python library emitted in a block."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.messages)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: LibraryMessages) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.messages.append(record.getMessage().splitlines()[0] if record.getMessage() else record.levelname)
+
+
+@contextlib.contextmanager
+def library_messages(*loggers: str) -> Iterator[LibraryMessages]:
+    """Collect what Python libraries report during the block, instead of letting them print it.
+
+    A reader's warning ("non-conformant padding", "invalid number of segments") is a report of
+    trouble: the caller decides whether it means the data are damaged. The records of the
+    named loggers (WARNING and above) and every Python warning raised in the block are
+    collected, kept from the user's console (a library's traceback is not medseg's message)
+    and logged at DEBUG level (``--debug`` shows them).
+
+    Parameters
+    ----------
+    *loggers : str
+        Names of the libraries' loggers (e.g. ``"pydicom"``).
+
+    Yields
+    ------
+    LibraryMessages
+        Its ``messages`` (first line of each) are filled as they come.
+
+    Examples
+    --------
+    >>> with library_messages("somelib") as msgs:
+    ...     logging.getLogger("somelib").warning("data not read completely")
+    ...     warnings.warn("odd padding")
+    >>> msgs.messages
+    ['data not read completely', 'odd padding']
+    """
+    msgs = LibraryMessages()
+    handler = _Collect(msgs)
+    saved = []
+    for name in loggers:
+        lg = logging.getLogger(name)
+        saved.append((lg, lg.propagate, lg.level))
+        lg.addHandler(handler)
+        lg.propagate = False
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield msgs
+        msgs.messages += [str(w.message).splitlines()[0] if str(w.message) else w.category.__name__ for w in caught]
+    finally:
+        for lg, propagate, level in saved:
+            lg.removeHandler(handler)
+            lg.propagate = propagate
+            lg.setLevel(level)
+        for m in msgs.messages:
+            log.debug("library message: %s", m)
