@@ -14,10 +14,10 @@ from medseg.io.base import image_suffix, is_image_file, read_image, strip_suffix
 from medseg.io.datasets import Case, Dataset, list_images, load_dataset, pair_files
 from medseg.io.dicom import list_series, read_dicom
 from medseg.io.inputs import InputKind, input_kind, is_dataset
-from medseg.io.labels import as_label, read_label
+from medseg.io.labels import as_label, label_values, read_label
 from medseg.io.listing import CHANNEL_SUFFIX
 
-__all__ = ["read_image", "read_label", "write_image", "as_label", "image_suffix", "strip_suffix",
+__all__ = ["read_image", "read_label", "write_image", "as_label", "label_values", "image_suffix", "strip_suffix",
            "supported_suffixes", "is_image_file", "load_dataset", "Dataset", "Case", "list_images",
            "pair_files", "list_series", "read_dicom", "input_kind", "InputKind", "is_dataset",
            "CHANNEL_SUFFIX"]

@@ -9,7 +9,7 @@ from medseg.errors import InputError
 from medseg.image import Image
 from medseg.io.base import read_image
 
-__all__ = ["read_label", "as_label"]
+__all__ = ["read_label", "as_label", "label_values"]
 
 
 def read_label(path: str | Path, *, series: str | None = None) -> Image:
@@ -39,6 +39,62 @@ def read_label(path: str | Path, *, series: str | None = None) -> Image:
     """
     img = read_image(path, series=series)
     return as_label(img, name=str(path))
+
+
+def label_values(a: np.ndarray, name: str = "label map") -> np.ndarray:
+    """The one rule for what the values of a label map mean, used by every reader and metric.
+
+    Whole-number floats become integers; NaN/Inf, fractions and negative values are refused;
+    ``bool`` becomes ``uint8``; a map holding only 0 and 255 (or 0 and 65535) is a mask image
+    whose foreground is label 1. ``read_label``, dataset loading (so ``inspect`` and ``train``)
+    and every metric (so ``evaluate``) apply this function.
+
+    Parameters
+    ----------
+    a : ndarray
+        The map's values (any shape).
+    name : str
+        What to call the map in error messages (usually its path).
+
+    Returns
+    -------
+    ndarray
+        Bool-free integer array of the same shape (``int64`` from floats, else the input's
+        integer dtype; ``uint8`` for masks and bools).
+
+    Raises
+    ------
+    InputError
+        NaN/Inf, non-integer or negative values, or a non-numeric dtype.
+
+    Examples
+    --------
+    >>> label_values(np.array([0, 255, 255], np.uint8)).tolist()
+    [0, 1, 1]
+    >>> label_values(np.array([0.0, 2.0])).tolist()
+    [0, 2]
+    """
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise InputError(f"{name}: label map has dtype {a.dtype}; expected bool, integer or float labels")
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)):
+            raise InputError(f"{name}: label map contains NaN or Inf; labels must be whole numbers")
+        frac = a != np.round(a)
+        if np.any(frac):
+            raise InputError(f"{name}: label map has non-integer values (e.g. {a[frac].flat[0]:.4g}); labels must be "
+                             "whole numbers — threshold probability maps first, or pass them to the probability "
+                             "metrics (roc_auc, pr_auc, ece)")
+        a = a.astype(np.int64)
+    if a.dtype == bool:
+        return a.astype(np.uint8)
+    if a.size and a.dtype.kind == "i" and a.min() < 0:
+        raise InputError(f"{name}: label map has negative values (min {a.min()}); labels must be >= 0")
+    if a.size:
+        top = a.max()
+        if top in (255, 65535) and not np.any((a != 0) & (a != top)):
+            return (a == top).astype(np.uint8)  # a 0/255 (or 0/65535) mask image
+    return a
 
 
 def as_label(img: Image, *, name: str = "label map") -> Image:
@@ -83,20 +139,7 @@ def as_label(img: Image, *, name: str = "label map") -> Image:
                                  "convert it to integer labels first")
         else:
             raise InputError(f"{name}: a label map must have one channel, got {chans.shape[0]}")
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)):
-            raise InputError(f"{name}: label map contains NaN or Inf")
-        if not np.all(np.equal(np.mod(a, 1), 0)):
-            raise InputError(f"{name}: label map has non-integer values (e.g. {a[np.mod(a, 1) != 0].flat[0]:g}); "
-                             "labels must be integers")
-        a = a.astype(np.int64)
-    if a.dtype == bool:
-        a = a.astype(np.uint8)
-    if a.min() < 0:
-        raise InputError(f"{name}: label map has negative values (min {a.min()}); labels must be >= 0")
-    vals = np.unique(a)
-    if len(vals) == 2 and vals[0] == 0 and vals[1] in (255, 65535):
-        a = (a > 0).astype(np.uint8)
+    a = label_values(a, name)
     mx = int(a.max())
     dtype = np.uint8 if mx < 256 else (np.uint16 if mx < 65536 else np.int32)
     return Image(a.astype(dtype, copy=False), img.spacing, img.origin, img.direction, img.meta)

@@ -7,6 +7,7 @@ import numpy as np
 
 from medseg.errors import GeometryError, InputError
 from medseg.image import Image, same_grid
+from medseg.io.labels import label_values
 
 __all__ = ["label_array", "prob_array", "pair_arrays", "spacing_of", "roi_array"]
 
@@ -45,7 +46,8 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Bool or integer array of the same shape (whole-number floats become int64).
+        Integer array of the same shape (whole-number floats become int64, bools uint8):
+        :func:`medseg.io.labels.label_values`, the rule every reader applies too.
 
     Examples
     --------
@@ -55,21 +57,7 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
     [[0, 1]]
     """
     arr, _ = _array(x, what)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise InputError(f"the {what} contains NaN or Inf; labels must be whole numbers")
-        if not np.all(arr == np.round(arr)):
-            raise InputError(
-                f"the {what} contains non-integer values (e.g. {arr[arr != np.round(arr)].flat[0]:.4g}); "
-                "labels must be whole numbers — threshold probability maps first, or pass them to the "
-                "probability metrics (roc_auc, pr_auc, ece)"
-            )
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
-        raise InputError(f"the {what} contains negative labels ({int(arr.min())}); labels must be >= 0")
-    if arr.dtype.kind in "iu" and arr.size and arr.max() == 255 and not np.any((arr != 0) & (arr != 255)):
-        arr = (arr == 255).astype(np.uint8)  # a 0/255 mask image
-    return arr
+    return label_values(arr, f"the {what}")
 
 
 def prob_array(x: Any, what: str = "probability map") -> np.ndarray:
