@@ -22,7 +22,7 @@ from medseg._version import __version__
 from medseg.config import join_option_values
 from medseg.errors import MedsegError, suggest
 
-COMMANDS = ("inspect", "convert", "methods", "segment", "preprocess", "train", "predict", "evaluate",
+COMMANDS = ("inspect", "convert", "anonymize", "methods", "segment", "preprocess", "train", "predict", "evaluate",
             "compare", "export", "demo")
 
 
