@@ -63,3 +63,76 @@ def test_every_number_comes_from_the_shared_cases(tmp_path, caplog):
     assert doc["n_shared_cases"] == 2 and doc["dropped_cases"] == {"full": ["c2", "c3"]}
     page = (tmp_path / "cmp" / "report.html").read_text()
     assert "over the 2 cases that every run" in page and "2: c2, c3" in page
+
+
+def test_holm_adjusts_a_known_family():
+    from medseg.metrics.compare import holm
+
+    # hand-computed: sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, max(0.04·1, 0.06) = 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1 (0.5·2), then non-decreasing
+    adj = holm([0.02, float("nan"), 0.01])
+    assert math.isnan(adj[1]) and adj[0] == pytest.approx(0.02) and adj[2] == pytest.approx(0.02)  # m = 2
+
+
+def test_smallest_p_comes_from_the_test():
+    from medseg.metrics.compare import cases_needed, smallest_p
+
+    for n in (1, 3, 4, 5, 6, 8, 10):
+        assert smallest_p(n) == pytest.approx(2 / 2 ** n)  # exact two-sided signed-rank minimum
+    assert smallest_p(5) > 0.05 > smallest_p(6)
+    assert cases_needed() == 6 and cases_needed(m=3) == 7
+
+
+def _runs(tmp_path, n, shift=0.1):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.6, 0.8, n)
+    a = _run(tmp_path, "a", list(base + shift), list(rng.uniform(1, 2, n)))
+    b = _run(tmp_path, "b", list(base), list(rng.uniform(3, 4, n)))
+    c = _run(tmp_path, "c", list(base + shift / 2), list(rng.uniform(2, 3, n)))
+    return load_runs([a, b, c])
+
+
+def test_comparison_writes_raw_and_holm_p_values(tmp_path):
+    import json
+
+    from medseg.metrics.compare import holm, write_comparison
+
+    runs = _runs(tmp_path, 12)
+    write_comparison(runs, tmp_path / "cmp", metrics=("dice", "hd95"))
+    doc = json.loads((tmp_path / "cmp" / "ranking.json").read_text())
+    tests = doc["paired_tests"]
+    assert len(tests) == 6 and doc["multiple_comparisons"] == {"method": "holm", "m": 6,
+                                                                "family": "every paired test in this file"}
+    raw = [t["p_value"] for t in tests]
+    assert [t["p_holm"] for t in tests] == pytest.approx(holm(raw))
+    assert all(t["p_holm"] >= t["p_value"] for t in tests)
+    assert any(t["p_holm"] > t["p_value"] for t in tests)  # the correction changes something
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "p (raw)" in page and "p (Holm, m=6)" in page and "Holm" in page
+    assert "Too few cases" not in page  # 12 cases can reach 0.05
+
+
+def test_small_n_note_says_no_test_can_reach_significance(tmp_path):
+    from medseg.metrics.compare import write_comparison
+
+    runs = _runs(tmp_path, 4)
+    write_comparison(runs, tmp_path / "cmp", metrics=("dice",))
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "Too few cases for any test here to reach p &lt; 0.05" in page
+    assert "smallest p-value" in page and "0.1250" in page  # 2 / 2**4, from the test
+    assert "at least 6 differing cases" in page and "7 after Holm" in page  # 3 tests in the family
+
+
+def test_small_n_note_follows_n(tmp_path):
+    """n = 5 still cannot reach 0.05 (smallest p 0.0625); n = 6 can, so no note."""
+    from medseg.metrics.compare import write_comparison
+
+    (tmp_path / "five").mkdir()
+    (tmp_path / "six").mkdir()
+    write_comparison(_runs(tmp_path / "five", 5), tmp_path / "c5", metrics=("dice",))
+    assert "0.0625" in (tmp_path / "c5" / "report.html").read_text()
+    write_comparison(_runs(tmp_path / "six", 6)[:2], tmp_path / "c6", metrics=("dice",))
+    assert "Too few cases" not in (tmp_path / "c6" / "report.html").read_text()

@@ -13,7 +13,9 @@ DESCRIPTION = """Compare evaluations of the same cases (e.g. Otsu vs random fore
 
 Each RUN_DIR is an output folder of `medseg evaluate`. Writes into --out:
 comparison.csv (per-case values aligned across runs), ranking.json (mean per-case rank
-over --metrics, paired Wilcoxon tests) and report.html (ranking, paired per-case plots).
+over --metrics, paired Wilcoxon tests with raw and Holm-adjusted p-values) and report.html
+(ranking, paired per-case plots with the mean marked, tests, and a note when there are too
+few cases for any test to reach p < 0.05).
 
 example:
   medseg compare eval/otsu eval/forest eval/unet --out eval/compare

@@ -14,11 +14,13 @@ DESCRIPTION = """Score predictions against ground truth.
 PRED and GT are files or folders; folders are paired by case like datasets (same name,
 leading id, or first number). GT may also be a dataset folder (images/ + labels/ [+ roi/],
 or MSD/nnU-Net), which then supplies ROIs, images and label names. NAME_prob.* files in
-PRED (from `medseg predict --probabilities`) add ROC-AUC, PR-AUC and ECE.
+PRED (from `medseg predict --probabilities`) add ROC-AUC, PR-AUC and ECE, and the report
+draws their ROC and precision-recall curves and a reliability diagram.
 
 Writes into --out: metrics.csv (one row per case and label), summary.json (mean, std,
-median, IQR per label) and report.html (tables, plots, the five worst cases, confusion
-matrix for several labels).
+median, IQR per label) and report.html (tables, plots, the five worst cases at full
+resolution with click-to-zoom — for volumes the slice with the most error and three
+orthogonal views —, confusion matrix for several labels).
 
 examples:
   medseg evaluate preds/ data/labels --roi data/roi --out eval/otsu

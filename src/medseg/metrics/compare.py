@@ -28,7 +28,11 @@ from medseg.metrics.evaluation import MetricsTable
 from medseg.metrics.report import json_safe
 from medseg.metrics.report_compare import comparison_html
 
-__all__ = ["Run", "load_runs", "align", "rank_runs", "paired_tests", "write_comparison"]
+__all__ = ["Run", "load_runs", "align", "rank_runs", "paired_tests", "holm", "adjust_holm", "smallest_p",
+           "cases_needed", "write_comparison"]
+
+#: The paired test, as the reports name it.
+TEST_NAME = "two-sided Wilcoxon signed-rank test"
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +245,9 @@ def rank_runs(runs: Sequence[Run], metrics: Sequence[str] = ("dice", "hd95", "ns
 def paired_tests(runs: Sequence[Run], metric: str, label: int) -> list[dict[str, Any]]:
     """Wilcoxon signed-rank tests of every pair of runs on the shared cases (two-sided).
 
+    The p-values are *raw*; :func:`adjust_holm` corrects a family of them (``write_comparison``
+    corrects every test it writes).
+
     Parameters
     ----------
     runs : sequence of Run
@@ -252,8 +259,11 @@ def paired_tests(runs: Sequence[Run], metric: str, label: int) -> list[dict[str,
     -------
     list of dict
         One per pair ``(a, b)``: ``a, b, metric, label, n`` (cases where both are defined),
-        ``median_difference`` (a − b), ``a_better``, ``b_better`` (case counts) and ``p_value``
-        (``nan`` with fewer than two cases or no difference).
+        ``median_difference`` (a − b), ``a_better``, ``b_better`` (case counts), ``p_value``
+        (``nan`` with fewer than two cases or no difference), ``n_nonzero`` (the cases that
+        differ: those the test ranks) and ``p_min`` (:func:`smallest_p` of ``n_nonzero``: the
+        smallest p-value the test can give these cases, reached when every case favours
+        the same run).
 
     Examples
     --------
@@ -266,6 +276,8 @@ def paired_tests(runs: Sequence[Run], metric: str, label: int) -> list[dict[str,
     >>> t = paired_tests(runs, "hd95", 1)[0]
     >>> t["a"], t["b"], t["n"], t["median_difference"], t["a_better"], t["b_better"]
     ('a', 'b', 3, -2.0, 3, 0)
+    >>> t["p_value"], t["p_min"]          # a beats b on all 3 cases: as small as 3 cases allow, and not < 0.05
+    (0.25, 0.25)
     """
     from scipy.stats import wilcoxon  # deferred: scipy.stats is slow to import
 
@@ -281,11 +293,128 @@ def paired_tests(runs: Sequence[Run], metric: str, label: int) -> list[dict[str,
             if ok.sum() >= 2 and np.any(cdiff != 0) and np.all(np.isfinite(cdiff)):
                 p = float(wilcoxon(cost(metric, a[ok]), cost(metric, b[ok])).pvalue)
             median = float(np.median(diff)) if diff.size and np.all(np.isfinite(diff)) else math.nan
+            n_nonzero = int(np.sum(cdiff != 0))
             out.append({"a": runs[i].name, "b": runs[j].name, "metric": metric, "label": label, "n": int(ok.sum()),
                         "median_difference": median,
                         "a_better": int(np.sum(cdiff < 0)), "b_better": int(np.sum(cdiff > 0)),
-                        "p_value": p})
+                        "p_value": p, "n_nonzero": n_nonzero, "p_min": smallest_p(n_nonzero)})
     return out
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (controls the family-wise error rate).
+
+    Sorted ascending, the ``i``-th smallest of ``m`` p-values becomes ``(m - i + 1) · p``, made
+    non-decreasing and capped at 1. ``nan`` (no test) stays ``nan`` and does not count in ``m``.
+
+    Parameters
+    ----------
+    p_values : sequence of float
+
+    Returns
+    -------
+    list of float
+        The adjusted p-values, in the input order.
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03, 0.005])       # m = 4: 0.005·4, 0.01·3, 0.03·2, max(0.04·1, 0.06)
+    [0.03, 0.06, 0.06, 0.02]
+    >>> holm([0.2, float("nan"), 0.6])
+    [0.4, nan, 0.6]
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m = order.size
+    running = 0.0
+    for rank, k in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[k]))
+        out[k] = running
+    return [round(float(x), 12) if np.isfinite(x) else math.nan for x in out]
+
+
+def adjust_holm(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tests with ``p_holm``: Holm-adjusted over all of them (one family), and ``p_holm_min``.
+
+    ``p_holm_min`` is the smallest adjusted p-value a test could reach, whatever the data:
+    its :func:`smallest_p` times the number of tests (Holm's factor for the smallest p), capped at 1.
+
+    Parameters
+    ----------
+    tests : sequence of dict
+        :func:`paired_tests` results (``p_value`` and ``p_min``).
+
+    Returns
+    -------
+    list of dict
+        New dicts, in the same order.
+
+    Examples
+    --------
+    >>> t = adjust_holm([{"p_value": 0.01, "p_min": 0.002}, {"p_value": 0.04, "p_min": 0.002}])
+    >>> [(x["p_holm"], x["p_holm_min"]) for x in t]
+    [(0.02, 0.004), (0.04, 0.004)]
+    """
+    adjusted = holm([t["p_value"] for t in tests])
+    m = sum(1 for t in tests if np.isfinite(t["p_value"]))
+    return [{**t, "p_holm": a, "p_holm_min": min(1.0, max(m, 1) * float(t.get("p_min", math.nan)))}
+            for t, a in zip(tests, adjusted)]
+
+
+def smallest_p(n: int) -> float:
+    """The smallest two-sided p-value the Wilcoxon signed-rank test can give with ``n`` non-zero differences.
+
+    Computed by running the test (as :func:`paired_tests` does) on the most extreme data: all
+    ``n`` differences of the same sign, of distinct sizes. Its exact value is ``2 / 2**n``, so
+    with 5 or fewer pairs no difference can ever be significant at 0.05.
+
+    Parameters
+    ----------
+    n : int
+        Cases whose difference is not zero.
+
+    Returns
+    -------
+    float
+        1 for ``n < 1``.
+
+    Examples
+    --------
+    >>> [smallest_p(n) for n in (4, 5, 6)]
+    [0.125, 0.0625, 0.03125]
+    """
+    from scipy.stats import wilcoxon  # deferred: scipy.stats is slow to import
+
+    if n < 1:
+        return 1.0
+    return float(wilcoxon(np.arange(1.0, n + 1.0)).pvalue)
+
+
+def cases_needed(alpha: float = 0.05, m: int = 1) -> int:
+    """The fewest non-zero paired differences for which the test can reach ``p < alpha`` after Holm over ``m`` tests.
+
+    Parameters
+    ----------
+    alpha : float
+        Significance level.
+    m : int
+        Tests in the family (Holm multiplies the smallest p-value by ``m``).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> cases_needed(), cases_needed(m=9)
+    (6, 9)
+    """
+    n = 1
+    while max(m, 1) * smallest_p(n) >= alpha and n < 10_000:
+        n += 1
+    return n
 
 
 def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[str] = ("dice", "hd95", "nsd"),
@@ -321,8 +450,9 @@ def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[
         log.warning("%d case(s) are shared by all %d runs; left out of every number of the comparison: %s",
                     len(cases), len(runs), "; ".join(f"{k}: {len(v)} ({short_list(v)})" for k, v in dropped.items()))
     ranking = rank_runs(runs, metrics)
-    tests = [t for lab in labels for m in metrics if all(m in r.table.columns for r in runs)
-             for t in paired_tests(runs, m, lab)]
+    tests = adjust_holm([t for lab in labels for m in metrics if all(m in r.table.columns for r in runs)
+                         for t in paired_tests(runs, m, lab)])
+    n_tested = sum(1 for t in tests if np.isfinite(t["p_value"]))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["case", "label", "metric"] + [r.name for r in runs])
@@ -338,7 +468,11 @@ def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[
                save_json(json_safe({"format": "medseg-comparison", "format_version": 1,
                                     "runs": {r.name: str(r.path) for r in runs}, "labels": labels,
                                     "n_shared_cases": len(cases), "dropped_cases": dropped,
-                                    "ranking_metrics": list(metrics), "ranking": ranking, "paired_tests": tests}),
+                                    "ranking_metrics": list(metrics), "ranking": ranking,
+                                    "paired_test": TEST_NAME,
+                                    "multiple_comparisons": {"method": "holm", "m": n_tested,
+                                                             "family": "every paired test in this file"},
+                                    "paired_tests": tests}),
                          out / "ranking.json")]
     if html:
         label_names: dict[int, str] = {}
@@ -347,6 +481,9 @@ def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[
         info = [{"name": r.name, "path": str(r.path), "n_cases": len(r.table.cases),
                  "aggregation": r.summary.get("aggregation") or "?", "dropped": dropped.get(r.name, [])}
                 for r in runs]
-        page = comparison_html(info, labels, ranking, tests, aligned, label_names=label_names, title=title)
+        test_info = {"name": TEST_NAME, "m": n_tested, "cases_needed": cases_needed(),
+                     "cases_needed_holm": cases_needed(m=n_tested)}
+        page = comparison_html(info, labels, ranking, tests, aligned, label_names=label_names, title=title,
+                               test_info=test_info)
         written.append(atomic_write_text(out / "report.html", page))
     return written

@@ -4,9 +4,14 @@ All three score the probability of one class (``prob``, values in ``[0, 1]``) ag
 binary truth ``truth == label`` (or ``truth > 0`` for ``label=None``), optionally inside a
 region of interest. When the truth holds only one class inside the ROI, ROC-AUC and PR-AUC
 are undefined and returned as ``nan``.
+
+The curves behind the numbers (ROC, precision-recall, reliability) come from
+:func:`probability_histogram`: voxel counts in fixed probability bins, a few kilobytes per
+case whatever its size, that add up over cases (pooled curves).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,7 +20,11 @@ from medseg.errors import GeometryError, InputError
 from medseg.metrics._inputs import label_array, prob_array, roi_array
 from medseg.metrics.catalogue import names
 
-__all__ = ["roc_auc", "pr_auc", "ece", "probability_metrics", "class_probability", "PROBABILITY_METRICS"]
+__all__ = ["roc_auc", "pr_auc", "ece", "probability_metrics", "class_probability", "PROBABILITY_METRICS",
+           "ProbabilityHistogram", "probability_histogram", "CURVE_BINS"]
+
+#: Probability bins of the ROC and precision-recall curves (:func:`probability_histogram`).
+CURVE_BINS = 1000
 
 #: The probability metrics (the catalogue's "probability" family, in column order).
 PROBABILITY_METRICS = names("probability")
@@ -229,3 +238,221 @@ def probability_metrics(prob: Any, truth: Any, *, label: int | None = 1, roi: An
     """
     return {"roc_auc": roc_auc(prob, truth, label=label, roi=roi), "pr_auc": pr_auc(prob, truth, label=label, roi=roi),
             "ece": ece(prob, truth, label=label, roi=roi, bins=bins)}
+
+
+def _bin(p: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width bin of each probability: ``[b/B, (b+1)/B)``, the last bin including 1 (as :func:`ece`)."""
+    return np.minimum((p * bins).astype(np.int64), bins - 1)
+
+
+@dataclass
+class ProbabilityHistogram:
+    """Voxel counts of one class's probability in equal-width bins, split by the truth: the data of the curves.
+
+    Fixed size whatever the image (:data:`CURVE_BINS` + 3 x calibration bins numbers); ``a + b``
+    pools two cases (every voxel weighs the same). The ROC and precision-recall curves
+    threshold at the bin edges, so their areas agree with the exact :func:`roc_auc` and
+    :func:`pr_auc` up to ties within a bin (exactly when no two distinct probabilities share a
+    bin). The calibration sums are exact: :meth:`ece` equals :func:`ece` with the same bins.
+
+    Attributes
+    ----------
+    positives, negatives : numpy.ndarray of int64, shape ``(bins,)``
+        Voxels of the class / not of the class whose probability falls in each bin.
+    calibration_count : numpy.ndarray of int64, shape ``(calibration_bins,)``
+        Voxels per calibration bin.
+    calibration_confidence : numpy.ndarray of float64, shape ``(calibration_bins,)``
+        Sum of their probabilities.
+    calibration_positives : numpy.ndarray of float64, shape ``(calibration_bins,)``
+        How many of them are the class.
+
+    Examples
+    --------
+    >>> h = probability_histogram(np.array([[0.9, 0.8], [0.7, 0.1]]), np.array([[1, 0], [1, 0]]))
+    >>> round(h.roc_auc(), 4), round(h.average_precision(), 4), round(h.ece(), 4)    # = roc_auc, pr_auc, ece
+    (0.75, 0.8333, 0.325)
+    >>> (h + h).positives.sum()
+    np.int64(4)
+    """
+
+    positives: np.ndarray
+    negatives: np.ndarray
+    calibration_count: np.ndarray
+    calibration_confidence: np.ndarray
+    calibration_positives: np.ndarray
+
+    def __add__(self, other: ProbabilityHistogram) -> ProbabilityHistogram:
+        """Pool two histograms with the same bins.
+
+        Parameters
+        ----------
+        other : ProbabilityHistogram
+
+        Returns
+        -------
+        ProbabilityHistogram
+        """
+        if other.positives.shape != self.positives.shape or other.calibration_count.shape != \
+                self.calibration_count.shape:
+            raise InputError("cannot pool probability histograms with different bins")
+        return ProbabilityHistogram(self.positives + other.positives, self.negatives + other.negatives,
+                                    self.calibration_count + other.calibration_count,
+                                    self.calibration_confidence + other.calibration_confidence,
+                                    self.calibration_positives + other.calibration_positives)
+
+    @property
+    def n_positive(self) -> int:
+        """Voxels of the class."""
+        return int(self.positives.sum())
+
+    @property
+    def n_negative(self) -> int:
+        """Voxels not of the class."""
+        return int(self.negatives.sum())
+
+    def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
+        """True and false positives when thresholding at each bin's lower edge, from the top bin down (0 first)."""
+        tp = np.concatenate([[0], np.cumsum(self.positives[::-1])]).astype(np.float64)
+        fp = np.concatenate([[0], np.cumsum(self.negatives[::-1])]).astype(np.float64)
+        return tp, fp
+
+    def roc(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ROC curve: false and true positive rates from threshold 1 down to 0.
+
+        Returns
+        -------
+        fpr, tpr : numpy.ndarray, shape ``(bins + 1,)``
+            ``nan`` when the truth has one class only.
+        """
+        tp, fp = self._cumulative()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return fp / self.n_negative, tp / self.n_positive
+
+    def pr(self) -> tuple[np.ndarray, np.ndarray]:
+        """The precision-recall curve from threshold 1 down to 0 (bins without voxels skipped).
+
+        Returns
+        -------
+        recall, precision : numpy.ndarray
+            Starting at recall 0, precision 1 (sklearn's convention).
+        """
+        tp, fp = self._cumulative()
+        keep = np.concatenate([[False], (self.positives[::-1] + self.negatives[::-1]) > 0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = tp[keep] / self.n_positive
+            precision = tp[keep] / (tp[keep] + fp[keep])
+        return np.concatenate([[0.0], recall]), np.concatenate([[1.0], precision])
+
+    def roc_auc(self) -> float:
+        """Area under the binned ROC curve (trapezoids: ties within a bin count half).
+
+        Returns
+        -------
+        float
+            ``nan`` when the truth has one class only.
+        """
+        if not self.n_positive or not self.n_negative:
+            return float("nan")
+        fpr, tpr = self.roc()
+        return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+    def average_precision(self) -> float:
+        """Average precision of the binned curve: ``Σ (R_n - R_{n-1}) P_n`` over the bin thresholds.
+
+        Returns
+        -------
+        float
+            ``nan`` when the truth has one class only.
+        """
+        if not self.n_positive or not self.n_negative:
+            return float("nan")
+        recall, precision = self.pr()
+        return float(np.sum(np.diff(recall) * precision[1:]))
+
+    def ece(self) -> float:
+        """Expected calibration error over the calibration bins (exact, as :func:`ece`).
+
+        Returns
+        -------
+        float
+        """
+        n = self.calibration_count.sum()
+        return float(np.abs(self.calibration_positives - self.calibration_confidence).sum() / max(n, 1))
+
+    def reliability(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The reliability diagram: per calibration bin with voxels, mean probability, observed frequency, count.
+
+        Returns
+        -------
+        confidence, frequency : numpy.ndarray of float64
+        count : numpy.ndarray of int64
+        """
+        ok = self.calibration_count > 0
+        c = self.calibration_count[ok]
+        return self.calibration_confidence[ok] / c, self.calibration_positives[ok] / c, c
+
+    def curves(self) -> dict[str, Any]:
+        """Everything a figure needs, as plain arrays and numbers.
+
+        Returns
+        -------
+        dict
+            ``fpr, tpr, recall, precision, confidence, frequency, count`` (arrays) and
+            ``roc_auc, pr_auc, ece, prevalence, n_positive, n_negative`` (numbers).
+
+        Examples
+        --------
+        >>> h = probability_histogram(np.array([[0.9, 0.8], [0.7, 0.1]]), np.array([[1, 0], [1, 0]]))
+        >>> c = h.curves()
+        >>> c["prevalence"], c["tpr"][-1], c["fpr"][-1]
+        (0.5, np.float64(1.0), np.float64(1.0))
+        """
+        fpr, tpr = self.roc()
+        recall, precision = self.pr()
+        conf, freq, count = self.reliability()
+        n = self.n_positive + self.n_negative
+        return {"fpr": fpr, "tpr": tpr, "recall": recall, "precision": precision, "confidence": conf,
+                "frequency": freq, "count": count, "roc_auc": self.roc_auc(), "pr_auc": self.average_precision(),
+                "ece": self.ece(), "prevalence": self.n_positive / n if n else float("nan"),
+                "n_positive": self.n_positive, "n_negative": self.n_negative}
+
+
+def probability_histogram(prob: Any, truth: Any, *, label: int | None = 1, roi: Any = None, bins: int = CURVE_BINS,
+                          calibration_bins: int = 15) -> ProbabilityHistogram:
+    """Bin one case's class probabilities by truth: the data of its ROC, PR and reliability curves.
+
+    Parameters
+    ----------
+    prob : numpy.ndarray or Image
+        Probability of ``label``, values in ``[0, 1]``, shape like ``truth`` (or ``(C, *spatial)``).
+    truth : numpy.ndarray or Image
+        Integer label map ``(y, x)`` or ``(z, y, x)``.
+    label : int or None, default 1
+        The positive class; ``None`` scores any foreground.
+    roi : array_like or Image, optional
+        Nonzero where voxels count.
+    bins : int
+        Equal-width bins of the ROC and PR curves.
+    calibration_bins : int, default 15
+        Bins of the reliability diagram and ECE (the default of :func:`ece`).
+
+    Returns
+    -------
+    ProbabilityHistogram
+
+    Examples
+    --------
+    >>> h = probability_histogram(np.array([[0.05, 0.95]]), np.array([[0, 1]]), bins=10, calibration_bins=2)
+    >>> h.positives.tolist(), h.negatives.tolist(), h.calibration_count.tolist()
+    ([0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 0, 0], [1, 1])
+    """
+    if int(bins) < 1 or int(calibration_bins) < 1:
+        raise InputError(f"probability histograms need at least 1 bin, got {bins} and {calibration_bins}")
+    p, y = _prepare(prob, truth, label, roi)
+    idx = _bin(p, bins)
+    pos = np.bincount(idx[y], minlength=bins).astype(np.int64)
+    neg = np.bincount(idx[~y], minlength=bins).astype(np.int64)
+    cidx = _bin(p, calibration_bins)
+    return ProbabilityHistogram(pos, neg, np.bincount(cidx, minlength=calibration_bins).astype(np.int64),
+                                np.bincount(cidx, weights=p, minlength=calibration_bins),
+                                np.bincount(cidx, weights=y.astype(np.float64), minlength=calibration_bins))

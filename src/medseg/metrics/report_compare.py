@@ -30,8 +30,8 @@ def _dropped(cases: Sequence[str]) -> str:
 
 def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ranking: Sequence[Mapping[str, Any]],
                     tests: Sequence[Mapping[str, Any]], aligned: Mapping[tuple[int, str], Mapping[str, np.ndarray]],
-                    *, label_names: Mapping[int, str], title: str) -> str:
-    """Ranking table, paired per-case plots per metric and label, and paired Wilcoxon tests.
+                    *, label_names: Mapping[int, str], title: str, test_info: Mapping[str, Any] | None = None) -> str:
+    """Ranking table, paired per-case plots per metric and label, and paired Wilcoxon tests (raw and Holm p).
 
     Parameters
     ----------
@@ -43,7 +43,8 @@ def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ra
     ranking : sequence of dict
         :func:`~medseg.metrics.compare.rank_runs`'s result (best first).
     tests : sequence of dict
-        :func:`~medseg.metrics.compare.paired_tests`'s results.
+        :func:`~medseg.metrics.compare.paired_tests`'s results, with ``p_holm`` and
+        ``p_holm_min`` (:func:`~medseg.metrics.compare.adjust_holm`) when adjusted.
     aligned : mapping
         ``{(label, metric): {run name: per-case values, shape (n_cases,)}}`` on the shared
         cases, in page order; metrics in :data:`PLOTTED_METRICS` are drawn.
@@ -51,6 +52,10 @@ def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ra
         ``{label: name}`` where known.
     title : str
         Page title.
+    test_info : mapping, optional
+        ``name`` of the test, ``m`` (tests in the Holm family), ``cases_needed`` (fewest
+        differing cases for which the test can reach p < 0.05) and ``cases_needed_holm`` (the
+        same after Holm over ``m`` tests).
 
     Returns
     -------
@@ -78,7 +83,11 @@ def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ra
     parts.append(H.table(["rank", "run", "mean rank"] + [f"mean {heading(m)}" for m in rank_metrics],
                          [[r["rank"], r["run"], H.num(r["mean_rank"], 2)]
                           + [H.num(r[f"mean_{m}"]) for m in rank_metrics] for r in ranking]))
-    parts.append("<h2>Per-case comparison</h2><div class=\"grid\">")
+    parts.append("<h2>Per-case comparison</h2>")
+    parts.append(f'<div class="note">Each point is a case, lines join the same case across runs; the black bar and '
+                 f"its label are the run's <b>mean</b> over the {n_shared} shared cases, as in the ranking "
+                 "table.</div>")
+    parts.append("<div class=\"grid\">")
     for (lab, m), values in aligned.items():
         if m not in PLOTTED_METRICS:
             continue
@@ -87,11 +96,65 @@ def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ra
     parts.append("</div>")
     if tests:
         parts.append("<h2>Paired tests</h2>")
-        parts.append('<div class="note">Two-sided Wilcoxon signed-rank test on the shared cases; "A better" counts '
-                     "cases where A beats B. With several comparisons, correct the p-values (e.g. Holm) before "
-                     "claiming a difference.</div>")
-        parts.append(H.table(["metric", "label", "A", "B", "n", "median A−B", "A better", "B better", "p"],
-                             [[heading(t["metric"]), t["label"], t["a"], t["b"], t["n"],
-                               H.num(t["median_difference"]), t["a_better"], t["b_better"], H.num(t["p_value"], 4)]
-                              for t in tests]))
+        parts.extend(_tests_html(tests, dict(test_info or {})))
     return H.page(title, "\n".join(parts))
+
+
+def _p_cell(p: float, p_min: float, *, bold: bool, alpha: float = 0.05) -> str:
+    """A p-value; bold (when ``bold``) below ``alpha``, grey when the test could never have reached it."""
+    text = H.num(p, 4) if not (p == p and 0 < p < 0.001) else f"{p:.1e}"
+    if bold and p == p and p < alpha:
+        return f"<b>{text}</b>"
+    if p_min == p_min and p_min >= alpha:
+        return f'<span class="pale" title="this many cases cannot reach {alpha}">{text}</span>'
+    return text
+
+
+def _tests_html(tests: Sequence[Mapping[str, Any]], info: dict[str, Any]) -> list[str]:
+    """The note, the small-n warning and the table of the paired tests."""
+    name = info.get("name", "two-sided Wilcoxon signed-rank test")
+    m = int(info.get("m") or sum(1 for t in tests if t["p_value"] == t["p_value"]))
+    adjusted = all("p_holm" in t for t in tests)
+    out = [f'<div class="note">{H.esc(name[0].upper() + name[1:])} on the shared cases, one test per metric, label and '
+           'pair of runs; "A better" counts the cases where A beats B (in the metric\'s direction). '
+           + (f"<b>p (Holm)</b> is the p-value adjusted with Holm's step-down method over all m = {m} tests in this "
+              "table, which keeps the chance of any false claim below 5 %: claim a difference only where it is "
+              "below 0.05 (bold). The raw p is what one test alone would give." if adjusted else
+              "The p-values are not corrected for multiple comparisons (bold: below 0.05).")
+           + " Grey p-values come from too few differing cases to ever reach 0.05.</div>"]
+    p_mins = [(t.get("n_nonzero", t["n"]), t.get("p_min", float("nan"))) for t in tests]
+    hopeless = [(n, p) for n, p in p_mins if p == p and p >= 0.05]
+    if hopeless:
+        n_max, p_best = max(hopeless)
+        needed = info.get("cases_needed")
+        every = len(hopeless) == len(tests)
+        txt = ("<b>Too few cases for any test here to reach p &lt; 0.05.</b> " if every else
+               f"<b>{len(hopeless)} of the {len(tests)} tests have too few differing cases to reach p &lt; 0.05.</b> ")
+        txt += (f"With n = {n_max} case{'s' if n_max != 1 else ''} that differ, the smallest p-value the "
+                f"{H.esc(name)} can give is {H.num(p_best, 4)}, reached only when every case favours the same run"
+                + (" — whatever the methods, no difference can be significant" if every else "") + ". ")
+        if needed:
+            txt += f"It needs at least {needed} differing cases to reach 0.05"
+            if adjusted and info.get("cases_needed_holm") and m > 1:
+                txt += f", and {info['cases_needed_holm']} after Holm's correction over the {m} tests"
+            txt += ". Read the per-case plots instead: they show every case."
+        out.append(f'<div class="note warn">{txt}</div>')
+    elif adjusted and tests and all(t.get("p_holm_min", 0) >= 0.05 for t in tests):
+        out.append(f'<div class="note warn"><b>After Holm\'s correction over {m} tests no adjusted p-value can reach '
+                   f"0.05 with these cases</b> (each test's smallest possible p times {m}); it needs at least "
+                   f"{info.get('cases_needed_holm', '?')} differing cases.</div>")
+    header = ["metric", "label", "A", "B", "n", "median A−B", "A better", "B better", "p (raw)"]
+    if adjusted:
+        header.append(f"p (Holm, m={m})")
+    header.append("smallest possible p")
+    rows = []
+    for t in tests:
+        row = [H.esc(heading(t["metric"])), t["label"], H.esc(t["a"]), H.esc(t["b"]), t["n"],
+               H.num(t["median_difference"]), t["a_better"], t["b_better"],
+               _p_cell(t["p_value"], t.get("p_min", float("nan")), bold=not adjusted)]
+        if adjusted:
+            row.append(_p_cell(t["p_holm"], t.get("p_holm_min", float("nan")), bold=True))
+        row.append(_p_cell(t.get("p_min", float("nan")), float("nan"), bold=False))
+        rows.append(row)
+    out.append(H.table(header, rows, raw=True))
+    return out
