@@ -14,8 +14,9 @@ from medseg.testing import disc_phantom
 
 #: commands that only print
 READ_ONLY = {"methods"}
-#: the demo replaces only a folder it made itself (a marker file), and refuses any other
-OWN_RULE = {"demo"}
+#: the demo replaces only a folder it made itself (a marker file), and refuses any other; `serve`
+#: saves a label only over the version it loaded (ETag, 409 otherwise) and keeps the old one in a history folder
+OWN_RULE = {"demo", "serve"}  # serve: saves need the ETag of what was loaded and keep the previous label
 
 
 def _dataset(root, n=3):
