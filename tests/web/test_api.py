@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from medseg.image import Image
 from medseg.io import read_label
+from medseg.testing import make_dataset
 from medseg.web import create_app
 from medseg.web.nifti_bytes import decode, encode
 
@@ -413,3 +414,32 @@ def test_bad_root_is_a_user_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError):
         create_app([tmp_path / "empty"])
+
+
+@pytest.mark.parametrize("layout", ["msd", "folders"])
+def test_partly_labelled_dataset_survives_a_restart(tmp_path, layout):
+    """Labelling one case of an unlabelled dataset must not make it unreadable at the next start."""
+    import shutil
+
+    from medseg.errors import InputError
+    from medseg.io import load_dataset
+
+    root = make_dataset(tmp_path / "d", n=3, shape=(20, 24), layout=layout)
+    labels = root / ("labelsTr" if layout == "msd" else "labels")
+    shutil.rmtree(labels)  # images only, as a user starts annotating
+    app = create_app([root])
+    with TestClient(app, base_url=BASE) as c:
+        cid = c.get("/api/cases").json()[0]["id"]
+        img = app.state.store.image(cid)
+        arr = np.zeros(img.shape, np.uint8)
+        arr[3:8, 4:9] = 1
+        r = c.put(f"/api/cases/{cid}/label", content=body_on_grid(app, cid, arr), headers={"If-Match": '"none"'})
+        assert r.status_code == 200, r.text
+    assert len(list(labels.iterdir())) == 1
+    with pytest.raises(InputError, match="without"):  # the strict reading (train, inspect) still refuses
+        load_dataset(root)
+    app2 = create_app([root])  # the restart
+    with TestClient(app2, base_url=BASE) as c:
+        cases = c.get("/api/cases").json()
+        assert len(cases) == 3 and sum(x["labelled"] for x in cases) == 1
+        assert c.get(f"/api/cases/{cid}/label").status_code == 200

@@ -300,7 +300,7 @@ def _find_dir(root: Path, names: Sequence[str]) -> Path | None:
 
 def load_dataset(path: str | Path | None = None, *, images: str | Path | None = None,
                  labels: str | Path | None = None, roi: str | Path | None = None,
-                 require_labels: bool = False) -> Dataset:
+                 require_labels: bool = False, partial: bool = False) -> Dataset:
     """Open a dataset in any supported layout.
 
     Parameters
@@ -312,6 +312,10 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
         Explicit folders (layout ``folders``).
     require_labels : bool
         Raise when the dataset has no labels.
+    partial : bool
+        Accept images without a label (a dataset being annotated, as ``medseg serve`` opens
+        it): their cases have ``label=None``. Labels without an image are still refused.
+        Training refuses such cases by name.
 
     Returns
     -------
@@ -324,7 +328,7 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
     """
     if images is not None:
         ds = _folders(Path(images), Path(labels) if labels else None, Path(roi) if roi else None,
-                      root=Path(path) if path else Path(images).parent)
+                      root=Path(path) if path else Path(images).parent, partial=partial)
     elif path is None:
         raise InputError("give a dataset folder, or --images DIR (with --labels DIR and optionally --roi DIR)")
     else:
@@ -338,7 +342,7 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
         elif not root.is_dir():
             raise InputError(f"{root}: a dataset must be a folder (or an images.npy file)")
         elif (root / "imagesTr").is_dir() or (root / "dataset.json").is_file():
-            ds = _msd(root)
+            ds = _msd(root, partial=partial)
         elif (root / "images.npy").is_file() or (root / "images.npz").is_file():
             ds = _npy(root / ("images.npy" if (root / "images.npy").is_file() else "images.npz"), None)
         else:
@@ -348,7 +352,7 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
                     f"{root}: not a dataset: expected images/ (+ labels/, roi/), imagesTr/ + dataset.json, "
                     f"or images.npy + labels.npy; or pass --images/--labels explicitly"
                 )
-            ds = _folders(img_dir, _find_dir(root, LABEL_DIRS), _find_dir(root, ROI_DIRS), root=root)
+            ds = _folders(img_dir, _find_dir(root, LABEL_DIRS), _find_dir(root, ROI_DIRS), root=root, partial=partial)
     if not ds.cases:
         raise InputError(f"{ds.root}: the dataset has no cases (no image files where the {ds.layout} layout "
                          "expects them)")
@@ -357,7 +361,8 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
     return ds
 
 
-def _folders(img_dir: Path, lab_dir: Path | None, roi_dir: Path | None, *, root: Path) -> Dataset:
+def _folders(img_dir: Path, lab_dir: Path | None, roi_dir: Path | None, *, root: Path,
+             partial: bool = False) -> Dataset:
     imgs = list_images(img_dir)
     if not imgs:
         raise InputError(f"{img_dir}: no image files found")
@@ -366,7 +371,7 @@ def _folders(img_dir: Path, lab_dir: Path | None, roi_dir: Path | None, *, root:
         others["labels"] = list_images(lab_dir)
     if roi_dir is not None:
         others["roi"] = list_images(roi_dir)
-    pairs = pair_files(imgs, others)
+    pairs = pair_files(imgs, others, optional=("labels",) if partial else ())
     cases = [Case(cid, (img,), g.get("labels"), g.get("roi")) for cid, img, g in pairs]
     return Dataset(root, "folders", cases, meta={"images_dir": str(img_dir),
                                                   "labels_dir": str(lab_dir) if lab_dir else None,
@@ -430,7 +435,7 @@ def _npy(images_path: Path, labels_path: Path | None) -> Dataset:
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
 
 
-def _msd(root: Path) -> Dataset:
+def _msd(root: Path, *, partial: bool = False) -> Dataset:
     info: dict[str, Any] = {}
     channel_names: list[str] = []
     label_names: dict[int, str] = {}
@@ -470,7 +475,7 @@ def _msd(root: Path) -> Dataset:
     lab_dir = root / "labelsTr"
     if lab_dir.is_dir():
         labs = {strip_suffix(p): p for p in list_images(lab_dir)}
-        missing = [c.case_id for c in cases if c.case_id not in labs]
+        missing = [] if partial else [c.case_id for c in cases if c.case_id not in labs]
         extra = sorted(set(labs) - {c.case_id for c in cases})
         if missing or extra:
             msg = []
@@ -479,7 +484,7 @@ def _msd(root: Path) -> Dataset:
             if extra:
                 msg.append(f"labels without an image: {short_list(extra)}")
             raise InputError(f"{root}: cannot pair imagesTr/ and labelsTr/: " + "; ".join(msg))
-        cases = [Case(c.case_id, c.images, labs[c.case_id]) for c in cases]
+        cases = [Case(c.case_id, c.images, labs.get(c.case_id)) for c in cases]
     test_cases = group(root / "imagesTs") if (root / "imagesTs").is_dir() and list_images(root / "imagesTs") else []
     return Dataset(root, "msd", cases, label_names=label_names, channel_names=channel_names,
                    test_cases=test_cases, meta={"dataset_json": info, "file_ending": ending})

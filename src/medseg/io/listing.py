@@ -7,7 +7,7 @@ or ambiguous files raise one error listing them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from medseg.errors import InputError
@@ -89,8 +89,8 @@ def case_key(path: Path, rule: str) -> str:
     return str(int(m.group())) if m else stem
 
 
-def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, allow_extra: bool = False
-               ) -> list[tuple[str, Path, dict[str, Path]]]:
+def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, allow_extra: bool = False,
+               optional: Collection[str] = ()) -> list[tuple[str, Path, dict[str, Path]]]:
     """Pair each image with one file of each other group (labels, roi).
 
     Tries identical stems, then the leading case id, then the first number in the name
@@ -106,6 +106,9 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, 
     allow_extra : bool
         Files of the other groups that pair with no image are ignored instead of refused
         (e.g. a folder holding the ROIs of a whole dataset, for a few of its images).
+    optional : collection of str
+        Groups an image may lack (a dataset being annotated: some images have no label yet);
+        every file of such a group must still pair with an image.
 
     Returns
     -------
@@ -137,7 +140,7 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, 
             for f in files:
                 gkeys.setdefault(case_key(f, rule), []).append(f)
             dup = {k: v for k, v in gkeys.items() if len(v) > 1}
-            unmatched_img = [p.name for p, k in zip(images, keys) if k not in gkeys]
+            unmatched_img = [] if group in optional else [p.name for p, k in zip(images, keys) if k not in gkeys]
             extra = [] if allow_extra else [f.name for k, v in gkeys.items() if k not in matched for f in v]
             if dup or unmatched_img or extra:
                 ok = False

@@ -195,7 +195,7 @@ class Store:
         if not path.exists():
             raise InputError(f"{path}: no such folder")
         try:
-            ds = load_dataset(path)
+            ds = load_dataset(path, partial=True)  # images not labelled yet are cases too
         except InputError:
             if not path.is_dir() or not list_images(path):
                 raise
