@@ -32,6 +32,7 @@ from medseg.io import (
     write_image,
 )
 from medseg.io.atomic import refuse_existing
+from medseg.io.msd_json import read_dataset_json
 from medseg.progress import progress as show_progress
 from medseg.roi import apply_roi, apply_roi_probabilities
 
@@ -378,11 +379,29 @@ def roi_paths(inputs: list[Path], roi: str | Path | None) -> dict[Path, Path]:
     return {p: g["roi"] for _, p, g in paired}
 
 
+def _msd_channel_modality(src: Path) -> str | None:
+    """The channel name ``dataset.json`` gives a ``CASE_NNNN`` file of an MSD ``imagesTr``/``imagesTs``
+    folder (e.g. ``T1``, ``CT``), or None."""
+    folder = src.parent
+    m = CHANNEL_SUFFIX.search(strip_suffix(src))
+    if m is None or folder.name not in ("imagesTr", "imagesTs") or not (folder.parent / "dataset.json").is_file():
+        return None
+    try:
+        _, channels, _, _ = read_dataset_json(folder.parent / "dataset.json")
+    except InputError:
+        return None
+    k = int(m.group(0).lstrip("_"))
+    return channels[k] if k < len(channels) and channels[k] else None
+
+
 def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] | None, src: Path, dst: Path,
                series: str | None, on_written: Callable[[Path], Any] | None,
                roi_path: Path | None = None) -> list[Path]:
     """Process one input and write its result (and probability map); return the paths."""
     img = read_image(src, series=series) if src.is_dir() else read_image(src)
+    declared = _msd_channel_modality(src)
+    if declared and not img.meta.get("modality"):  # NIfTI stores none; dataset.json names the channel
+        img = Image(img.array, img.spacing, img.origin, img.direction, {**img.meta, "modality": declared})
     roi = None
     if roi_path is not None:
         roi = read_label(roi_path)

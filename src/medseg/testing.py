@@ -9,6 +9,9 @@
 * :func:`head_phantom` — an MRI-like 3D head: skull/scalp, CSF, grey matter, white matter
   and a lesion, with a smooth bias field, partial-volume blur and Rician-like noise.
   Truth has classes 1 = CSF, 2 = grey matter, 3 = white matter, 4 = lesion.
+* :func:`t1_head_phantom` — a clinical-looking T1 head with thick slices: scalp fat brighter
+  than white matter, dark skull and CSF, brain, an enhancing lesion near the cortex, partial
+  volume across the slices; truth labels the layers (for brain masks).
 * :func:`make_dataset` — writes a small dataset of any of these to disk in a chosen layout.
 
 Everything is a pure function of ``seed``.
@@ -24,9 +27,12 @@ from medseg.errors import ConfigError
 from medseg.image import Image
 from medseg.io.writing import write_dataset
 
-__all__ = ["disc_phantom", "fundus_phantom", "head_phantom", "make_dataset", "HEAD_CLASSES"]
+__all__ = ["disc_phantom", "fundus_phantom", "head_phantom", "t1_head_phantom", "make_dataset", "HEAD_CLASSES",
+           "T1_HEAD_LAYERS"]
 
 HEAD_CLASSES = {0: "background", 1: "csf", 2: "grey_matter", 3: "white_matter", 4: "lesion"}
+#: truth labels of :func:`t1_head_phantom`
+T1_HEAD_LAYERS = {0: "air", 1: "scalp", 2: "skull", 3: "csf", 4: "brain", 5: "lesion"}
 
 
 def disc_phantom(shape: tuple[int, ...] = (96, 96), *, n_objects: int = 3, noise: float = 0.15,
@@ -192,12 +198,101 @@ def head_phantom(shape: tuple[int, int, int] = (48, 64, 64), *, seed: int = 0,
             Image(truth, tuple(sp), origin, direction))
 
 
+def t1_head_phantom(shape: tuple[int, int, int] = (22, 150, 130), *,
+                    spacing: tuple[float, float, float] = (6.5, 1.2, 1.2), seed: int = 0, noise: float = 0.03,
+                    lesion: bool = True) -> tuple[Image, Image]:
+    """A T1-weighted head MR with thick slices, as clinical series are, for brain-mask tests.
+
+    From the skin inwards (mm): scalp 6 (skin, then fat 1.8x as bright as white matter; towards
+    the face and neck up to 22, with muscle as grey as cortex under the fat), skull 6 (dark,
+    with bright marrow in its middle), CSF 1-4 (dark), cortex 4 (grey matter, 0.8),
+    white matter (1.0) with dark ventricles, and an enhancing lesion (bright rim as bright as
+    fat, dark core, 10 mm radius) 30 mm under the skin. The head is an ellipsoid (168 x 136 mm
+    in-plane) whose vertex lies in the top slice; each slice averages five thin ones (partial volume: the vertex and the
+    scalp are cut obliquely); the receive coils brighten the periphery (+40 % at the skin, fading
+    over 25 mm), a smooth bias field tilts the rest, and Rician noise.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(slices, y, x)``.
+    spacing : tuple of float
+        Voxel size in mm (default: 6.5 mm slices, 1.2 mm pixels).
+    seed : int
+        Random seed (bias, noise, CSF thickness, lesion position).
+    noise : float
+        Rician noise level relative to white matter.
+    lesion : bool
+        Add the lesion.
+
+    Returns
+    -------
+    image : Image
+        float32, white matter near 1000, ``meta["modality"] = "MR"``.
+    truth : Image
+        uint8 labels of :data:`T1_HEAD_LAYERS` (0 air, 1 scalp, 2 skull, 3 CSF, 4 brain, 5 lesion),
+        those of each slice's centre.
+
+    Examples
+    --------
+    >>> img, truth = t1_head_phantom(seed=1)
+    >>> img.shape, img.spacing, sorted(np.unique(truth.array).tolist())
+    ((22, 150, 130), (6.5, 1.2, 1.2), [0, 1, 2, 3, 4, 5])
+    """
+    rng = np.random.default_rng(seed)
+    sub = 5
+    n, h, w = shape
+    sp = np.asarray(spacing, dtype=float)
+    zf = (np.arange(n * sub) + 0.5) * sp[0] / sub  # thin slices, mm from the bottom
+    z = zf - (n * sp[0] - 98.0)  # the ellipsoid's 95 mm half-height: the vertex 3 mm below the top
+    z = z[:, None, None]
+    y = ((np.arange(h) - (h - 1) / 2) * sp[1])[None, :, None]
+    x = ((np.arange(w) - (w - 1) / 2) * sp[2])[None, None, :]
+    rho = np.sqrt((z / 95.0) ** 2 + (y / 84.0) ** 2 + (x / 68.0) ** 2)
+    depth = np.sqrt(z ** 2 + y ** 2 + x ** 2) * (1 / np.maximum(rho, 1e-6) - 1)  # mm inside the surface
+    csf = 1.0 + 3.0 * ndi.gaussian_filter(rng.random((n, h // 4 + 1, w // 4 + 1)), 1.5)
+    csf = np.repeat(np.repeat(np.repeat(csf, sub, 0), 4, 1), 4, 2)[:, :h, :w]
+    csf = 1.0 + 3.0 * (csf - csf.min()) / max(float(np.ptp(csf)), 1e-6)
+    scalp = 6.0 + 16.0 * np.clip((-z - 10.0) / 50.0, 0.0, 1.0)  # thicker soft tissue towards the face and neck
+    lab = np.zeros(depth.shape, np.uint8)
+    lab[depth >= 0] = 1
+    lab[depth >= scalp] = 2
+    lab[depth >= scalp + 6] = 3
+    lab[depth >= scalp + 6 + csf] = 4
+    a = np.zeros(depth.shape, np.float32)
+    d = depth - scalp  # mm under the skull's outer surface
+    a[lab == 1] = np.select([depth[lab == 1] < 1.5, (depth[lab == 1] > 4) & (d[lab == 1] < -2)], [0.75, 0.7], 1.8)
+    a[lab == 2] = np.where(np.abs(d[lab == 2] - 3) < 1.0, 1.0, 0.12)
+    a[lab == 3] = 0.3
+    brain = lab == 4
+    a[brain] = np.where(d[brain] < 10 + csf[brain], 0.8, 1.0)
+    vent = ((z - 5) / 30) ** 2 + (y / 32) ** 2 + ((np.abs(x) - 9) / 6) ** 2 <= 1
+    a[vent & brain] = 0.3
+    if lesion:
+        ang = rng.uniform(0, 2 * np.pi)
+        cy, cx = 60 * np.sin(ang), 48 * np.cos(ang)
+        r0 = 84 * 68 / np.hypot(68 * np.sin(ang), 84 * np.cos(ang))  # head radius in that direction
+        c = np.array([rng.uniform(-10, 20), *(np.array([cy, cx]) * (r0 - 30) / np.hypot(cy, cx))])
+        d = np.sqrt((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2)
+        les = (d <= 10) & (lab >= 3)
+        lab[les] = 5
+        a[les] = np.where(d[les] > 7, 1.6, 0.4)
+    coil = 1 + 0.4 * np.exp(-np.maximum(depth, 0) / 25.0)  # receive coils: the periphery is brighter
+    a = (a * coil).reshape(n, sub, h, w).mean(1)  # thick slices
+    lab = lab[sub // 2::sub]
+    zc = (np.arange(n) - (n - 1) / 2)[:, None, None] / n
+    a = a * (1 + 0.2 * zc + 0.1 * x / 68.0)
+    n1, n2 = rng.normal(0, noise, a.shape), rng.normal(0, noise, a.shape)
+    img = (np.sqrt((a + n1) ** 2 + n2 ** 2) * 1000).astype(np.float32)
+    return Image(img, tuple(sp), meta={"modality": "MR"}), Image(lab, tuple(sp))
+
+
 def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str = "folders",
                  seed: int = 0, shape: tuple[int, ...] | None = None, suffix: str | None = None) -> Path:
     """Write a synthetic dataset to ``out`` and return its root.
 
     ``kind``: ``disc`` (2D), ``disc3d``, ``fundus`` (2D RGB with an ROI), ``head`` (3D, tissue
-    classes) or ``brain`` (3D head with a binary brain mask, for skull stripping).
+    classes) or ``brain`` (a thick-slice T1 head, :func:`t1_head_phantom`, with its binary brain mask).
     ``layout``: ``folders`` (images/, labels/, roi/), ``msd`` or ``npy`` (2D kinds only).
     """
     root = Path(out)
@@ -212,17 +307,21 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
             roi = None
         elif kind == "fundus":
             img, lab, roi = fundus_phantom(shape or (256, 256), seed=s)
-        elif kind in ("head", "brain"):
+        elif kind == "head":
             img, lab = head_phantom(shape or (40, 56, 56), seed=s)
-            if kind == "brain":  # binary brain mask (skull stripping)
-                lab = lab.with_array((lab.array > 0).astype(np.uint8))
+            roi = None
+        elif kind == "brain":  # a thick-slice T1 head and its binary brain mask (skull stripping)
+            img, lab = t1_head_phantom(shape or (22, 150, 130), seed=s)
+            lab = lab.with_array((lab.array >= 4).astype(np.uint8))
             roi = None
         else:
             raise ConfigError(f"unknown phantom kind '{kind}'; choose disc, disc3d, fundus, head or brain")
         cases.append((f"case_{i:03d}", img, lab, roi))
     labels = {"head": HEAD_CLASSES, "brain": {0: "background", 1: "brain"},
               "fundus": {0: "background", 1: "vessel"}}.get(kind, {0: "background", 1: "foreground"})
-    return write_dataset(cases, root, layout=layout, suffix=suffix, label_names=labels)
+    # the MSD layout names each channel: the head phantoms are T1-weighted MR
+    channels = ["T1"] if kind in ("head", "brain") and layout == "msd" else None
+    return write_dataset(cases, root, layout=layout, suffix=suffix, label_names=labels, channel_names=channels)
 
 
 def shared_data(*parts: str) -> Path | None:

@@ -1,5 +1,5 @@
 """Classical segmentation algorithms: thresholds, edges, region growing, watershed, active
-contours, clustering, random walker and vesselness.
+contours, clustering, random walker, vesselness and T1 brain extraction.
 
 Each algorithm is a :class:`~medseg.classical.base.ClassicalSegmenter` (its parameters
 include every post-processing flag of :class:`~medseg.postprocess.PostParams`);
@@ -10,15 +10,16 @@ from medseg.classical.clustering import GMM, KMeans, RandomWalker
 from medseg.classical.contours import ChanVese, GeodesicActiveContour
 from medseg.classical.edges import Edges
 from medseg.classical.region import RegionGrowing, Watershed
+from medseg.classical.skullstrip import SkullStrip
 from medseg.classical.thresholding import Li, Local, MultiOtsu, Otsu, Threshold, ThresholdParams, Triangle
 from medseg.classical.vessels import Vesselness, fov_mask, vesselness
 
 #: Every classical method class, in the order `medseg methods` lists them.
 CLASSICAL_METHODS = (Threshold, Otsu, MultiOtsu, Li, Triangle, Local, Edges, RegionGrowing, Watershed, ChanVese,
-                     GeodesicActiveContour, KMeans, GMM, RandomWalker, Vesselness)
+                     GeodesicActiveContour, KMeans, GMM, RandomWalker, Vesselness, SkullStrip)
 
 __all__ = [
     "CLASSICAL_METHODS", "GMM", "ChanVese", "ClassicalParams", "ClassicalSegmenter", "Edges",
     "GeodesicActiveContour", "KMeans", "Li", "Local", "MultiOtsu", "Otsu", "RandomWalker", "RegionGrowing",
-    "Threshold", "ThresholdParams", "Triangle", "Vesselness", "Watershed", "fov_mask", "vesselness",
+    "SkullStrip", "Threshold", "ThresholdParams", "Triangle", "Vesselness", "Watershed", "fov_mask", "vesselness",
 ]

@@ -6,14 +6,20 @@ Each recipe is a JSON file in this package (``<name>.json``)::
      "preprocess": [{"step": ..., "params": {...}}, ...],   # medseg.preprocess steps
      "method": "otsu", "params": {...},                       # any registered method
      "post": [{"fill_holes": true, ...}, ...],               # extra post-processing stages
-     "notes": ...}
+     "notes": ...,
+     "expects": {"modality": "CT", "units": "HU", "channels": [1]}}   # checked before it runs
 
 ``medseg segment IN OUT --recipe NAME [--PARAM VALUE ...]``: the flags override the
-recipe's method parameters. From Python: ``get_recipe("lung-ct")(image)``.
+recipe's method parameters. From Python: ``get_recipe("lung-ct")(image)``. What a recipe
+``expects`` (modality, channels, units, MR weighting, body region) is checked against the
+image before it runs (:mod:`medseg.recipes.expectations`): an evident mismatch is refused,
+what cannot be checked is a warning. A single-channel image skips a recipe's ``channel``
+steps (a grey photograph has no green channel to pick).
 """
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +34,14 @@ from medseg.image import Image
 from medseg.methods.base import get_method
 from medseg.postprocess import PostParams, postprocess
 from medseg.preprocess import Pipeline
+from medseg.recipes.expectations import check_expectations, validate_expects
 from medseg.registry import Registry
 
 __all__ = ["RECIPES", "Recipe", "RecipeSegmenter", "get_recipe", "load_recipe", "check_expectations"]
 
+log = logging.getLogger(__name__)
+
 _KEYS = {"name", "summary", "dims", "preprocess", "method", "params", "post", "notes", "expects"}
-#: what a recipe may state about its input (``"expects"``), checked before it runs
-_EXPECT_KEYS = {"units"}
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,10 @@ class Recipe:
     notes : str
         Free text: where it works, where it does not.
     expects : dict
-        What the input must be, checked before the recipe runs: ``{"units": "HU"}`` (a CT in
-        Hounsfield units: air near -1000, so its minimum must be below -500 HU, and no MR/PET
-        modality in the file's metadata).
+        What the input must be, checked before the recipe runs (see
+        :mod:`medseg.recipes.expectations`): ``modality`` (``"CT"``, ``"MR"`` or ``"photo"``),
+        ``channels`` (allowed counts, e.g. ``[1, 3]``), ``units`` (``"HU"``: air near -1000, so
+        the minimum must be below -500), ``weighting`` (``"T1"``) and ``region`` (``"head"``).
     """
 
     name: str
@@ -101,7 +109,7 @@ class Recipe:
                    dims=tuple(int(d) for d in data.get("dims", (2, 3))),
                    preprocess=tuple(data.get("preprocess", ())), params=dict(data.get("params", {})),
                    post=tuple(data.get("post", ())), notes=str(data.get("notes", "")),
-                   expects=_expects(data.get("expects", {}), what))
+                   expects=validate_expects(data.get("expects", {}), what))
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as its JSON object.
@@ -160,6 +168,9 @@ class RecipeSegmenter:
         self.name = recipe.name
         self.dims = recipe.dims
         self.pipeline = Pipeline.from_dict(list(recipe.preprocess), what=f"recipe '{recipe.name}'")
+        #: for single-channel images: the steps without ``channel`` (nothing to choose from)
+        self.grey_pipeline = Pipeline.from_dict([s for s in recipe.preprocess if s.get("step") != "channel"],
+                                                what=f"recipe '{recipe.name}'")
         cls = get_method(recipe.method)
         what = f"recipe '{recipe.name}' (method '{recipe.method}')"
         base = {**recipe.params, **(overrides or {})}
@@ -190,7 +201,7 @@ class RecipeSegmenter:
             dims = " and ".join(f"{d}D" for d in self.dims)
             raise InputError(f"recipe '{self.name}' is for {dims} images; this image is {image.ndim}D {image.shape}")
         check_expectations(self.recipe, image)
-        pre = self.pipeline(image)
+        pre = (self.grey_pipeline if image.n_channels == 1 else self.pipeline)(image)
         if pre.shape != image.shape:
             raise ConfigError(f"recipe '{self.name}': its preprocessing changed the grid {image.shape} -> {pre.shape}; "
                               "recipes must keep the input grid")
@@ -198,56 +209,11 @@ class RecipeSegmenter:
         labels = np.asarray(out.array)
         for p in self.post:
             labels = postprocess(labels, p, image.spacing)
+        if not np.any(labels):  # a recipe that finds nothing has met an image it does not fit
+            log.warning("recipe '%s' found nothing in this image (an empty label map); %s", self.name,
+                        self.recipe.notes.split(". ")[0] if self.recipe.notes else "check that the image fits it")
         extra = {k: v for k, v in out.meta.items() if k not in image.meta and k not in pre.meta}
         return label_like(image, labels, **extra, recipe=self.name)
-
-
-def _expects(data: Any, what: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what}: 'expects' must be an object such as {{\"units\": \"HU\"}}")
-    for k in data:
-        if k not in _EXPECT_KEYS:
-            raise ConfigError(f"{what}: unknown expectation '{k}'{suggest(k, _EXPECT_KEYS)}")
-    if data.get("units", "HU") != "HU":
-        raise ConfigError(f"{what}: 'expects.units' can only be \"HU\"")
-    return dict(data)
-
-
-def check_expectations(recipe: Recipe, image: Image) -> None:
-    """Refuse an input a recipe was not made for (see :attr:`Recipe.expects`), in one line.
-
-    Parameters
-    ----------
-    recipe : Recipe
-    image : Image
-        The input, before preprocessing.
-
-    Raises
-    ------
-    InputError
-        The image does not fit (e.g. an MR given to a CT recipe).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> r = Recipe("demo", "threshold", expects={"units": "HU"})
-    >>> check_expectations(r, Image(np.array([[-1000.0, 40.0], [700.0, 20.0]])))
-    >>> check_expectations(r, Image(np.array([[0.0, 1.0], [2.0, 3.0]])))
-    Traceback (most recent call last):
-    ...
-    medseg.errors.InputError: recipe 'demo' expects a CT in Hounsfield units (air near -1000 HU); ...
-    """
-    if recipe.expects.get("units") != "HU":
-        return
-    modality = str(image.meta.get("modality", "")).upper()
-    if modality in ("MR", "PT", "US", "XA", "OT") or modality.startswith("MR"):
-        raise InputError(f"recipe '{recipe.name}' expects a CT in Hounsfield units; this image's modality is "
-                         f"{modality}")
-    a = np.asarray(image.array, dtype=np.float64)
-    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-    if lo > -500:
-        raise InputError(f"recipe '{recipe.name}' expects a CT in Hounsfield units (air near -1000 HU); this image "
-                         f"spans {lo:.4g} to {hi:.4g}, which is not HU (an MR, or an image normalised already?)")
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -307,8 +273,8 @@ def get_recipe(name: str, extra_cli_tokens: Sequence[str] = (), **overrides: Any
 
     Examples
     --------
-    >>> from medseg.testing import head_phantom
-    >>> img, truth = head_phantom((24, 32, 32))
+    >>> from medseg.testing import t1_head_phantom
+    >>> img, truth = t1_head_phantom(seed=0)  # a T1 head MR, 6.5 mm slices
     >>> mask = get_recipe("brain-mask")(img)
     >>> mask.shape == img.shape and int(mask.array.max())
     1
