@@ -443,3 +443,27 @@ def test_partly_labelled_dataset_survives_a_restart(tmp_path, layout):
         cases = c.get("/api/cases").json()
         assert len(cases) == 3 and sum(x["labelled"] for x in cases) == 1
         assert c.get(f"/api/cases/{cid}/label").status_code == 200
+
+
+def test_npy_stack_started_by_a_save_marks_only_that_row(tmp_path):
+    """An npy dataset without labels.npy: the first save must not make every other row an empty label."""
+    from medseg.errors import InputError
+    from medseg.io import load_dataset
+
+    root = make_dataset(tmp_path / "d", n=3, shape=(16, 16), layout="npy")
+    (root / "labels.npy").unlink()
+    app = create_app([root])
+    with TestClient(app, base_url=BASE) as c:
+        cid = c.get("/api/cases").json()[1]["id"]
+        arr = np.zeros((16, 16), np.uint8)
+        arr[4:9, 4:9] = 1
+        r = c.put(f"/api/cases/{cid}/label", content=body_on_grid(app, cid, arr), headers={"If-Match": '"none"'})
+        assert r.status_code == 200, r.text
+        assert [x["labelled"] for x in c.get("/api/cases").json()] == [False, True, False]
+    ds = load_dataset(root)
+    assert [c.label is not None for c in ds.cases] == [False, True, False]
+    assert ds.load_label(ds.cases[0]) is None and ds.load_label(ds.cases[1]).array.sum() == 25
+    from medseg.fingerprint import fingerprint
+
+    with pytest.raises(InputError, match="no label map"):
+        fingerprint(ds, strict=True)

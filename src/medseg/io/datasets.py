@@ -21,6 +21,7 @@ a shared number. Unpaired or ambiguous files raise one error listing them.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ from medseg.io.labels import as_label, read_label
 from medseg.io.listing import case_key, list_images, pair_files, short_list
 from medseg.io.msd_json import read_dataset_json
 
-__all__ = ["Case", "Dataset", "load_dataset", "check_pair", "list_images", "pair_files", "case_key"]
+__all__ = ["Case", "Dataset", "load_dataset", "check_pair", "list_images", "pair_files", "case_key", "labelled_rows",
+           "labelled_rows_file"]
 
 LABEL_DIRS = ("labels", "masks", "label", "mask_labels", "gt", "ground_truth", "segmentations")
 ROI_DIRS = ("roi", "rois", "fov")
@@ -204,10 +206,10 @@ class Dataset:
         Image or None
             Integer map of shape ``spatial``.
         """
+        if case.label is None:
+            return None
         if case.index is not None:
             lab = self._npy_label(case.index)
-        elif case.label is None:
-            return None
         else:
             lab = read_label(case.label)
         if image is not None:
@@ -389,6 +391,53 @@ def _load_array(path: Path) -> np.ndarray:
         raise FormatError(f"{path}: cannot read the array ({exc})") from None
 
 
+def labelled_rows_file(labels_path: str | Path) -> Path:
+    """The sidecar listing which rows of a labels stack hold labels (``labels.npy`` ->
+    ``labels.labelled.json``): written by ``medseg serve`` when it starts a stack for a dataset
+    being annotated, so that the rows nobody labelled yet are not read as empty label maps.
+
+    Parameters
+    ----------
+    labels_path : str or Path
+        The ``labels.npy`` (or ``.npz``) file.
+
+    Returns
+    -------
+    Path
+    """
+    p = Path(labels_path)
+    return p.with_name(p.name.split(".")[0] + ".labelled.json")
+
+
+def labelled_rows(labels_path: str | Path) -> set[int] | None:
+    """The rows of a labels stack that hold labels, from its sidecar; None (every row) without one.
+
+    Parameters
+    ----------
+    labels_path : str or Path
+        The ``labels.npy`` (or ``.npz``) file.
+
+    Returns
+    -------
+    set of int or None
+
+    Raises
+    ------
+    InputError
+        A sidecar that is not a JSON list of row numbers.
+    """
+    side = labelled_rows_file(labels_path)
+    if not side.is_file():
+        return None
+    try:
+        rows = json.loads(side.read_text())
+        if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
+            raise ValueError("expected a list of row numbers")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{side}: not a list of labelled rows ({exc})") from None
+    return set(rows)
+
+
 def _npy(images_path: Path, labels_path: Path | None) -> Dataset:
     root = images_path.parent
     if labels_path is None:
@@ -423,7 +472,9 @@ def _npy(images_path: Path, labels_path: Path | None) -> Dataset:
             raise InputError(f"{labels_path}: label shape {labs.shape} does not match image shape {imgs.shape}")
     n = imgs.shape[0]
     width = len(str(n - 1))
-    cases = [Case(f"{i:0{width}d}", (images_path,), labels_path, None, index=i) for i in range(n)]
+    rows = labelled_rows(labels_path) if labels_path is not None else None
+    cases = [Case(f"{i:0{width}d}", (images_path,), labels_path if rows is None or i in rows else None, None, index=i)
+             for i in range(n)]
     arrays = {"images": imgs}
     if labs is not None:
         arrays["labels"] = labs

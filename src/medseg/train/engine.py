@@ -152,7 +152,7 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
                          "or choose a new --out")
     if not dataset.has_labels:
         raise InputError(f"{dataset.root}: the dataset has no labels; training needs label maps")
-    missing = [c.case_id for c in dataset.cases if c.label is None and dataset.layout != "npy"]
+    missing = [c.case_id for c in dataset.cases if c.label is None]
     if missing:
         raise InputError(f"{len(missing)} case(s) have no label map (e.g. {', '.join(missing[:3])}); "
                          "add their labels or remove them from the dataset")

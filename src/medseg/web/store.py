@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -40,9 +41,9 @@ import numpy as np
 from medseg.errors import InputError
 from medseg.image import Image
 from medseg.io import list_images, load_dataset, read_image, read_label, strip_suffix, write_image
-from medseg.io.atomic import atomic_path
+from medseg.io.atomic import atomic_path, atomic_write_text
 from medseg.io.base import format_for, image_suffix
-from medseg.io.datasets import Case, Dataset
+from medseg.io.datasets import Case, Dataset, labelled_rows, labelled_rows_file
 from medseg.web.errors import Conflict, Forbidden, NotFound, PreconditionRequired
 from medseg.web.nifti_bytes import as_integer, decode_label, encode
 
@@ -278,6 +279,9 @@ class Store:
         if e.root.layout == "npy":
             if not e.label_path.is_file():
                 return NO_LABEL
+            rows = labelled_rows(e.label_path)
+            if rows is not None and e.case.index not in rows:
+                return NO_LABEL
             row = np.load(e.label_path, mmap_mode="r", allow_pickle=False)[e.case.index]
             return '"' + hashlib.sha1(np.ascontiguousarray(row).tobytes()).hexdigest()[:20] + '"'
         return file_etag(e.label_path)
@@ -508,11 +512,14 @@ class Store:
         path = e.label_path
         ds = e.root.dataset
         assert ds is not None and e.case.index is not None
+        side = labelled_rows_file(path)
         if path.is_file():
             stack = np.array(np.load(path, allow_pickle=False))
-        else:
+            rows = labelled_rows(path)
+        else:  # a new stack: its other rows are not labels yet, and the sidecar says so
             n = len(ds.cases)
             stack = np.zeros((n, *arr.shape), dtype=np.uint8)
+            rows = set()
         row = stack[e.case.index]
         if row.ndim > arr.ndim and row.shape[-1] > 1:  # one-hot (..., K)
             k = row.shape[-1]
@@ -523,6 +530,8 @@ class Store:
             if int(arr.max(initial=0)) > np.iinfo(stack.dtype).max if stack.dtype.kind in "iu" else False:
                 stack = stack.astype(np.uint16)
             stack[e.case.index] = arr.reshape(row.shape)
+        if rows is not None:  # the sidecar first: a row listed whose stack is not yet written reads as before
+            atomic_write_text(side, json.dumps(sorted(rows | {int(e.case.index)})))
         with atomic_path(path) as tmp:
             np.save(tmp, stack, allow_pickle=False)
             if not str(tmp).endswith(".npy"):  # np.save appends .npy to other names
