@@ -3,7 +3,9 @@
 Networks are built from MONAI where MONAI has them (``unet``: residual-unit U-Net;
 ``dynunet``: the nnU-Net-style network with deep supervision) and from our own small
 module for ``classic-unet``, the tutorial topology (32-64-128-128 feature maps,
-two-convolution blocks, max-pooling, up-sampling + concatenation, softmax head).
+two-convolution blocks, max-pooling, up-sampling + concatenation, softmax head). Also from
+MONAI: ``attention-unet`` (attention gates on the skips), ``segresnet`` (residual encoder),
+``unet++`` (nested skips) and ``swin-unetr`` (a Swin transformer encoder), 2D and 3D.
 
 Every factory takes the same core keywords: ``spatial_dims`` (2 or 3), ``in_channels``,
 ``out_channels`` (number of classes), ``channels`` (feature maps per level, coarsest
@@ -190,13 +192,88 @@ def _classic(*, spatial_dims: int, in_channels: int, out_channels: int,
     return ClassicUNet(spatial_dims, in_channels, out_channels, channels, norm=norm, softmax_head=softmax_head)
 
 
+@register_net("attention-unet")
+def _attention(*, spatial_dims: int, in_channels: int, out_channels: int,
+               channels: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.0, **_: Any) -> nn.Module:
+    """MONAI ``AttentionUnet`` (Oktay et al. 2018): attention gates on the skip connections."""
+    from monai.networks.nets import AttentionUnet
+
+    _check(spatial_dims, in_channels, out_channels, channels)
+    chans = tuple(int(c) for c in channels)
+    return AttentionUnet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
+                         channels=chans, strides=(2,) * (len(chans) - 1), dropout=dropout)
+
+
+@register_net("segresnet")
+def _segresnet(*, spatial_dims: int, in_channels: int, out_channels: int,
+               channels: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.0, **_: Any) -> nn.Module:
+    """MONAI ``SegResNet`` (Myronenko 2018): residual encoder, light decoder; widths double from
+    ``channels[0]``, one level per entry of ``channels``."""
+    from monai.networks.nets import SegResNet
+
+    _check(spatial_dims, in_channels, out_channels, channels)
+    n, width = len(channels), int(channels[0])
+    groups = max(g for g in (8, 4, 2, 1) if width % g == 0)
+    return SegResNet(spatial_dims=spatial_dims, init_filters=width, in_channels=in_channels,
+                     out_channels=out_channels, dropout_prob=dropout or None,
+                     norm=("GROUP", {"num_groups": groups}), blocks_down=tuple([1] + [2] * (n - 2) + [4]),
+                     blocks_up=(1,) * (n - 1))
+
+
+class _FirstOutput(nn.Module):
+    """Wraps a network that returns a list of outputs (deep supervision heads): the first."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+
+@register_net("unet++")
+def _unetpp(*, spatial_dims: int, in_channels: int, out_channels: int,
+            channels: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.0, **_: Any) -> nn.Module:
+    """MONAI ``BasicUNetPlusPlus`` (Zhou et al. 2018): nested dense skip pathways; always five
+    levels (patches are multiples of 16), widths from ``channels`` (doubled past its end)."""
+    from monai.networks.nets import BasicUNetPlusPlus
+
+    _check(spatial_dims, in_channels, out_channels, channels)
+    widths = [int(c) for c in channels][:5]
+    while len(widths) < 5:
+        widths.append(widths[-1] * 2)
+    return _FirstOutput(BasicUNetPlusPlus(spatial_dims=spatial_dims, in_channels=in_channels,
+                                          out_channels=out_channels, features=(*widths, widths[0]),
+                                          dropout=dropout))
+
+
+@register_net("swin-unetr")
+def _swin(*, spatial_dims: int, in_channels: int, out_channels: int,
+          channels: Sequence[int] = (24, 48, 96, 192), dropout: float = 0.0, **_: Any) -> nn.Module:
+    """MONAI ``SwinUNETR`` (Hatamizadeh et al. 2022): a shifted-window transformer encoder with a
+    convolutional decoder; ``channels[0]`` rounded to a multiple of 12 is its feature size;
+    patches are multiples of 32."""
+    from monai.networks.nets import SwinUNETR
+
+    _check(spatial_dims, in_channels, out_channels, channels)
+    feature = max(12, 12 * round(int(channels[0]) / 12))
+    return SwinUNETR(in_channels=in_channels, out_channels=out_channels, feature_size=feature,
+                     spatial_dims=spatial_dims, drop_rate=dropout)
+
+
+#: networks whose down-sampling does not follow the number of levels in ``channels``
+_FIXED_DIVISOR = {"unet++": 16, "swin-unetr": 32}
+
+
 def create_net(name: str, **kw: Any) -> nn.Module:
     """Build the registered network ``name``.
 
     Parameters
     ----------
     name : str
-        A name of :data:`NETS` (``unet``, ``dynunet``, ``classic-unet``).
+        A name of :data:`NETS` (``unet``, ``dynunet``, ``classic-unet``, ``attention-unet``,
+        ``segresnet``, ``unet++``, ``swin-unetr``).
     **kw
         ``spatial_dims``, ``in_channels``, ``out_channels``, ``channels``, ``norm`` and the
         factory's own options (see the module docstring).
@@ -228,11 +305,14 @@ def net_divisor(name: str, channels: Sequence[int]) -> int:
     Returns
     -------
     int
-        ``2 ** (len(channels) - 1)``.
+        ``2 ** (len(channels) - 1)``, or the network's own (``unet++``: 16, ``swin-unetr``: 32)
+        when larger.
 
     Examples
     --------
     >>> net_divisor("unet", (16, 32, 64, 128))
     8
+    >>> net_divisor("swin-unetr", (24, 48, 96, 192))
+    32
     """
-    return 2 ** (len(channels) - 1)
+    return max(2 ** (len(channels) - 1), _FIXED_DIVISOR.get(name, 1))

@@ -48,7 +48,8 @@ class TrainConfig:
         "help": "torch.compile the training network: auto (when a fold is planned to train for 5 minutes "
                 "or more; compiling takes 20-60 s on a CPU), on or off; training goes on uncompiled, with a "
                 "warning, where compiling fails (e.g. no C++ compiler)"})
-    net: str | None = field(default=None, metadata={"help": "override the plan: unet, dynunet or classic-unet"})
+    net: str | None = field(default=None, metadata={
+        "help": "override the plan: unet, dynunet, classic-unet, attention-unet, segresnet, unet++ or swin-unetr"})
     patch_size: tuple[int, ...] | None = field(default=None, metadata={
         "help": "override the plan's patch size, e.g. 128,128"})
     batch_size: int | None = field(default=None, metadata={"help": "override the plan's batch size"})

@@ -225,7 +225,9 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
         norm_kind.append("ct" if is_ct else "zscore")
         ct_stats.append(tuple(fp["fg_stats"][c]) if is_ct and c < len(fp["fg_stats"]) else ())
     depth = overrides.get("channels") and len(overrides["channels"]) or 4
-    div = 2 ** (depth - 1)
+    from medseg.nets import net_divisor  # deferred: imports torch
+
+    div = net_divisor(str(overrides.get("net") or Plan.net), [0] * depth)  # unet++ 16, swin-unetr 32
     cap = 256 ** 2 if dims == 2 else 96 ** 3
     patch = _round_patch(list(median_shape), div, cap)
     # small volumes: a patch that holds the largest case whole (one window at inference,
@@ -242,7 +244,7 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
         patch = [int(p) for p in overrides["patch_size"]]
         if len(patch) != dims or min(patch) < 1 or any(p % div for p in patch) or not _deep_enough(patch, div):
             raise ConfigError(f"--patch-size {','.join(map(str, patch))}: give {dims} sizes, each a multiple of "
-                              f"{div} (the network halves the patch {depth - 1} times), at least one of them "
+                              f"{div} (the network divides the patch by {div}), at least one of them "
                               f"{2 * div} or more")
     names = fp.get("label_names") or {}
     base = dict(dims=dims, in_channels=fp["n_channels"], n_classes=n_classes,
