@@ -10,8 +10,11 @@ output is written atomically; inputs are never modified.
 """
 from __future__ import annotations
 
+import csv
 import glob
+import io
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +34,7 @@ from medseg.io import (
     strip_suffix,
     write_image,
 )
-from medseg.io.atomic import refuse_existing
+from medseg.io.atomic import atomic_write_text, refuse_existing
 from medseg.io.msd_json import read_dataset_json
 from medseg.progress import progress as show_progress
 from medseg.roi import apply_roi, apply_roi_probabilities
@@ -39,7 +42,15 @@ from medseg.roi import apply_roi, apply_roi_probabilities
 log = logging.getLogger(__name__)
 
 __all__ = ["Output", "output_suffix", "image_output_suffix", "probability_suffix", "pair_paths", "apply_paths",
-           "segment_paths"]
+           "segment_paths", "UNCERTAINTY_CSV", "UNCERTAINTY_COLUMNS", "uncertainty_summary"]
+
+#: The per-case uncertainty summary ``apply_paths(..., uncertainty=True)`` writes beside the label maps.
+UNCERTAINTY_CSV = "uncertainty.csv"
+#: Its columns: the label map's name, the predicted foreground voxels, the mean of each map inside
+#: the predicted structure (foreground; ``_all``: every voxel, or the ROI) and the expected Dice.
+UNCERTAINTY_COLUMNS = ("case", "labels", "foreground_voxels", "entropy_structure", "entropy_all",
+                       "mutual_information_structure", "fold_spread_structure", "mirror_spread_structure",
+                       "expected_dice")
 
 #: what :func:`apply_paths` writes: label maps or (preprocessed) images
 Output = Literal["labels", "images"]
@@ -213,7 +224,7 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels", s
 def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, *, output: Output = "labels",
                 probabilities: bool = False, series: str | None = None, progress: bool = True,
                 on_written: Callable[[Path], Any] | None = None, roi: str | Path | None = None,
-                overwrite: bool = True) -> list[Path]:
+                overwrite: bool = True, uncertainty: bool = False) -> list[Path]:
     """Apply ``fn`` to a file, a DICOM series or a folder of images and write the results.
 
     Outputs are named by :func:`pair_paths`. In a folder, a file that cannot be read or
@@ -248,6 +259,14 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
         Replace outputs that exist already. With ``False`` (the CLI without ``--force``) any
         existing output, probability maps included, stops the command before any input is
         processed (:func:`~medseg.io.atomic.refuse_existing`).
+    uncertainty : bool
+        Also write, beside each label map, ``NAME_uncertainty`` (the predictive entropy over
+        log K, 0 certain .. 1 uniform) and, for ensembles, ``NAME_spread`` (two channels: the
+        spread of the class probabilities between folds and between mirrorings), with the
+        suffix of the probability maps, and one :data:`UNCERTAINTY_CSV` per output folder
+        (:func:`uncertainty_summary` of each case). From ``fn.predict_uncertainty`` (the
+        ``unet`` ensemble), else the entropy of ``fn.predict_proba`` (no spread). The label
+        map is then the one ``predict_uncertainty`` gives (else the probabilities' argmax).
 
     Returns
     -------
@@ -258,7 +277,7 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     ------
     InputError
         See :func:`pair_paths`; a segmenter without ``predict_proba`` asked for
-        probabilities; the error of a single input; or, for a folder, one error listing
+        probabilities or uncertainty; the error of a single input; or, for a folder, one error listing
         the inputs that failed.
     OutputExistsError
         An output exists and ``overwrite`` is false.
@@ -285,23 +304,37 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     proba_fn = getattr(fn, "predict_proba", None)
     if probabilities and (output != "labels" or proba_fn is None):
         raise InputError(f"method '{getattr(fn, 'name', fn)}' does not produce probabilities")
+    unc_fn = None
+    if uncertainty:
+        if output != "labels" or (proba_fn is None and getattr(fn, "predict_uncertainty", None) is None):
+            raise InputError(f"method '{getattr(fn, 'name', fn)}' gives no probabilities, so no uncertainty; "
+                             "--uncertainty needs a model with class probabilities (unet, random forest, ...)")
+        unc_fn = getattr(fn, "predict_uncertainty", None) or _entropy_of(fn, proba_fn)
     targets = [dst for _, dst in pairs]
-    if probabilities:  # NAME_prob.<suffix>: the suffix depends on the image read, so any suffix counts
-        targets += [p for _, dst in pairs for p in sorted(dst.parent.glob(f"{glob.escape(strip_suffix(dst))}_prob.*"))
+    extra = (["prob"] if probabilities else []) + (["uncertainty", "spread"] if uncertainty else [])
+    for kind in extra:  # NAME_<kind>.<suffix>: the suffix depends on the image read, so any suffix counts
+        targets += [p for _, dst in pairs for p in sorted(dst.parent.glob(f"{glob.escape(strip_suffix(dst))}_{kind}.*"))
                     if not p.name.startswith(".")]
-    refuse_existing(targets, force=overwrite, where=Path(out) if len(pairs) > 1 else None)
+    csv_paths = sorted({dst.parent / UNCERTAINTY_CSV for _, dst in pairs}) if uncertainty else []
+    refuse_existing(targets + csv_paths, force=overwrite, where=Path(out) if len(pairs) > 1 else None)
     written: list[Path] = []
     failed: list[tuple[Path, InputError]] = []
+    rows: dict[Path, list[dict[str, Any]]] = {c: [] for c in csv_paths}
     for src, dst in show_progress(pairs, desc=desc, unit="img", enabled=progress and len(pairs) >= 2):
         if len(pairs) == 1:
             written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written,
-                                  rois.get(src))
+                                  rois.get(src), unc_fn, rows)
             continue
         try:  # a bad file in a folder: the others are still processed, then one error names it
             written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written,
-                                  rois.get(src))
+                                  rois.get(src), unc_fn, rows)
         except InputError as exc:
             failed.append((src, exc))
+    for path, case_rows in rows.items():
+        if case_rows:
+            written.append(_write_summary(path, case_rows))
+            if on_written is not None:
+                on_written(path)
     if failed:
         names = "; ".join(f"{src.name}: {str(exc).removeprefix(str(src) + ': ')}" for src, exc in failed[:3])
         more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
@@ -394,10 +427,86 @@ def _msd_channel_modality(src: Path) -> str | None:
     return channels[k] if k < len(channels) and channels[k] else None
 
 
+def _entropy_of(fn: Any, proba_fn: Callable[[Image], Image]) -> Callable[[Image], dict[str, Any]]:
+    """``predict_uncertainty`` of a segmenter with only ``predict_proba``: the entropy of its probabilities."""
+    def predict_uncertainty(image: Image) -> dict[str, Any]:
+        prob = proba_fn(image)
+        p = np.asarray(prob.array, dtype=np.float32)
+        k = max(2, p.shape[0])
+        ent = -(p * np.log(np.clip(p, 1e-12, None))).sum(axis=0) / np.float32(math.log(k))
+        labels = Image(np.argmax(p, axis=0).astype(np.uint8), prob.spacing, prob.origin, prob.direction, image.meta)
+        return {"probabilities": prob, "labels": labels, "maps": {"entropy": ent.astype(np.float32)}}
+    return predict_uncertainty
+
+
+def uncertainty_summary(labels: np.ndarray, prob: np.ndarray, maps: dict[str, np.ndarray],
+                        roi: np.ndarray | None = None) -> dict[str, float]:
+    """One case's row of :data:`UNCERTAINTY_CSV` (without ``case`` and ``labels``).
+
+    The expected Dice is the soft Dice between the class probabilities and the predicted
+    label map, ``2 Σ p_c [ŷ = c] / (Σ p_c + Σ [ŷ = c])``, averaged over the foreground classes
+    (the Dice the model expects of itself if its probabilities are calibrated).
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (*spatial)
+        The predicted label map.
+    prob : ndarray, shape (K, *spatial)
+        Class probabilities.
+    maps : dict
+        ``{name: ndarray (*spatial)}``: ``entropy`` and optionally ``mutual_information``,
+        ``fold_spread``, ``mirror_spread``.
+    roi : ndarray of bool, optional
+        Voxels that count.
+
+    Returns
+    -------
+    dict
+        The :data:`UNCERTAINTY_COLUMNS` from ``foreground_voxels`` on (nan where undefined).
+
+    Examples
+    --------
+    >>> lab = np.array([[0, 1, 1, 0]])
+    >>> p1 = np.array([[0.1, 0.9, 0.6, 0.2]])
+    >>> row = uncertainty_summary(lab, np.stack([1 - p1, p1]), {"entropy": np.array([[0.5, 0.5, 1.0, 0.7]])})
+    >>> row["foreground_voxels"], row["entropy_structure"], round(row["expected_dice"], 4)  # 2*1.5/(1.8+2)
+    (2, 0.75, 0.7895)
+    """
+    inside = np.ones(labels.shape, bool) if roi is None else np.asarray(roi, bool)
+    fg = (labels > 0) & inside
+
+    def mean(name: str, where: np.ndarray) -> float:
+        m = maps.get(name)
+        return float(np.mean(m[where])) if m is not None and where.any() else float("nan")
+
+    dices = []
+    for c in range(1, prob.shape[0]):
+        pc = np.where(inside, prob[c], 0.0)
+        hard = (labels == c) & inside
+        den = float(pc.sum()) + float(hard.sum())
+        if den > 0:
+            dices.append(2.0 * float(pc[hard].sum()) / den)
+    return {"foreground_voxels": int(fg.sum()), "entropy_structure": mean("entropy", fg),
+            "entropy_all": mean("entropy", inside), "mutual_information_structure": mean("mutual_information", fg),
+            "fold_spread_structure": mean("fold_spread", fg), "mirror_spread_structure": mean("mirror_spread", fg),
+            "expected_dice": float(np.mean(dices)) if dices else float("nan")}
+
+
+def _write_summary(path: Path, rows: list[dict[str, Any]]) -> Path:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(UNCERTAINTY_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
+                        (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
+    return atomic_write_text(path, buf.getvalue())
+
+
 def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] | None, src: Path, dst: Path,
                series: str | None, on_written: Callable[[Path], Any] | None,
-               roi_path: Path | None = None) -> list[Path]:
-    """Process one input and write its result (and probability map); return the paths."""
+               roi_path: Path | None = None, unc_fn: Callable[[Image], dict[str, Any]] | None = None,
+               rows: dict[Path, list[dict[str, Any]]] | None = None) -> list[Path]:
+    """Process one input and write its result (and probability and uncertainty maps); return the paths."""
     img = read_image(src, series=series) if src.is_dir() else read_image(src)
     declared = _msd_channel_modality(src)
     if declared and not img.meta.get("modality"):  # NIfTI stores none; dataset.json names the channel
@@ -408,7 +517,30 @@ def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] 
         if roi.shape != img.shape:
             raise InputError(f"ROI {roi_path.name} has shape {roi.shape} but {src.name} has shape {img.shape}; "
                              "it must be drawn on the same grid")
-    if proba_fn is None:
+    psuf = probability_suffix(src, img.ndim)
+    if unc_fn is not None:
+        res = unc_fn(img)
+        prob, labels, maps = res["probabilities"], res["labels"], dict(res["maps"])
+        if roi is not None:
+            prob, labels = apply_roi_probabilities(prob, roi), apply_roi(labels, roi)
+            inside = np.asarray(roi.array) > 0
+            maps = {k: np.where(inside, v, np.float32(0)).astype(np.float32) for k, v in maps.items()}
+        outputs = []
+        if proba_fn is not None:
+            outputs.append((prob.with_array(prob.array.astype(np.float32)),
+                            dst.with_name(f"{strip_suffix(dst)}_prob{psuf}")))
+        outputs.append((prob.with_array(maps["entropy"].astype(np.float32)),
+                        dst.with_name(f"{strip_suffix(dst)}_uncertainty{psuf}")))
+        if "fold_spread" in maps and "mirror_spread" in maps:
+            spread = np.stack([maps["fold_spread"], maps["mirror_spread"]]).astype(np.float32)
+            outputs.append((prob.with_array(spread), dst.with_name(f"{strip_suffix(dst)}_spread{psuf}")))
+        outputs.append((labels, dst))
+        if rows is not None:
+            row = {"case": _stem(src), "labels": dst.name,
+                   **uncertainty_summary(np.asarray(labels.array), np.asarray(prob.array), maps,
+                                         None if roi is None else np.asarray(roi.array) > 0)}
+            rows.setdefault(dst.parent / UNCERTAINTY_CSV, []).append(row)
+    elif proba_fn is None:
         labels = fn(img)
         outputs = [(labels if roi is None else apply_roi(labels, roi), dst)]
     else:
@@ -417,7 +549,7 @@ def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] 
             prob = apply_roi_probabilities(prob, roi)
         labels = Image(np.argmax(prob.array, axis=0).astype(np.uint8), prob.spacing, prob.origin,
                        prob.direction, img.meta)
-        pdst = dst.with_name(f"{strip_suffix(dst)}_prob{probability_suffix(src, img.ndim)}")
+        pdst = dst.with_name(f"{strip_suffix(dst)}_prob{psuf}")
         outputs = [(prob.with_array(prob.array.astype(np.float32)), pdst), (labels, dst)]
     written = []
     for result, path in outputs:

@@ -119,7 +119,8 @@ def test_training_predicts_through_the_validator_it_is_given(disc2d, tmp_path):
     assert isinstance(Recording(), Validator)
     cfg = TrainConfig(epochs=2, folds=2, fold="0", batch_size=2, **dict(FAST, iters_per_epoch=2))
     info = engine_train_model(load_dataset(disc2d), tmp_path / "m", cfg, validator=Recording())
-    assert calls == [("probabilities", 2), ("probabilities", 2), ("choose", [2])]
+    # the last: the held-out cases for the temperature
+    assert calls == [("probabilities", 2), ("probabilities", 2), ("choose", [2]), ("probabilities", 2)]
     assert info["inference_window"] in ("patch", "image") and set(info["inference_window_val_dice"]) == {
         "patch", "image"}
     with pytest.raises(TypeError, match="validator"):  # no silent default: training cannot reach inference

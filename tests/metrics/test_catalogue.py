@@ -35,7 +35,8 @@ METRICS_DIR = ROOT / "src" / "medseg" / "metrics"
 # metrics.csv headers as written before the catalogue existed: the column order must never change
 HEADER = ("case,label,label_name,dice,iou,precision,recall,specificity,accuracy,hd95,assd,nsd,hausdorff,"
           "balanced_accuracy,mcc,volume_difference,volume_similarity,volume_pred,volume_truth,tp,fp,fn,tn,empty")
-HEADER_PROB = HEADER.replace(",nsd,hausdorff,", ",nsd,roc_auc,pr_auc,ece,hausdorff,")
+HEADER_PROB = HEADER.replace(",nsd,hausdorff,", ",nsd,roc_auc,pr_auc,ece,hausdorff,").replace(
+    ",tn,empty", ",tn,brier,empty")  # brier came later: appended
 
 
 def _case(seed=0):
@@ -94,7 +95,7 @@ def test_entries_are_complete_and_consistent():
 
 def test_directions():
     lower = {n for n, m in cat.METRICS.items() if m.direction == "lower"}
-    assert lower == {"hd95", "assd", "hausdorff", "ece", "outside_roi"}
+    assert lower == {"hd95", "assd", "hausdorff", "ece", "brier", "outside_roi"}
     assert cat.METRICS["volume_difference"].direction == "zero"
     assert all(cat.lower_is_better(n) for n in lower)
     assert not cat.lower_is_better("dice") and not cat.lower_is_better("nsd")

@@ -1,4 +1,4 @@
-"""``medseg predict MODEL_DIR INPUT OUTPUT [--probabilities] [--OPTION VALUE ...]``."""
+"""``medseg predict MODEL_DIR INPUT OUTPUT [--probabilities] [--uncertainty] [--OPTION VALUE ...]``."""
 from __future__ import annotations
 
 import argparse
@@ -40,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--roi", metavar="FILE|FOLDER", help="region-of-interest mask (or a folder of them, paired "
                    "with the inputs by name): the output is 0 and the probability maps are background outside it")
     p.add_argument("--probabilities", action="store_true", help="also write class probability maps (NAME_prob.*)")
+    p.add_argument("--uncertainty", action="store_true", help="also write per-voxel uncertainty maps "
+                   "(NAME_uncertainty.*: predictive entropy of the fold and mirroring ensemble; NAME_spread.*: spread "
+                   "between folds and between mirrors) and a per-case summary (uncertainty.csv: mean uncertainty "
+                   "inside the predicted structure, expected Dice)")
     add_force(p, "output files")
 
 
@@ -61,6 +65,6 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     require_roi(args.model, args.roi)
     seg = model_segmenter(args.model, extra)
     for w in apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
-                         series=args.series, roi=args.roi, overwrite=args.force):
+                         series=args.series, roi=args.roi, overwrite=args.force, uncertainty=args.uncertainty):
         print(w)
     return 0

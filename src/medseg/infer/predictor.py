@@ -5,7 +5,17 @@ Windows of the training patch size, spread evenly over the image (nnU-Net's layo
 ``torch.inference_mode`` through MONAI's :func:`~monai.inferers.sliding_window_inference`
 with Gaussian weighting. Mirroring test-time augmentation averages the softmax over flips;
 several fold networks are averaged likewise. Probabilities are resampled back to the
-input grid when the plan resampled the image.
+input grid when the plan resampled the image. A temperature (fitted on the validation cases
+at the end of training, ``model.json``'s ``temperature``) divides each network's logits
+before the softmax.
+
+Uncertainty (:meth:`Predictor.predict_uncertainty`, ``medseg predict --uncertainty``) comes
+from running sums over the ensemble members (each fold network on each mirroring), never
+from the members held at once: besides the probability sum, one per-fold probability sum
+(with several folds) and three spatial maps, from which follow the predictive entropy of the
+ensemble, the mutual information (entropy minus the members' mean entropy: their
+disagreement), and the spread of the class probabilities between folds and between mirrors
+(law of total variance). No planned network has dropout, so there is no MC dropout.
 
 Memory: the whole-image tensors are few — the inferer's output (with its weight map), one
 running sum, one mirrored copy; the softmax and the averaging work in place. On a GPU the
@@ -58,13 +68,25 @@ from medseg.postprocess import apply_rules
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "UNCERTAINTY_MAPS"]
+
+#: The per-voxel maps of :meth:`Predictor.predict_uncertainty`, in order: predictive entropy
+#: of the ensemble over log K (0 certain .. 1 uniform); mutual information between the
+#: prediction and the member (nats over log K); spread of the class probabilities between
+#: fold networks and between mirrorings, ``sqrt(sum_k Var p_k / 2)`` (for two classes the
+#: standard deviation of the foreground probability; 0 with one fold / no mirroring).
+UNCERTAINTY_MAPS = ("entropy", "mutual_information", "fold_spread", "mirror_spread")
 
 
 def _softmax_(t: torch.Tensor) -> torch.Tensor:
     """Softmax over the class axis (1), in place: no second full-size tensor."""
     t.sub_(t.amax(dim=1, keepdim=True)).exp_()
     return t.div_(t.sum(dim=1, keepdim=True))
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) over the class axis (1) of probabilities ``p``: one spatial map."""
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(dim=1)
 
 
 class Predictor:
@@ -122,18 +144,23 @@ class Predictor:
         predict``'s default, on the CPU) once eager passes on a shape took
         :data:`~medseg.infer.tiered.COMPILE_AFTER_S` seconds; see
         :class:`~medseg.infer.tiered.TieredNet`.
+    temperature : float
+        Divides each network's logits before the softmax (temperature scaling; 1 leaves
+        them as they are). The argmax, so the label map, is the same for one network.
 
     Raises
     ------
     ConfigError
-        An unknown window, backend or compile mode, an overlap outside [0, 1), or the onnx
-        backend on a GPU.
+        An unknown window, backend or compile mode, an overlap outside [0, 1), the onnx
+        backend on a GPU, or a temperature that is not positive.
     """
 
     def __init__(self, nets: Sequence[torch.nn.Module], plan: Plan, *, tta: bool = True, overlap: float = 0.5,
                  sw_batch_size: int | None = None, device: str = "auto", channels_last: bool = False,
                  backend: str = "torch", window: str = "patch", max_window_voxels: int | None = None,
-                 compile: str = "off") -> None:
+                 compile: str = "off", temperature: float = 1.0) -> None:
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise ConfigError(f"the temperature must be a positive number, got {temperature}")
         if window not in ("patch", "image"):
             raise ConfigError(f"unknown inference window '{window}'; choose patch or image")
         if not 0 <= overlap < 1:
@@ -171,6 +198,7 @@ class Predictor:
         if self._onnx is None and compile != "off":
             self._tiered = [TieredNet(n, compile) for n in self.nets]
         self.plan = plan
+        self.temperature = float(temperature)
         self.tta = tta
         self.overlap = overlap
         self.window = window
@@ -214,6 +242,29 @@ class Predictor:
         ndarray of float32, shape (K, *spatial)
             Softmax, averaged over networks and mirrorings.
         """
+        return self._ensemble(array, stats=False)[0]
+
+    @torch.inference_mode()
+    def probabilities_and_uncertainty(self, array: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Class probabilities of a preprocessed array and the ensemble's uncertainty maps.
+
+        Parameters
+        ----------
+        array : ndarray, shape (C, *spatial)
+            In the plan's space.
+
+        Returns
+        -------
+        probabilities : ndarray of float32, shape (K, *spatial)
+            As :meth:`probabilities`.
+        maps : dict
+            ``{name: float32 ndarray (*spatial)}`` for the :data:`UNCERTAINTY_MAPS`.
+        """
+        prob, maps = self._ensemble(array, stats=True)
+        assert maps is not None
+        return prob, maps
+
+    def _ensemble(self, array: np.ndarray, *, stats: bool) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None].to(self.device)
         run = self._onnx or self._tiered or self.nets
         if self._fmt is not None:
@@ -232,8 +283,14 @@ class Predictor:
         n = 0
         use_amp = self.device.type == "cuda"
         out_device = self._output_device(x)
+        mirrors = self._mirrors()
+        n_folds = len(run)
+        # running sums for the uncertainty: sum over members of sum_k p_k^2 and of their entropy,
+        # the current fold's probability sum, and the sum over folds of sum_k (fold mean)_k^2
+        sq_members = ent_members = sq_folds = None
         for net in run:
-            for flip in self._mirrors():
+            fold_acc = None
+            for flip in mirrors:
                 xi = torch.flip(x, flip) if flip else x
                 with torch.autocast(self.device.type, enabled=use_amp):
                     if single:  # one window: pad with zeros as the inferer does, run, crop
@@ -244,19 +301,44 @@ class Predictor:
                                                           padding_mode="constant", sw_device=self.device,
                                                           device=out_device)
                 del xi
-                p = _softmax_(logits.float().to(out_device))
+                z = logits.float().to(out_device)
                 del logits
+                if self.temperature != 1.0:
+                    z.div_(self.temperature)
+                p = _softmax_(z)
                 if flip:
                     p = torch.flip(p, flip)
-                if acc is None:
-                    acc = p
-                else:
-                    acc.add_(p)
+                if stats:
+                    sq, ent = p.square().sum(dim=1), _entropy(p)
+                    sq_members = sq if sq_members is None else sq_members.add_(sq)
+                    ent_members = ent if ent_members is None else ent_members.add_(ent)
+                    del sq, ent
+                    if n_folds > 1:
+                        fold_acc = p.clone() if fold_acc is None else fold_acc.add_(p)
+                acc = p if acc is None else acc.add_(p)
                 del p
                 n += 1
+            if stats and n_folds > 1:
+                sq = fold_acc.div_(len(mirrors)).square_().sum(dim=1)
+                sq_folds = sq if sq_folds is None else sq_folds.add_(sq)
+                del fold_acc, sq
         if n > 1:
             acc.div_(n)
-        return np.ascontiguousarray(acc[0].cpu().numpy())
+        maps = None
+        if stats:
+            log_k = float(np.log(max(2, self.plan.n_classes)))
+            entropy = _entropy(acc)
+            mean_sq = acc.square().sum(dim=1)
+            within = sq_members / n  # E_members[sum_k p_k^2]
+            folds_sq = sq_folds / n_folds if sq_folds is not None else within  # E_folds[sum_k mu_f,k^2]
+            if n_folds == 1:
+                folds_sq = mean_sq  # one fold: its mean is the ensemble mean, nothing between folds
+            found = {"entropy": entropy / log_k,
+                     "mutual_information": (entropy - ent_members / n).clamp_min_(0) / log_k,
+                     "fold_spread": ((folds_sq - mean_sq).clamp_min_(0) / 2).sqrt_(),
+                     "mirror_spread": ((within - folds_sq).clamp_min_(0) / 2).sqrt_()}
+            maps = {k: np.ascontiguousarray(v[0].float().cpu().numpy()) for k, v in found.items()}
+        return np.ascontiguousarray(acc[0].cpu().numpy()), maps
 
     def _output_device(self, x: torch.Tensor) -> torch.device:
         """Where the whole-image logits and probabilities live: the GPU when about four
@@ -312,13 +394,57 @@ class Predictor:
             Float32 ``(K, *image.shape)``, channel-first, same geometry; sums to 1 per voxel.
         """
         a, f = preprocess(image, self.plan)
-        p = self.probabilities(a)
+        p = self._to_grid(self.probabilities(a), image, f is not None)
         if f is not None:
-            t = torch.from_numpy(p)[None]
-            mode = "bilinear" if self.plan.dims == 2 else "trilinear"
-            p = F.interpolate(t, size=tuple(image.shape), mode=mode, align_corners=False)[0].numpy()
             p = p / np.clip(p.sum(0, keepdims=True), 1e-6, None)
         return Image(p.astype(np.float32), image.spacing, image.origin, image.direction, dict(image.meta))
+
+    def _to_grid(self, p: np.ndarray, image: Image, resample: bool) -> np.ndarray:
+        """Channel-first maps in the plan's space back on ``image``'s grid (when the plan resampled)."""
+        if not resample:
+            return p
+        t = torch.from_numpy(np.ascontiguousarray(p, dtype=np.float32))[None]
+        mode = "bilinear" if self.plan.dims == 2 else "trilinear"
+        return F.interpolate(t, size=tuple(image.shape), mode=mode, align_corners=False)[0].numpy()
+
+    def predict_uncertainty(self, image: Image) -> tuple[Image, dict[str, np.ndarray]]:
+        """Class probabilities and uncertainty maps on ``image``'s grid.
+
+        Parameters
+        ----------
+        image : Image
+            Shape ``([C,] *spatial)`` as the plan expects.
+
+        Returns
+        -------
+        probabilities : Image
+            As :meth:`predict_proba`.
+        maps : dict
+            ``{name: float32 ndarray, shape image.shape}`` for the :data:`UNCERTAINTY_MAPS`.
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from medseg.dl.network import build_net
+        >>> from medseg.dl.plan import Plan
+        >>> plan = Plan(dims=2, patch_size=(32, 32), channels=(4, 8, 16), num_res_units=1)
+        >>> _ = torch.manual_seed(0)
+        >>> nets = [build_net(plan), build_net(plan)]
+        >>> predictor = Predictor(nets, plan, tta=False, device="cpu")
+        >>> prob, maps = predictor.probabilities_and_uncertainty(np.zeros((1, 40, 36), np.float32))
+        >>> sorted(maps), maps["entropy"].shape, float(maps["mirror_spread"].max())   # no mirroring: 0
+        (['entropy', 'fold_spread', 'mirror_spread', 'mutual_information'], (40, 36), 0.0)
+        """
+        a, f = preprocess(image, self.plan)
+        prob, maps = self.probabilities_and_uncertainty(a)
+        names = list(maps)
+        stacked = self._to_grid(np.concatenate([prob] + [maps[k][None] for k in names]), image, f is not None)
+        k = prob.shape[0]
+        p = stacked[:k]
+        if f is not None:
+            p = p / np.clip(p.sum(0, keepdims=True), 1e-6, None)
+        out = {name: np.ascontiguousarray(stacked[k + i], dtype=np.float32) for i, name in enumerate(names)}
+        return Image(p.astype(np.float32), image.spacing, image.origin, image.direction, dict(image.meta)), out
 
     def predict(self, image: Image, postprocessing: Mapping[str, str] | None = None) -> np.ndarray:
         """Label map of ``image``.

@@ -81,7 +81,7 @@ class UNetParams:
 
     Parameters
     ----------
-    tta, overlap, device, use_folds, postprocess, backend, window, checkpoint, compile
+    tta, overlap, device, use_folds, postprocess, backend, window, checkpoint, compile, temperature
         See each field's ``help``.
     """
 
@@ -103,6 +103,9 @@ class UNetParams:
         "help": "torch.compile the network (torch backend): 'auto' (on the CPU, once a window shape has "
                 "taken 60 s of uncompiled passes: long jobs run 1.3-1.5x faster per window, short ones never "
                 "wait 10-20 s for the compiler), 'on' (from the first window) or 'off' (bit-reproducible)"})
+    temperature: bool = field(default=True, metadata={
+        "help": "divide the logits by the temperature fitted on the validation cases (model.json temperature; "
+                "calibrates the probabilities, the labels stay the same); --no-temperature uses the raw softmax"})
 
 
 @register_method
@@ -258,8 +261,10 @@ class UNetMethod(Segmenter):
             window = self.params.window
             if window == "auto":
                 window = str((self._info or {}).get("inference_window", "patch"))
+            temperature = float((self._info or {}).get("temperature", 1.0)) if self.params.temperature else 1.0
             self._predictor = Predictor(nets, plan, tta=self.params.tta, overlap=self.params.overlap, device=device,
-                                        backend=self.params.backend, window=window, compile=self.params.compile)
+                                        backend=self.params.backend, window=window, compile=self.params.compile,
+                                        temperature=temperature)
         return self._predictor
 
     def predict_proba(self, image: Image) -> Image:
@@ -270,11 +275,34 @@ class UNetMethod(Segmenter):
     def __call__(self, image: Image) -> Image:
         """The label map of ``image`` (post-processed with the rules chosen on validation)."""
         image = check_input(image, type(self))  # a NumPy array becomes an Image (unit spacing)
-        prob = self.predict_proba(image)
+        return self._labels(image, self.predict_proba(image))
+
+    def _labels(self, image: Image, prob: Image) -> Image:
         lab = np.argmax(prob.array, axis=0).astype(np.uint8)
         if self.params.postprocess:
             lab = apply_rules(lab, (self._info or {}).get("postprocessing"))
         return label_like(image, lab, method=self.name)
+
+    def predict_uncertainty(self, image: Image) -> dict[str, Any]:
+        """Probabilities, label map and per-voxel uncertainty of ``image`` in one ensemble pass.
+
+        See :meth:`medseg.infer.predictor.Predictor.predict_uncertainty` for the maps
+        (predictive entropy of the fold and mirroring ensemble, mutual information, spread
+        between folds and between mirrors).
+
+        Parameters
+        ----------
+        image : Image
+
+        Returns
+        -------
+        dict
+            ``probabilities`` (Image ``(K, *shape)``), ``labels`` (the label map ``__call__``
+            gives) and ``maps`` (``{name: float32 ndarray of image.shape}``).
+        """
+        image = check_input(image, type(self))
+        prob, maps = self.predictor().predict_uncertainty(image)
+        return {"probabilities": prob, "labels": self._labels(image, prob), "maps": maps}
 
     def describe_model(self) -> str:
         """The model's plan as indented JSON."""

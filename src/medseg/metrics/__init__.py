@@ -22,11 +22,11 @@ from medseg.metrics.catalogue import METRICS, Metric
 from medseg.metrics.confusion import OVERLAP_METRICS, confusion_counts, confusion_matrix, dice, from_counts, overlap
 from medseg.metrics.distance import DISTANCE_METRICS, assd, distance_metrics, hausdorff, hd95, nsd, surface_distances
 from medseg.metrics.evaluation import MetricsTable, evaluate, evaluate_case
-from medseg.metrics.probability import PROBABILITY_METRICS, ece, pr_auc, probability_metrics, roc_auc
+from medseg.metrics.probability import PROBABILITY_METRICS, brier, ece, pr_auc, probability_metrics, roc_auc
 from medseg.metrics.report import write_evaluation
 
 __all__ = ["METRICS", "Metric", "OVERLAP_METRICS", "DISTANCE_METRICS", "PROBABILITY_METRICS",
            "confusion_counts", "confusion_matrix", "dice", "from_counts", "overlap",
            "assd", "distance_metrics", "hausdorff", "hd95", "nsd", "surface_distances",
-           "ece", "pr_auc", "probability_metrics", "roc_auc",
+           "brier", "ece", "pr_auc", "probability_metrics", "roc_auc",
            "MetricsTable", "evaluate", "evaluate_case", "write_evaluation"]

@@ -10,7 +10,7 @@ can never disagree on whether, say, Hausdorff is lower-is-better.
 Directions
 ----------
 ``"higher"``  higher is better (Dice, recall, NSD, ROC-AUC, ...)
-``"lower"``   lower is better (HD95, ASSD, Hausdorff, ECE)
+``"lower"``   lower is better (HD95, ASSD, Hausdorff, ECE, Brier)
 ``"zero"``    closer to 0 is better (the signed relative volume difference)
 ``"none"``    a measurement, not a score (volumes, voxel counts): nothing to rank
 
@@ -118,6 +118,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("fp", "false positives", "voxels", "none", "count", "voxels in P but not T"),
     _m("fn", "false negatives", "voxels", "none", "count", "voxels in T but not P"),
     _m("tn", "true negatives", "voxels", "none", "count", "voxels in neither"),
+    # added after the others: metrics.csv columns never move
+    _m("brier", "Brier score", "", "lower", "probability", "mean squared error of the class probability"),
     _m("outside_roi", "predicted outside the ROI", "", "lower", "roi",
        "fraction of the label's predicted voxels that lie outside the region of interest (never scored)"),
 )}

@@ -27,7 +27,7 @@ from medseg.metrics.catalogue import KEY_COLUMNS, METRICS, NOTE_COLUMNS, columns
 from medseg.metrics.confusion import confusion_matrix, from_counts, mask_counts
 from medseg.metrics.distance import DISTANCE_METRICS, surface_distances
 from medseg.metrics.pairing import pair_paths
-from medseg.metrics.probability import PROBABILITY_METRICS, ece, pr_auc, roc_auc
+from medseg.metrics.probability import PROBABILITY_METRICS, brier, ece, pr_auc, roc_auc
 from medseg.progress import progress as show_progress
 
 __all__ = ["MetricsTable", "evaluate", "evaluate_case", "outside_fraction", "COLUMNS", "OUTSIDE_ROI_WARN"]
@@ -48,7 +48,7 @@ class MetricsTable:
     Attributes
     ----------
     rows : list of dict
-        One row per case and label with the :data:`COLUMNS` (and ``roc_auc, pr_auc, ece``
+        One row per case and label with the :data:`COLUMNS` (and ``roc_auc, pr_auc, ece, brier``
         when probabilities were given).
     labels : list of int
         The evaluated labels (background excluded).
@@ -249,7 +249,7 @@ def evaluate_case(pred: Any, truth: Any, *, labels: Sequence[int] | None = None,
         NSD tolerance in mm.
     probabilities : numpy.ndarray or Image, optional
         Foreground probability ``(*spatial)`` or channel-first class probabilities
-        ``(C, *spatial)``; adds ``roc_auc, pr_auc, ece``.
+        ``(C, *spatial)``; adds ``roc_auc, pr_auc, ece, brier``.
     spacing : float or sequence of float, optional
         Voxel size in mm; defaults to the Images' spacing, else 1.
     case : str
@@ -297,7 +297,8 @@ def evaluate_case(pred: Any, truth: Any, *, labels: Sequence[int] | None = None,
         if probabilities is not None:
             row.update({"roc_auc": roc_auc(probabilities, t, label=lab, roi=m),
                         "pr_auc": pr_auc(probabilities, t, label=lab, roi=m),
-                        "ece": ece(probabilities, t, label=lab, roi=m)})
+                        "ece": ece(probabilities, t, label=lab, roi=m),
+                        "brier": brier(probabilities, t, label=lab, roi=m)})
         rows.append(row)
     return rows
 

@@ -1,6 +1,7 @@
-"""Metrics of probability maps: ROC-AUC, PR-AUC (average precision) and expected calibration error.
+"""Metrics of probability maps: ROC-AUC, PR-AUC (average precision), expected calibration error
+and the Brier score; :func:`fit_temperature` fits temperature scaling.
 
-All three score the probability of one class (``prob``, values in ``[0, 1]``) against the
+All four score the probability of one class (``prob``, values in ``[0, 1]``) against the
 binary truth ``truth == label`` (or ``truth > 0`` for ``label=None``), optionally inside a
 region of interest. When the truth holds only one class inside the ROI, ROC-AUC and PR-AUC
 are undefined and returned as ``nan``.
@@ -20,8 +21,8 @@ from medseg.errors import GeometryError, InputError
 from medseg.metrics._inputs import label_array, prob_array, roi_array
 from medseg.metrics.catalogue import names
 
-__all__ = ["roc_auc", "pr_auc", "ece", "probability_metrics", "class_probability", "PROBABILITY_METRICS",
-           "ProbabilityHistogram", "probability_histogram", "CURVE_BINS"]
+__all__ = ["roc_auc", "pr_auc", "ece", "brier", "fit_temperature", "probability_metrics", "class_probability",
+           "PROBABILITY_METRICS", "ProbabilityHistogram", "probability_histogram", "CURVE_BINS"]
 
 #: Probability bins of the ROC and precision-recall curves (:func:`probability_histogram`).
 CURVE_BINS = 1000
@@ -207,9 +208,111 @@ def ece(prob: Any, truth: Any, *, label: int | None = 1, roi: Any = None, bins: 
     return float(np.abs(acc - conf).sum() / max(p.size, 1))
 
 
+def brier(prob: Any, truth: Any, *, label: int | None = 1, roi: Any = None) -> float:
+    """Brier score of the class probability: the mean squared difference ``mean((p - y)²)``.
+
+    A proper scoring rule: unlike the ECE it also rewards sharp (confident and right)
+    probabilities. 0 is perfect; always predicting the prevalence ``q`` scores ``q(1 - q)``.
+
+    Parameters
+    ----------
+    prob : numpy.ndarray or Image
+        Probability of ``label``, values in ``[0, 1]``, shape like ``truth`` (or ``(C, *spatial)``).
+    truth : numpy.ndarray or Image
+        Integer label map ``(y, x)`` or ``(z, y, x)``.
+    label : int or None, default 1
+        The positive class; ``None`` scores any foreground.
+    roi : array_like or Image, optional
+        Nonzero where voxels count.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``; nan without voxels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(brier(np.array([[0.9, 0.8], [0.7, 0.1]]), np.array([[1, 0], [1, 0]])), 6)   # (.01+.64+.09+.01)/4
+    0.1875
+    """
+    p, y = _prepare(prob, truth, label, roi)
+    if p.size == 0:
+        return float("nan")
+    return float(np.mean(np.square(p - y)))
+
+
+def fit_temperature(log_prob: Any, truth: Any, *, mask: Any = None, max_voxels: int = 2_000_000,
+                    seed: int = 0, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature ``T`` that minimises the negative log-likelihood of ``softmax(z / T)``.
+
+    Temperature scaling (Guo et al., 2017): one scalar divides the logits ``z`` of every
+    class, so the argmax (the segmentation) never changes, only how confident the
+    probabilities are. Log-probabilities serve as logits: ``log softmax(z)`` differs from
+    ``z`` by one constant per voxel, which the softmax ignores.
+
+    Parameters
+    ----------
+    log_prob : numpy.ndarray, shape ``(K, *spatial)`` or ``(K, N)``
+        Logits or log-probabilities of the ``K`` classes (float).
+    truth : numpy.ndarray of int, shape ``(*spatial)`` or ``(N,)``
+        The class of each voxel, ``0 .. K-1``.
+    mask : numpy.ndarray of bool, optional
+        Voxels that count (e.g. the ROI).
+    max_voxels : int
+        At most this many voxels (drawn at random with ``seed``) enter the fit.
+    seed : int
+    bounds : (float, float)
+        The range ``T`` is searched in (log scale).
+
+    Returns
+    -------
+    float
+        ``T`` (> 1: the network was over-confident); 1.0 without voxels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 20000)
+    >>> x = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1, 20000)
+    >>> z = np.stack([np.zeros(20000), 2 * x])  # the calibrated logits of x
+    >>> t = fit_temperature(3.0 * z, y)        # made 3x too confident
+    >>> 2.5 < t < 3.5
+    True
+    """
+    from scipy.optimize import minimize_scalar  # deferred: SciPy loads slowly and only fitting needs it
+
+    z = np.asarray(log_prob, dtype=np.float64)
+    t = np.asarray(truth).astype(np.int64)
+    if z.shape[1:] != t.shape:
+        raise GeometryError(f"logits of shape {z.shape} do not match the truth of shape {t.shape}")
+    z = z.reshape(z.shape[0], -1)
+    t = t.reshape(-1)
+    keep = np.ones(t.shape, bool) if mask is None else np.asarray(mask, bool).reshape(-1)
+    keep &= (t >= 0) & (t < z.shape[0])
+    idx = np.flatnonzero(keep)
+    if idx.size == 0:
+        return 1.0
+    if idx.size > max_voxels:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_voxels, replace=False))
+    z = z[:, idx]
+    z = np.clip(np.nan_to_num(z, nan=0.0), -1e4, 1e4)  # log 0 = -inf: a very unlikely class
+    z = z - z.max(axis=0, keepdims=True)
+    zt = z[t[idx], np.arange(idx.size)]
+
+    def nll(log_t: float) -> float:
+        s = z / np.exp(log_t)
+        return float(np.mean(np.log(np.exp(s).sum(axis=0)) - zt / np.exp(log_t)))
+
+    lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(res.x))
+
+
 def probability_metrics(prob: Any, truth: Any, *, label: int | None = 1, roi: Any = None,
                         bins: int = 15) -> dict[str, float]:
-    """ROC-AUC, PR-AUC and ECE of one class.
+    """ROC-AUC, PR-AUC, ECE and Brier score of one class.
 
     Parameters
     ----------
@@ -227,17 +330,17 @@ def probability_metrics(prob: Any, truth: Any, *, label: int | None = 1, roi: An
     Returns
     -------
     dict
-        ``{"roc_auc", "pr_auc", "ece"}``.
+        ``{"roc_auc", "pr_auc", "ece", "brier"}``.
 
     Examples
     --------
     >>> import numpy as np
     >>> m = probability_metrics(np.array([[0.9, 0.8], [0.7, 0.1]]), np.array([[1, 0], [1, 0]]), bins=2)
     >>> {k: round(v, 4) for k, v in m.items()}
-    {'roc_auc': 0.75, 'pr_auc': 0.8333, 'ece': 0.125}
+    {'roc_auc': 0.75, 'pr_auc': 0.8333, 'ece': 0.125, 'brier': 0.1875}
     """
     return {"roc_auc": roc_auc(prob, truth, label=label, roi=roi), "pr_auc": pr_auc(prob, truth, label=label, roi=roi),
-            "ece": ece(prob, truth, label=label, roi=roi, bins=bins)}
+            "ece": ece(prob, truth, label=label, roi=roi, bins=bins), "brier": brier(prob, truth, label=label, roi=roi)}
 
 
 def _bin(p: np.ndarray, bins: int) -> np.ndarray:

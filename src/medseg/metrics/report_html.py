@@ -58,7 +58,7 @@ from medseg.viz.plots import (
 __all__ = ["evaluation_html", "summary_rows", "case_html", "probability_curves", "PANEL_WIDTH_2D", "PANEL_WIDTH_3D"]
 
 #: Metrics the report shows after :data:`~medseg.metrics.catalogue.MAIN_METRICS` (when present).
-EXTRA_METRICS = ("roc_auc", "pr_auc", "ece", "hausdorff", "balanced_accuracy", "mcc", "volume_similarity")
+EXTRA_METRICS = ("roc_auc", "pr_auc", "ece", "brier", "hausdorff", "balanced_accuracy", "mcc", "volume_similarity")
 
 log = logging.getLogger(__name__)
 
@@ -534,7 +534,7 @@ def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, 
                     "boxes show the median and quartiles (whiskers: 1.5 × IQR), points are the cases")
                  + ". Axes of bounded metrics span at least a tenth of their range, so tiny differences look "
                    "tiny.</div><div class=\"grid\">")
-    for m in metrics + [x for x in ("roc_auc", "pr_auc", "ece") if x in extra]:
+    for m in metrics + [x for x in ("roc_auc", "pr_auc", "ece", "brier") if x in extra]:
         groups = {_label_name(table, lab): table.column(m, lab) for lab in table.labels}
         fig = metric_box_figure(groups, title=_heading(m, table), lower_is_better=lower_is_better(m),
                                 bounds=_bounds(m))

@@ -18,9 +18,11 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from medseg.config import save_json
 from medseg.contract import write_model_info
@@ -32,6 +34,7 @@ from medseg.dl.validation import Validator
 from medseg.errors import ConfigError, InputError
 from medseg.fingerprint import fingerprint
 from medseg.io import Dataset
+from medseg.metrics.probability import fit_temperature
 from medseg.roi import BACKGROUND, UNKNOWN, roi_record
 from medseg.train.config import TrainConfig
 from medseg.train.data import PreparedCase, prepare_case
@@ -40,7 +43,7 @@ from medseg.train.planner import make_plan
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_model", "make_splits"]
+__all__ = ["train_model", "make_splits", "fit_validation_temperature"]
 
 _PLAN_OVERRIDES = ("net", "patch_size", "batch_size", "channels", "lr", "optimizer", "loss")
 
@@ -202,12 +205,63 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
     held_out = ((load_fold_net(out / f"fold_{k}", plan, device, "checkpoint_last.pt"),
                  [prep(cid) for cid in splits[k]["val"]]) for k in folds if splits[k]["val"])
     choice = validator.choose_inference(held_out, plan, device=device)
+    held_out = ((load_fold_net(out / f"fold_{k}", plan, device, "checkpoint_last.pt"),
+                 [prep(cid) for cid in splits[k]["val"]]) for k in folds if splits[k]["val"])
+    temperature = fit_validation_temperature(held_out, plan, validator, device=device, seed=cfg.seed)
     info = {"plan": plan.to_json(), "folds": folds, "n_folds": cfg.folds, "fold_results": fold_info,
             "postprocessing": choice.postprocessing, "inference_window": choice.window,
+            **({"temperature": temperature} if temperature is not None else {}),
             "inference_window_val_dice": choice.val_dice, "train_options": dataclasses.asdict(cfg),
             "roi": roi_record((plan.roi_outside or UNKNOWN) if plan.use_roi else None)}
     write_model_info(out, "unet", info)
     return info
+
+
+def fit_validation_temperature(folds: Iterable[tuple[Any, Sequence[Any]]], plan: Plan, validator: Validator, *,
+                               device: str, seed: int = 0, max_voxels: int = 2_000_000) -> float | None:
+    """Temperature scaling fitted on the held-out cases (``model.json``'s ``temperature``).
+
+    Each fold's network predicts its held-out cases (``validator.probabilities``: training-size
+    windows, no mirroring); one temperature for all folds minimises the negative
+    log-likelihood of their voxels (inside the ROI where there is one), at most
+    ``max_voxels`` of them drawn evenly from the cases
+    (:func:`medseg.metrics.probability.fit_temperature`). Prediction divides every member's
+    logits by it.
+
+    Parameters
+    ----------
+    folds : iterable of (network, cases)
+        Each fold's network with its held-out (prepared) cases.
+    plan : Plan
+    validator : Validator
+    device : str
+    seed : int
+    max_voxels : int
+
+    Returns
+    -------
+    float or None
+        ``T`` rounded to 4 decimals; None without held-out cases.
+    """
+    logs, truths = [], []
+    for net, cases in folds:
+        cases = list(cases)
+        if not cases:
+            continue
+        per_case = max(1, max_voxels // max(1, len(cases)))
+        rng = np.random.default_rng(seed)
+        for c, prob in zip(cases, validator.probabilities(net, plan, [c.image for c in cases], device=device)):
+            keep = np.ones(c.label.shape, bool) if c.roi is None else np.asarray(c.roi, bool)
+            idx = np.flatnonzero(keep.ravel())
+            if idx.size > per_case:
+                idx = rng.choice(idx, per_case, replace=False)
+            logs.append(np.log(np.clip(prob.reshape(prob.shape[0], -1)[:, idx], 1e-12, None)))
+            truths.append(np.asarray(c.label).reshape(-1)[idx])
+    if not logs:
+        return None
+    t = fit_temperature(np.concatenate(logs, axis=1), np.concatenate(truths), max_voxels=max_voxels, seed=seed)
+    log.info("temperature fitted on %d validation voxels: %.3f", sum(x.size for x in truths), t)
+    return round(t, 4)
 
 
 def _say_roi(plan: Plan) -> None:
