@@ -36,7 +36,7 @@ fi
 
 if ! "$VPY" -c "import medseg, monai, skops, imagecodecs" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.medseg-installed ]; then
   echo "==> installing medseg and its dependencies"
-  "$VPY" -m pip install -q -e ".[onnx,web,test]"
+  "$VPY" -m pip install -q -e ".[onnx,web,test,docs]"
   touch .venv/.medseg-installed
 fi
 echo "==> medseg $("$VPY" -c 'import medseg; print(medseg.__version__)') ready in .venv (torch $("$VPY" -c 'import torch; print(torch.__version__)'))"
