@@ -404,6 +404,12 @@ def test_page_and_static_files(client):
     if "text/html" in r.headers["content-type"]:
         assert "<html" in r.text.lower()
     assert client.get("/static/nope.js").status_code == 404
+    js = client.get("/static/app.js")  # shipped as app.js.gz: gzip on the wire, JavaScript in the browser
+    if js.status_code == 200:
+        assert js.headers["content-encoding"] == "gzip" and "javascript" in js.headers["content-type"]
+        assert len(js.content) > 100_000  # httpx decoded it
+        plain = client.get("/static/app.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == js.content
 
 
 def test_bad_root_is_a_user_error(tmp_path):

@@ -29,7 +29,7 @@ from medseg.testing import make_dataset  # noqa: E402
 from medseg.web import create_app  # noqa: E402
 from medseg.web.app import STATIC  # noqa: E402
 
-if not (STATIC / "app.js").is_file():
+if not (STATIC / "app.js.gz").is_file():
     pytest.skip("the front end is not built (bash web/build.sh)", allow_module_level=True)
 
 ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox", "--disable-gpu-sandbox"]
