@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import re
 import sys
 import warnings
@@ -175,10 +176,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra and not getattr(mod, "ACCEPTS_EXTRA", False):
             print(f"medseg {args.command}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
             return 2
+        args.argv = argv  # for commands that relaunch themselves (train --nproc)
         return int(mod.run(args, extra) or 0)
     except MedsegError as exc:
         if debug:
             raise
+        if getattr(exc, "replicated", False) and os.environ.get("RANK", "0") != "0":
+            return 2  # a distributed run's error that rank 0 prints: one line, not one per rank
         print(f"medseg: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ class TrainConfig:
     **fields
         The schedule (``epochs`` or ``time_budget``; ``iters_per_epoch``, ``val_every``,
         ``patience``), the folds (``fold``, ``folds``, ``seed``, ``resume``), the machine
-        (``device``, ``workers``, ``compile``, ``progress``) and overrides of the derived
+        (``device``, ``workers``, ``compile``, ``progress``, ``distribute``) and overrides of the derived
         :class:`~medseg.dl.plan.Plan` (``net``, ``patch_size``, ``batch_size``,
         ``channels``, ``lr``, ``optimizer``, ``loss``; ``plan``: a JSON file of plan
         fields). Each field's ``help`` metadata (``medseg train --help``) says more.
@@ -58,4 +58,11 @@ class TrainConfig:
     optimizer: str | None = field(default=None, metadata={"help": "override the optimiser: adamw or sgd"})
     loss: str | None = field(default=None, metadata={"help": "override the loss: dice_ce, dice or ce"})
     plan: str | None = field(default=None, metadata={"help": "JSON file of plan fields that override the derived plan"})
+    fusion: str | None = field(default=None, metadata={
+        "help": "how a multimodal case's modalities meet: 'early' (input channels of one network, the default) "
+                "or 'late' (one encoder per modality, features fused at every level; --net unet only)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    distribute: str = field(default="data", metadata={
+        "help": "under torchrun (or --nproc): 'data' trains each fold with all processes (the batch split "
+                "over them, DistributedDataParallel); 'folds' gives each process whole folds of --fold all "
+                "(no communication while training: better with many folds and slow links)"})

@@ -38,6 +38,18 @@ from medseg.metrics.probability import fit_temperature
 from medseg.roi import BACKGROUND, UNKNOWN, roi_record
 from medseg.train.config import TrainConfig
 from medseg.train.data import PreparedCase, prepare_case
+from medseg.train.distributed import (
+    RankFailedError,
+    all_gather_object,
+    barrier,
+    broadcast_object,
+    is_distributed,
+    on_rank0,
+    process_group,
+    rank,
+    split_batch,
+    world_size,
+)
 from medseg.train.loop import train_fold
 from medseg.train.planner import make_plan
 
@@ -128,20 +140,30 @@ def train_model(dataset: Dataset, out_dir: str | Path, cfg: TrainConfig | None =
         The model description written to ``model.json`` (without its format header).
     """
     out = Path(out_dir)
-    existed = out.is_dir()
-    before = set(out.iterdir()) if existed else set()
-    try:
-        return _train_model(dataset, out, cfg, validator=validator, step_callback=step_callback)
-    except BaseException:
-        if out.is_dir() and not any(out.glob("fold_*/checkpoint_last.pt")):
-            for p in ([out] if not existed else [q for q in out.iterdir() if q not in before]):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        raise
-
-
-def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, validator: Validator,
-                 step_callback: Callable[[int], None] | None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
+    with process_group(resolve_device(cfg.device)) as (rnk, _world):
+        existed = out.is_dir()
+        before = set(out.iterdir()) if existed else set()
+        try:
+            return _train_model(dataset, out, cfg, validator=validator, step_callback=step_callback)
+        except BaseException as exc:
+            if rnk == 0 and out.is_dir() and not any(out.glob("fold_*/checkpoint_last.pt")):
+                for p in ([out] if not existed else [q for q in out.iterdir() if q not in before]):
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            if is_distributed() and isinstance(exc, RuntimeError):  # a collective failed: a peer is gone
+                raise RankFailedError(f"another rank of the distributed run stopped ({_first_line(exc)}); "
+                                      "every rank stops (resume with --resume)") from None
+            raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _check(dataset: Dataset, out: Path, cfg: TrainConfig) -> None:
+    if cfg.distribute not in ("data", "folds"):
+        raise ConfigError(f"--distribute must be data or folds, got {cfg.distribute!r}")
     if cfg.time_budget is not None and not (math.isfinite(cfg.time_budget) and cfg.time_budget > 0):
         raise ConfigError(f"--time-budget must be positive minutes, got {cfg.time_budget}")
     if cfg.compile not in ("auto", "on", "off"):
@@ -159,7 +181,11 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
     if missing:
         raise InputError(f"{len(missing)} case(s) have no label map (e.g. {', '.join(missing[:3])}); "
                          "add their labels or remove them from the dataset")
-    t0 = time.perf_counter()
+
+
+def _prepare_run(dataset: Dataset, out: Path, cfg: TrainConfig) -> tuple[dict[str, Any], list[dict[str, list[str]]]]:
+    """Check, fingerprint, plan and split (rank 0 of a distributed run); the plan as JSON and the splits."""
+    _check(dataset, out, cfg)
     splits = make_splits([c.case_id for c in dataset.cases], cfg.folds, cfg.seed)
     folds = parse_folds(cfg.fold, cfg.folds)
     device = resolve_device(cfg.device)
@@ -167,17 +193,35 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
     plan_file = out / "plan.json"
     if cfg.resume and plan_file.is_file():
         plan = plan_from_dict(json.loads(plan_file.read_text()))
-        fp = None
     else:
         fp = fingerprint(dataset, seed=cfg.seed, strict=True)
         save_json(fp, out / "fingerprint.json")
-        budget = cfg.time_budget * 60 / len(folds) if cfg.time_budget else None
+        n_par = len(folds) / max(1, min(world_size(), len(folds))) if cfg.distribute == "folds" else len(folds)
+        budget = cfg.time_budget * 60 / n_par if cfg.time_budget else None
         steps = None if budget else (cfg.epochs or 50) * max(1, int(cfg.iters_per_epoch))
         plan = make_plan(fp, overrides=_overrides(cfg), time_budget_s=budget, train_steps=steps, device=device)
         save_json(plan.to_json(), plan_file)
     log.info("plan: %s", json.dumps(plan.to_json()))
+    if is_distributed():
+        sizes = split_batch(plan.batch_size, world_size())
+        log.info("distributed: %d processes, %s", world_size(),
+                 f"global batch {sum(sizes)} ({'+'.join(map(str, sizes))} per process), learning rate {plan.lr:g}"
+                 if cfg.distribute == "data" else "one fold per process at a time (--distribute folds)")
     _say_roi(plan)
     save_json({"folds": splits}, out / "splits.json")
+    return plan.to_json(), splits
+
+
+def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig, *, validator: Validator,
+                 step_callback: Callable[[int], None] | None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    plan_json, splits = on_rank0(lambda: _prepare_run(dataset, out, cfg))
+    plan = plan_from_dict(plan_json)
+    folds = parse_folds(cfg.fold, cfg.folds)
+    device = resolve_device(cfg.device)
+    rnk, world = rank(), world_size()
+    by_fold_rank = cfg.distribute == "folds" and world > 1
+    mine = folds[rnk::world] if by_fold_rank else folds
     by_id = {c.case_id: c for c in dataset.cases}
     cache: dict[str, Any] = {}
 
@@ -187,19 +231,33 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
         return cache[cid]
 
     fold_info = {}
-    for k in folds:
+    for k in mine:
         remaining = None
         if cfg.time_budget:
             used = time.perf_counter() - t0 if not cfg.resume else 0.0
-            remaining = max(1.0, (cfg.time_budget * 60 - used) / (len(folds) - folds.index(k)))
+            remaining = max(1.0, (cfg.time_budget * 60 - used) / (len(mine) - mine.index(k)))
+            if not by_fold_rank:  # every rank trains this fold: one budget for all
+                remaining = broadcast_object(remaining)
         tr = [prep(c) for c in splits[k]["train"]]
         va = [prep(c) for c in splits[k]["val"]]
         _warn_unseen_classes(k, splits[k], plan, lambda cid: set(prep(cid).fg_index))
         fold_cfg = cfg if cfg.epochs is not None or cfg.time_budget else dataclasses.replace(cfg, epochs=50)
         summary = train_fold(tr, va, plan, out / f"fold_{k}", fold_cfg, validator=validator,
-                             time_budget_s=remaining, step_callback=step_callback)
+                             time_budget_s=remaining, step_callback=step_callback, data_parallel=not by_fold_rank)
         fold_info[str(k)] = {"best_val_dice": summary["best_val_dice"], "steps": summary["steps"],
                              "elapsed_s": summary["elapsed_s"]}
+    if by_fold_rank:  # every rank's folds, for model.json
+        for part in all_gather_object(fold_info):
+            fold_info.update(part)
+        fold_info = {str(k): fold_info[str(k)] for k in folds}
+    barrier()
+    return on_rank0(lambda: _finish(out, cfg, plan, folds, splits, fold_info, prep, validator, device))
+
+
+def _finish(out: Path, cfg: TrainConfig, plan: Plan, folds: list[int], splits: list[dict[str, list[str]]],
+            fold_info: dict[str, Any], prep: Callable[[str], PreparedCase], validator: Validator,
+            device: str) -> dict[str, Any]:
+    """Choose the inference window and post-processing, fit the temperature, write ``model.json``."""
     # the held-out cases of each fold with its network at the end of training; inference
     # chooses the window and the post-processing on them
     held_out = ((load_fold_net(out / f"fold_{k}", plan, device, "checkpoint_last.pt"),
@@ -213,6 +271,12 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig | None, *, valida
             **({"temperature": temperature} if temperature is not None else {}),
             "inference_window_val_dice": choice.val_dice, "train_options": dataclasses.asdict(cfg),
             "roi": roi_record((plan.roi_outside or UNKNOWN) if plan.use_roi else None)}
+    if world_size() > 1:
+        info["distributed"] = {"processes": world_size(), "mode": cfg.distribute,
+                               "backend": "nccl" if device.startswith("cuda") else "gloo",
+                               **({"global_batch": plan.batch_size,
+                                   "batch_per_process": split_batch(plan.batch_size, world_size())}
+                                  if cfg.distribute == "data" else {})}
     write_model_info(out, "unet", info)
     return info
 

@@ -24,6 +24,7 @@ Examples
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -44,6 +45,19 @@ from medseg.errors import ConfigError
 from medseg.progress import Progress
 from medseg.train.config import TrainConfig
 from medseg.train.data import PatchSampler, Prefetcher, PreparedCase
+from medseg.train.distributed import (
+    all_gather_object,
+    all_reduce_max,
+    all_reduce_sum,
+    barrier,
+    env_world,
+    is_distributed,
+    rank,
+    rank_seed,
+    split_batch,
+    world_size,
+    wrap_ddp,
+)
 from medseg.train.losses import make_loss
 
 log = logging.getLogger(__name__)
@@ -113,8 +127,12 @@ def _poly(lr0: float, frac: float) -> float:
 
 
 def validate(net: torch.nn.Module, cases: Sequence[PreparedCase], plan: Plan, device: torch.device,
-             validator: Validator) -> tuple[float, list[np.ndarray]]:
+             validator: Validator, *, shard: bool = False) -> tuple[float, list[np.ndarray]]:
     """Mean foreground Dice over ``cases`` (inside their ROIs) and the softmax maps.
+
+    With ``shard`` in a distributed run, each rank predicts every N-th case and the scores
+    are gathered, so every rank returns the same mean (and the softmax maps of its own cases,
+    rank 0's starting with the first case).
 
     Parameters
     ----------
@@ -134,11 +152,16 @@ def validate(net: torch.nn.Module, cases: Sequence[PreparedCase], plan: Plan, de
     probs : list of ndarray, each (K, *spatial)
         The softmax of each case.
     """
-    probs = validator.probabilities(net, plan, [c.image for c in cases], device=str(device))
+    r, w = (rank(), world_size()) if shard else (0, 1)
+    mine = list(cases)[r::w]
+    probs = validator.probabilities(net, plan, [c.image for c in mine], device=str(device)) if mine else []
     scores = []
-    for c, p in zip(cases, probs):
+    for c, p in zip(mine, probs):
         roi = None if c.roi is None else c.roi.astype(bool)
         scores.append(float(np.mean(dice_per_class(p.argmax(0), c.label, plan.n_classes, roi))))
+    if w > 1:  # every rank's scores, in case order (the mean is then that of one process)
+        parts = all_gather_object(scores)
+        scores = [parts[i % w][i // w] for i in range(len(cases))]
     net.train()
     return float(np.mean(scores)) if scores else float("nan"), probs
 
@@ -154,7 +177,7 @@ def _loss_value(loss_fn, out: torch.Tensor, y: torch.Tensor, m: torch.Tensor) ->
 
 def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[PreparedCase], plan: Plan, fold_dir: Path,
                cfg: TrainConfig, *, validator: Validator, time_budget_s: float | None = None,
-               step_callback: Callable[[int], None] | None = None) -> dict[str, Any]:
+               step_callback: Callable[[int], None] | None = None, data_parallel: bool = True) -> dict[str, Any]:
     """Train one fold into ``fold_dir`` and return a summary (best Dice, steps, time).
 
     Parameters
@@ -174,6 +197,11 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     step_callback : callable, optional
         ``step_callback(step)`` after each optimisation step; what it raises propagates
         (the files of the last finished epoch stay, for ``--resume``).
+    data_parallel : bool
+        In a distributed run (:mod:`medseg.train.distributed`), train this fold with all
+        ranks (DistributedDataParallel: the plan's batch split over them, per-rank sampling
+        seeds, the elapsed time and the validation shared, only rank 0 writing); False: this
+        rank trains the fold alone (``--distribute folds``).
 
     Returns
     -------
@@ -181,11 +209,22 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         ``steps``, ``elapsed_s``, ``best_val_dice``, ``early_stopped``, ``compiled``,
         ``first_step_s`` and ``history`` (one record per epoch), as in ``log.json``.
     """
-    fold_dir.mkdir(parents=True, exist_ok=True)
+    ddp = data_parallel and is_distributed()
+    rnk, world = (rank(), world_size()) if ddp else (0, 1)
+    writes = rnk == 0  # rank 0 writes checkpoints, logs and TensorBoard for the job
+    if writes:
+        fold_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(resolve_device(cfg.device))
+    if ddp and device.type == "cuda":
+        device = torch.device("cuda", env_world()[2])
+        torch.cuda.set_device(device)
     torch.manual_seed(cfg.seed)
     net = build_net(plan).to(device)
     opt = _optimizer(plan, net)
+    if ddp:
+        sizes = split_batch(plan.batch_size, world)
+        log.debug("%s: data parallel over %d processes: global batch %d (%s per process), learning rate %g",
+                 fold_dir.name, world, sum(sizes), "+".join(map(str, sizes)), plan.lr)
     loss_fn = make_loss(plan.loss, plan.n_classes, plan.class_weights or None)
     ipe = max(1, int(cfg.iters_per_epoch))
     epochs = cfg.epochs if cfg.epochs is not None else (None if time_budget_s else 50)
@@ -198,7 +237,15 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         w = load_checkpoint(fold_dir / "checkpoint_last.pt")
         net.load_state_dict(w["model"])
         opt.load_state_dict(st["optimizer"])
-        torch.set_rng_state(st["torch_rng"])
+        rngs = st.get("torch_rng_ranks")
+        if rngs is not None and len(rngs) == world:
+            torch.set_rng_state(rngs[rnk])
+        else:
+            torch.set_rng_state(st["torch_rng"])
+            if int(st.get("world_size", 1)) != world:
+                log.warning("%s: resuming with %d process(es) where the run had %d: it goes on from the same "
+                            "weights, but not bit-identically to an uninterrupted run", fold_dir.name, world,
+                            int(st.get("world_size", 1)))
         step, elapsed, best, bad = int(st["step"]), float(st["elapsed"]), float(st["best"]), int(st["bad"])
         history = list(st["history"])
         val_s = float(st.get("val_s", 0.0))
@@ -206,13 +253,14 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     if st_done := (total_steps is not None and step >= total_steps) or (
             time_budget_s is not None and elapsed >= time_budget_s):
         log.info("%s: already complete", fold_dir)
-    sampler = PatchSampler(train_cases, plan, seed=cfg.seed, augment=plan.augment)
-    writer = _tb_writer(fold_dir / "tb")
+    sampler = PatchSampler(train_cases, dataclasses.replace(plan, batch_size=split_batch(plan.batch_size, world)[rnk])
+                           if ddp else plan, seed=rank_seed(cfg.seed, rank=rnk, world=world), augment=plan.augment)
+    writer = _tb_writer(fold_dir / "tb") if writes else None
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     stop = total_steps if total_steps is not None else 1 << 40
     bar = Progress(total_steps if total_steps is not None else round(time_budget_s or 0),
-                   initial=step if total_steps is not None else round(elapsed), enabled=cfg.progress,
+                   initial=step if total_steps is not None else round(elapsed), enabled=cfg.progress and rank() == 0,
                    unit="step" if total_steps is not None else "s", desc=fold_dir.name)
     failed = True
     t_last = time.perf_counter()
@@ -220,12 +268,16 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     ep_losses: list[float] = []
     stopped_early = False
     compile_s = None
-    workers = augmentation_workers(cfg.workers, device.type)
+    workers = augmentation_workers(cfg.workers, device.type, processes=env_world()[3] if is_distributed() else 1)
     prefetch = Prefetcher(sampler, step, stop, workers=workers) if not st_done else None
     # the compiled module shares net's parameters; validation and checkpoints use net itself
-    model = _compiled(net) if not st_done and _use_compile(cfg, plan, time_budget_s, total_steps) else None
+    compile_it = not st_done and _use_compile(cfg, plan, time_budget_s, total_steps)
+    if compile_it and ddp:
+        log.info("%s: torch.compile is off in distributed training", fold_dir.name)
+        compile_it = False
+    model = _compiled(net) if compile_it else None
     first_compiled = model is not None
-    model = net if model is None else model
+    model = wrap_ddp(net, device) if ddp else (net if model is None else model)
     try:
         for x, y, m in (prefetch or []):
             frac = step / total_steps if total_steps is not None else elapsed / time_budget_s
@@ -260,23 +312,30 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
             now = time.perf_counter()
             elapsed += now - t_last
             t_last = now
+            if ddp:  # the slowest rank's clock: all ranks stop, validate and decay the LR together
+                elapsed = all_reduce_max(elapsed)
             bar.update(1) if total_steps is not None else bar.update(max(0, round(elapsed) - bar.n))
             if step_callback is not None:
                 step_callback(step)
             out_of_time = time_budget_s is not None and elapsed >= time_budget_s
             if step % ipe == 0 or out_of_time or step == stop:
                 epoch = (step + ipe - 1) // ipe
-                rec = {"epoch": epoch, "step": step, "loss": float(np.mean(ep_losses)), "lr": lr,
+                mean_loss = float(np.mean(ep_losses))
+                if ddp:  # each rank's loss is its share of the global one (see medseg.train.losses)
+                    mean_loss = float(all_reduce_sum(torch.tensor([mean_loss], dtype=torch.float64))[0]) / world
+                rec = {"epoch": epoch, "step": step, "loss": mean_loss, "lr": lr,
                        "elapsed_s": round(elapsed, 2), "train_s": round(elapsed - val_s, 2)}
                 ep_losses = []
                 if val_cases and (epoch % max(1, cfg.val_every) == 0 or out_of_time or step == stop):
-                    score, probs = validate(net, val_cases, plan, device, validator)
+                    score, probs = validate(net, val_cases, plan, device, validator, shard=ddp)
                     rec["val_dice"] = score
-                    _tb_images(writer, val_cases[0], probs[0], step)
+                    if writes:
+                        _tb_images(writer, val_cases[0], probs[0], step)
                     if score > best:
                         best, bad = score, 0
-                        save_checkpoint({"model": net.state_dict(), "step": step, "val_dice": score},
-                                        fold_dir / "checkpoint_best.pt")
+                        if writes:
+                            save_checkpoint({"model": net.state_dict(), "step": step, "val_dice": score},
+                                            fold_dir / "checkpoint_best.pt")
                     else:
                         bad += 1
                     bar.set_postfix(loss=f"{rec['loss']:.3f}", dice=f"{score:.3f}")
@@ -286,8 +345,12 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                 elapsed += now - t_last  # validation time counts against the budget
                 val_s += now - t_last
                 t_last = now
+                if ddp:
+                    elapsed, val_s = all_reduce_max(elapsed), all_reduce_max(val_s)
                 rec["elapsed_s"] = round(elapsed, 2)
-                _save_state(fold_dir, net, opt, step, elapsed, best, bad, history, val_s)
+                rngs = all_gather_object(torch.get_rng_state()) if ddp else None
+                if writes:
+                    _save_state(fold_dir, net, opt, step, elapsed, best, bad, history, val_s, rngs)
                 if cfg.patience and bad >= cfg.patience:
                     log.info("early stopping after %d validations without improvement", bad)
                     stopped_early = True
@@ -301,20 +364,26 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         bar.close(failed=failed)
         if writer is not None:
             writer.close()
-    if not (fold_dir / "checkpoint_best.pt").is_file():
+    if writes and not (fold_dir / "checkpoint_best.pt").is_file():
         save_checkpoint({"model": net.state_dict(), "step": step, "val_dice": float("nan")},
                         fold_dir / "checkpoint_best.pt")
     summary = {"steps": step, "elapsed_s": round(elapsed, 1), "best_val_dice": best if best >= 0 else None,
-               "early_stopped": stopped_early, "compiled": model is not net,
+               "early_stopped": stopped_early, "compiled": model is not net and not ddp,
                "first_step_s": None if compile_s is None else round(compile_s, 2), "history": history}
-    save_json(summary, fold_dir / "log.json")
+    if ddp:
+        summary["processes"] = world
+    if writes:
+        save_json(summary, fold_dir / "log.json")
+    barrier() if ddp else None  # the fold's files exist before any rank goes on
     return summary
 
 
-def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history, val_s) -> None:
+def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history, val_s,
+                rngs: list[torch.Tensor] | None = None) -> None:
     save_checkpoint({"model": net.state_dict(), "step": step}, fold_dir / "checkpoint_last.pt")
+    extra = {} if rngs is None else {"torch_rng_ranks": rngs, "world_size": len(rngs)}
     save_checkpoint({"optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "best": best, "bad": bad,
-                     "history": history, "val_s": val_s, "torch_rng": torch.get_rng_state()},
+                     "history": history, "val_s": val_s, "torch_rng": torch.get_rng_state(), **extra},
                     fold_dir / "train_state.pt")
 
 
@@ -350,7 +419,7 @@ def _tb_images(writer, case: PreparedCase, prob: np.ndarray, step: int) -> None:
     writer.add_image("val/overlay", rgb.astype(np.float32), step)
 
 
-def augmentation_workers(requested: int | None, device: str = "cpu") -> int:
+def augmentation_workers(requested: int | None, device: str = "cpu", *, processes: int = 1) -> int:
     """Threads that prepare batches.
 
     As asked, else one per core beyond the first, so the training thread keeps a core of its
@@ -365,6 +434,8 @@ def augmentation_workers(requested: int | None, device: str = "cpu") -> int:
         ``--workers`` (0: batches made in the training thread); ``None``: from the cores.
     device : str
         ``"cpu"`` or a CUDA device.
+    processes : int
+        Training processes sharing this machine's cores (distributed training).
 
     Returns
     -------
@@ -373,5 +444,6 @@ def augmentation_workers(requested: int | None, device: str = "cpu") -> int:
     if requested is not None:
         return max(0, int(requested))  # 0: batches made in the training thread
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = max(1, cores // max(1, processes))
     return max(1, min(8 if str(device).startswith("cuda") else 2, cores - 1))
 

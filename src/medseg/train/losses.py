@@ -4,6 +4,10 @@ All losses take ``logits`` ``(N, C, *spatial)``, an integer ``target`` ``(N, *sp
 and an optional 0/1 ``mask`` ``(N, *spatial)``; voxels where ``mask == 0`` contribute
 nothing. Dice is the batch ("global") soft Dice over the foreground classes, as in
 nnU-Net, which is stable for classes absent from some patches.
+
+In a distributed run (:mod:`medseg.train.distributed`) both terms are those of the global
+batch: the Dice sums are gathered over the ranks and the cross-entropy is averaged over all
+of their voxels, so N processes compute the gradient one process would on the same batch.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import torch.nn.functional as F
 
 from medseg.errors import ConfigError
 from medseg.registry import Registry
+from medseg.train.distributed import all_gather_grad, all_reduce_sum, is_distributed, world_size
 
 __all__ = ["LOSSES", "make_loss"]
 
@@ -24,10 +29,19 @@ LOSSES: Registry[Callable[..., LossFn]] = Registry("loss")
 def _ce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
         weight: torch.Tensor | None) -> torch.Tensor:
     ce = F.cross_entropy(logits, target, weight=weight, reduction="none")
+    if not is_distributed():
+        if mask is None:
+            return ce.mean()
+        m = mask.to(ce.dtype)
+        return (ce * m).sum() / m.sum().clamp_min(1.0)
+    # the mean over the global batch: this rank's sum over all ranks' voxel count, times the
+    # ranks (DDP averages the gradients over them)
     if mask is None:
-        return ce.mean()
-    m = mask.to(ce.dtype)
-    return (ce * m).sum() / m.sum().clamp_min(1.0)
+        num, den = ce.sum(), torch.tensor(float(ce.numel()), dtype=ce.dtype, device=ce.device)
+    else:
+        m = mask.to(ce.dtype)
+        num, den = (ce * m).sum(), m.sum()
+    return num * world_size() / all_reduce_sum(den).clamp_min(1.0)
 
 
 def _dice(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
@@ -42,6 +56,8 @@ def _dice(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
     axes = [0] + list(range(2, logits.ndim))
     inter = (prob * onehot).sum(axes)
     denom = prob.sum(axes) + onehot.sum(axes)
+    if is_distributed():  # the batch spans the ranks: sum their pieces (with gradient)
+        inter, denom = all_gather_grad(inter).sum(0), all_gather_grad(denom).sum(0)
     dice = (2 * inter + smooth) / (denom + smooth)
     return 1.0 - dice[1:].mean()
 
