@@ -62,6 +62,19 @@ class TrainConfig:
         "help": "how a multimodal case's modalities meet: 'early' (input channels of one network, the default) "
                 "or 'late' (one encoder per modality, features fused at every level; --net unet only)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    init_from: str | None = field(default=None, metadata={
+        "help": "start from a trained unet model folder: its network and every weight that fits (same classes: "
+                "all of it; other classes: the body, with a new output layer; see --label-map, --adapt-channels)"})
+    label_map: str | None = field(default=None, metadata={
+        "help": "with --init-from: NEW:OLD,... starts new class NEW from the old model's class OLD (e.g. 1:1,2:1)"})
+    adapt_channels: bool = field(default=False, metadata={
+        "help": "with --init-from: data with another channel count adapts the old first layer (its filters averaged "
+                "over the old channels) instead of being refused"})
+    adversarial: bool = field(default=False, metadata={
+        "help": "add a SegAN-style critic on (image, segmentation) pairs and its multi-scale feature loss to the "
+                "segmentation loss"})
+    adversarial_weight: float = field(default=0.1, metadata={
+        "help": "weight of the adversarial term in the segmentation loss (with --adversarial)"})
     distribute: str = field(default="data", metadata={
         "help": "under torchrun (or --nproc): 'data' trains each fold with all processes (the batch split "
                 "over them, DistributedDataParallel); 'folds' gives each process whole folds of --fold all "

@@ -28,7 +28,7 @@ from medseg.config import save_json
 from medseg.contract import write_model_info
 from medseg.dl.device import resolve_device
 from medseg.dl.folds import parse_folds
-from medseg.dl.network import load_fold_net
+from medseg.dl.network import build_net, load_fold_net
 from medseg.dl.plan import Plan, plan_from_dict
 from medseg.dl.validation import Validator
 from medseg.errors import ConfigError, InputError
@@ -52,6 +52,16 @@ from medseg.train.distributed import (
 )
 from medseg.train.loop import train_fold
 from medseg.train.planner import make_plan
+from medseg.train.transfer import (
+    ARCHITECTURE_FIELDS,
+    FewShot,
+    few_shot_schedule,
+    parse_label_map,
+    probe_axes,
+    source_model,
+    source_weights,
+    transfer_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +174,11 @@ def _first_line(exc: BaseException) -> str:
 def _check(dataset: Dataset, out: Path, cfg: TrainConfig) -> None:
     if cfg.distribute not in ("data", "folds"):
         raise ConfigError(f"--distribute must be data or folds, got {cfg.distribute!r}")
+    if cfg.adversarial and not (math.isfinite(cfg.adversarial_weight) and cfg.adversarial_weight > 0):
+        raise ConfigError(f"--adversarial-weight must be positive, got {cfg.adversarial_weight}")
+    if cfg.adversarial and world_size() > 1 and cfg.distribute == "data":
+        raise ConfigError("--adversarial trains each fold in one process; use --distribute folds, or train "
+                          "without --nproc/torchrun")
     if cfg.time_budget is not None and not (math.isfinite(cfg.time_budget) and cfg.time_budget > 0):
         raise ConfigError(f"--time-budget must be positive minutes, got {cfg.time_budget}")
     if cfg.compile not in ("auto", "on", "off"):
@@ -191,6 +206,8 @@ def _prepare_run(dataset: Dataset, out: Path, cfg: TrainConfig) -> tuple[dict[st
     device = resolve_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
     plan_file = out / "plan.json"
+    src = source_model(cfg.init_from) if cfg.init_from else None
+    few = _few_shot(cfg, splits, folds)
     if cfg.resume and plan_file.is_file():
         plan = plan_from_dict(json.loads(plan_file.read_text()))
     else:
@@ -198,8 +215,17 @@ def _prepare_run(dataset: Dataset, out: Path, cfg: TrainConfig) -> tuple[dict[st
         save_json(fp, out / "fingerprint.json")
         n_par = len(folds) / max(1, min(world_size(), len(folds))) if cfg.distribute == "folds" else len(folds)
         budget = cfg.time_budget * 60 / n_par if cfg.time_budget else None
-        steps = None if budget else (cfg.epochs or 50) * max(1, int(cfg.iters_per_epoch))
-        plan = make_plan(fp, overrides=_overrides(cfg), time_budget_s=budget, train_steps=steps, device=device)
+        epochs = cfg.epochs or (few.epochs if few and few.epochs else 50)
+        steps = None if budget else epochs * max(1, int(cfg.iters_per_epoch))
+        overrides = _overrides(cfg)
+        if src is not None:
+            overrides = _inherit_architecture(overrides, src[0], cfg)
+        plan = make_plan(fp, overrides=overrides, time_budget_s=budget, train_steps=steps, device=device)
+        if src is not None:
+            _check_transfer(plan, src[0], cfg)
+        if few is not None:
+            plan = few.apply(plan)
+            log.info("%s", few.describe(plan))
         save_json(plan.to_json(), plan_file)
     log.info("plan: %s", json.dumps(plan.to_json()))
     if is_distributed():
@@ -212,6 +238,77 @@ def _prepare_run(dataset: Dataset, out: Path, cfg: TrainConfig) -> tuple[dict[st
     return plan.to_json(), splits
 
 
+def _inherit_architecture(overrides: dict[str, Any], old: Plan, cfg: TrainConfig) -> dict[str, Any]:
+    """The plan overrides with the old model's architecture (``--init-from``); a clash is an error."""
+    out = dict(overrides)
+    for f in ARCHITECTURE_FIELDS:
+        want = getattr(old, f)
+        given = out.get(f)
+        if given is not None and (list(given) if isinstance(given, (list, tuple)) else given) != (
+                list(want) if isinstance(want, (list, tuple)) else want):
+            raise ConfigError(f"--init-from {cfg.init_from}: the model's {f} is {want!r}, the options ask for "
+                              f"{given!r}; leave --{f.replace('_', '-')} out to start from its weights")
+        out[f] = list(want) if isinstance(want, tuple) else want
+    return out
+
+
+def _check_transfer(plan: Plan, old: Plan, cfg: TrainConfig) -> None:
+    """Refuse what ``--init-from`` cannot start from: other dimensions, other channels without
+    ``--adapt-channels``, a label map naming classes that do not exist."""
+    src = cfg.init_from
+    if plan.dims != old.dims:
+        raise ConfigError(f"--init-from {src}: the model is {old.dims}D, the data is {plan.dims}D")
+    if plan.in_channels != old.in_channels and not cfg.adapt_channels:
+        raise ConfigError(f"--init-from {src}: the model takes {old.in_channels} channel(s), the data has "
+                          f"{plan.in_channels}; give --adapt-channels to adapt its first layer, or start from a "
+                          f"model trained on {plan.in_channels}-channel data")
+    mapping = parse_label_map(cfg.label_map)
+    for new, o in mapping.items():
+        if new >= plan.n_classes:
+            raise ConfigError(f"--label-map {new}:{o}: the data has no class {new} (its classes are 0-"
+                              f"{plan.n_classes - 1})")
+        if o >= old.n_classes:
+            raise ConfigError(f"--label-map {new}:{o}: the model {src} has no class {o} (its classes are 0-"
+                              f"{old.n_classes - 1})")
+    if cfg.label_map and not mapping:
+        raise ConfigError("--label-map is empty; give NEW:OLD pairs, e.g. 1:1,2:1")
+    if plan.n_classes != old.n_classes and not mapping:
+        log.info("--init-from: the model has %d classes, the data %d: the output layer starts anew "
+                 "(--label-map NEW:OLD starts a class from an old one)", old.n_classes, plan.n_classes)
+
+
+def _few_shot(cfg: TrainConfig, splits: list[dict[str, list[str]]], folds: list[int]) -> FewShot | None:
+    most = max((len(splits[k]["train"]) for k in folds), default=0)
+    return few_shot_schedule(most, from_weights=bool(cfg.init_from or getattr(cfg, "pretrained", None)),
+                             epochs_given=cfg.epochs is not None or cfg.time_budget is not None)
+
+
+def _initialiser(cfg: TrainConfig, plan: Plan, fold: int) -> Callable[[Any], set[str]] | None:
+    """What sets a fold's new network's weights before training (``--init-from``), or None."""
+    if not cfg.init_from:
+        return None
+    old_plan, old_info = source_model(cfg.init_from)
+    mapping = parse_label_map(cfg.label_map)
+
+    def shapes(classes: int, channels: int) -> dict[str, Any]:
+        return build_net(dataclasses.replace(plan, n_classes=classes, in_channels=channels)).state_dict()
+
+    def init(net: Any) -> set[str]:
+        old = source_weights(cfg.init_from or "", old_info, fold)
+        class_axes, channel_axes = probe_axes(shapes, plan.n_classes, plan.in_channels)
+        state, rep = transfer_state(old, net.state_dict(), old_classes=old_plan.n_classes,
+                                    new_classes=plan.n_classes, old_channels=old_plan.in_channels,
+                                    new_channels=plan.in_channels, label_map=mapping,
+                                    adapt_channels=cfg.adapt_channels, class_axes=class_axes,
+                                    channel_axes=channel_axes)
+        if rep.copied + rep.adapted + rep.mapped == 0:
+            raise ConfigError(f"--init-from {cfg.init_from}: no weight of the model fits this network")
+        net.load_state_dict(state)
+        log.info("fold %d: --init-from %s: %s", fold, cfg.init_from, rep.summary())
+        return rep.frozen_names
+    return init
+
+
 def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig, *, validator: Validator,
                  step_callback: Callable[[int], None] | None) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -222,6 +319,7 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig, *, validator: Va
     rnk, world = rank(), world_size()
     by_fold_rank = cfg.distribute == "folds" and world > 1
     mine = folds[rnk::world] if by_fold_rank else folds
+    few = _few_shot(cfg, splits, folds)
     by_id = {c.case_id: c for c in dataset.cases}
     cache: dict[str, Any] = {}
 
@@ -241,9 +339,12 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig, *, validator: Va
         tr = [prep(c) for c in splits[k]["train"]]
         va = [prep(c) for c in splits[k]["val"]]
         _warn_unseen_classes(k, splits[k], plan, lambda cid: set(prep(cid).fg_index))
-        fold_cfg = cfg if cfg.epochs is not None or cfg.time_budget else dataclasses.replace(cfg, epochs=50)
+        fold_cfg = cfg if cfg.epochs is not None or cfg.time_budget else dataclasses.replace(
+            cfg, epochs=few.epochs if few and few.epochs else 50)
         summary = train_fold(tr, va, plan, out / f"fold_{k}", fold_cfg, validator=validator,
-                             time_budget_s=remaining, step_callback=step_callback, data_parallel=not by_fold_rank)
+                             time_budget_s=remaining, step_callback=step_callback, data_parallel=not by_fold_rank,
+                             initialise=_initialiser(cfg, plan, k),
+                             freeze_fraction=few.freeze_fraction if few else 0.0)
         fold_info[str(k)] = {"best_val_dice": summary["best_val_dice"], "steps": summary["steps"],
                              "elapsed_s": summary["elapsed_s"]}
     if by_fold_rank:  # every rank's folds, for model.json
@@ -271,6 +372,12 @@ def _finish(out: Path, cfg: TrainConfig, plan: Plan, folds: list[int], splits: l
             **({"temperature": temperature} if temperature is not None else {}),
             "inference_window_val_dice": choice.val_dice, "train_options": dataclasses.asdict(cfg),
             "roi": roi_record((plan.roi_outside or UNKNOWN) if plan.use_roi else None)}
+    if cfg.init_from:
+        info["init_from"] = {"model": str(cfg.init_from), "label_map": parse_label_map(cfg.label_map),
+                             "adapt_channels": bool(cfg.adapt_channels)}
+    few = _few_shot(cfg, splits, folds)
+    if few is not None:
+        info["few_shot"] = dataclasses.asdict(few)
     if world_size() > 1:
         info["distributed"] = {"processes": world_size(), "mode": cfg.distribute,
                                "backend": "nccl" if device.startswith("cuda") else "gloo",

@@ -43,6 +43,7 @@ from medseg.dl.plan import Plan
 from medseg.dl.validation import Validator, dice_per_class
 from medseg.errors import ConfigError
 from medseg.progress import Progress
+from medseg.train.adversarial import AdversarialTerm
 from medseg.train.config import TrainConfig
 from medseg.train.data import PatchSampler, Prefetcher, PreparedCase
 from medseg.train.distributed import (
@@ -59,19 +60,26 @@ from medseg.train.distributed import (
     wrap_ddp,
 )
 from medseg.train.losses import make_loss
+from medseg.train.transfer import norm_parameter
 
 log = logging.getLogger(__name__)
 
 __all__ = ["COMPILE_MIN_SECONDS", "train_fold", "validate", "augmentation_workers"]
 
 
-def _optimizer(plan: Plan, net: torch.nn.Module) -> torch.optim.Optimizer:
+def _optimizer(plan: Plan, net: torch.nn.Module, frozen: set[str] | None = None) -> torch.optim.Optimizer:
     # foreach: one multi-tensor kernel per update step instead of a Python loop over the
     # parameters (torch uses it by default only on CUDA; on the CPU it saves 1-4 % per step)
+    params: Any = net.parameters()
+    if frozen:  # two groups: the copied layers (learning rate 0 while frozen) and the rest
+        first = [p for n, p in net.named_parameters() if n in frozen and not norm_parameter(n, p)]
+        ids = {id(p) for p in first}
+        params = [{"params": first, "medseg_frozen": True},
+                  {"params": [p for p in net.parameters() if id(p) not in ids], "medseg_frozen": False}]
     if plan.optimizer == "adamw":
-        return torch.optim.AdamW(net.parameters(), lr=plan.lr, weight_decay=plan.weight_decay, foreach=True)
+        return torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay, foreach=True)
     if plan.optimizer == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=plan.lr, momentum=0.99, nesterov=True,
+        return torch.optim.SGD(params, lr=plan.lr, momentum=0.99, nesterov=True,
                                weight_decay=plan.weight_decay, foreach=True)
     raise ConfigError(f"unknown optimizer '{plan.optimizer}'; choose adamw or sgd")
 
@@ -114,12 +122,17 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _forward_backward(model, loss_fn, xt, yt, mt, scaler, device, use_amp: bool) -> torch.Tensor:
+def _forward_backward(model, loss_fn, xt, yt, mt, scaler, device, use_amp: bool,
+                      adv: AdversarialTerm | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     with torch.autocast(device.type, enabled=use_amp):
         out = model(xt)
     loss = _loss_value(loss_fn, out.float(), yt, mt)
+    head = None
+    if adv is not None:  # the full-resolution output (the first head under deep supervision)
+        head = out[:, 0] if out.ndim == yt.ndim + 2 else out
+        loss = loss + adv.segmentor_term(xt, head, yt, mt)
     scaler.scale(loss).backward()
-    return loss
+    return loss, None if head is None else head.detach()
 
 
 def _poly(lr0: float, frac: float) -> float:
@@ -177,7 +190,9 @@ def _loss_value(loss_fn, out: torch.Tensor, y: torch.Tensor, m: torch.Tensor) ->
 
 def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[PreparedCase], plan: Plan, fold_dir: Path,
                cfg: TrainConfig, *, validator: Validator, time_budget_s: float | None = None,
-               step_callback: Callable[[int], None] | None = None, data_parallel: bool = True) -> dict[str, Any]:
+               step_callback: Callable[[int], None] | None = None, data_parallel: bool = True,
+               initialise: Callable[[torch.nn.Module], set[str]] | None = None,
+               freeze_fraction: float = 0.0) -> dict[str, Any]:
     """Train one fold into ``fold_dir`` and return a summary (best Dice, steps, time).
 
     Parameters
@@ -202,6 +217,12 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         ranks (DistributedDataParallel: the plan's batch split over them, per-rank sampling
         seeds, the elapsed time and the validation shared, only rank 0 writing); False: this
         rank trains the fold alone (``--distribute folds``).
+    initialise : callable, optional
+        ``initialise(net)`` sets the new network's weights (``--init-from``) and returns the
+        names of the copied tensors.
+    freeze_fraction : float
+        Share of the steps during which the copied tensors (except normalisation layers)
+        keep a learning rate of 0 (the few-shot schedule).
 
     Returns
     -------
@@ -220,7 +241,16 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         torch.cuda.set_device(device)
     torch.manual_seed(cfg.seed)
     net = build_net(plan).to(device)
-    opt = _optimizer(plan, net)
+    copied = initialise(net) if initialise is not None else set()
+    opt = _optimizer(plan, net, copied if freeze_fraction > 0 else None)
+    adv = None
+    if getattr(cfg, "adversarial", False):
+        if ddp:
+            raise ConfigError("--adversarial trains in one process; leave out --nproc/torchrun or --adversarial")
+        if not cfg.adversarial_weight > 0:
+            raise ConfigError(f"--adversarial-weight must be positive, got {cfg.adversarial_weight}")
+        adv = AdversarialTerm(dims=plan.dims, in_channels=plan.in_channels, n_classes=plan.n_classes, lr=plan.lr,
+                              weight=cfg.adversarial_weight, seed=cfg.seed, device=device)
     if ddp:
         sizes = split_batch(plan.batch_size, world)
         log.debug("%s: data parallel over %d processes: global batch %d (%s per process), learning rate %g",
@@ -237,6 +267,10 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         w = load_checkpoint(fold_dir / "checkpoint_last.pt")
         net.load_state_dict(w["model"])
         opt.load_state_dict(st["optimizer"])
+        if adv is not None:
+            if "adversarial" not in st:
+                raise ConfigError(f"{fold_dir}: the interrupted run was not adversarial; resume without --adversarial")
+            adv.load_state_dict(st["adversarial"])
         rngs = st.get("torch_rng_ranks")
         if rngs is not None and len(rngs) == world:
             torch.set_rng_state(rngs[rnk])
@@ -283,7 +317,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
             frac = step / total_steps if total_steps is not None else elapsed / time_budget_s
             lr = _poly(plan.lr, frac)
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = 0.0 if g.get("medseg_frozen") and frac < freeze_fraction else lr
             xt = torch.from_numpy(x).to(device)
             yt = torch.from_numpy(y).to(device)
             mt = torch.from_numpy(m).to(device)
@@ -292,21 +326,23 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                 first_compiled = False
                 t_c = time.perf_counter()
                 try:
-                    loss = _forward_backward(model, loss_fn, xt, yt, mt, scaler, device, use_amp)
+                    loss, head = _forward_backward(model, loss_fn, xt, yt, mt, scaler, device, use_amp, adv)
                     log.info("%s: network compiled in %.0f s (first step)", fold_dir.name, time.perf_counter() - t_c)
                 except Exception as e:  # noqa: BLE001 - compiler missing or unsupported op
                     log.warning("torch.compile failed (%s); training goes on without it", _first_line(e))
                     model = net
                     opt.zero_grad(set_to_none=True)
-                    loss = _forward_backward(net, loss_fn, xt, yt, mt, scaler, device, use_amp)
+                    loss, head = _forward_backward(net, loss_fn, xt, yt, mt, scaler, device, use_amp, adv)
                 compile_s = time.perf_counter() - t_c
             else:
-                loss = _forward_backward(model, loss_fn, xt, yt, mt, scaler, device, use_amp)
+                loss, head = _forward_backward(model, loss_fn, xt, yt, mt, scaler, device, use_amp, adv)
             if cfg.grad_clip > 0:
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
             scaler.step(opt)
             scaler.update()
+            if adv is not None and head is not None:
+                adv.critic_step(xt, head, yt, mt)
             step += 1
             ep_losses.append(float(loss.detach()))
             now = time.perf_counter()
@@ -350,7 +386,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                 rec["elapsed_s"] = round(elapsed, 2)
                 rngs = all_gather_object(torch.get_rng_state()) if ddp else None
                 if writes:
-                    _save_state(fold_dir, net, opt, step, elapsed, best, bad, history, val_s, rngs)
+                    _save_state(fold_dir, net, opt, step, elapsed, best, bad, history, val_s, rngs, adv)
                 if cfg.patience and bad >= cfg.patience:
                     log.info("early stopping after %d validations without improvement", bad)
                     stopped_early = True
@@ -379,9 +415,11 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
 
 
 def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history, val_s,
-                rngs: list[torch.Tensor] | None = None) -> None:
+                rngs: list[torch.Tensor] | None = None, adv: AdversarialTerm | None = None) -> None:
     save_checkpoint({"model": net.state_dict(), "step": step}, fold_dir / "checkpoint_last.pt")
-    extra = {} if rngs is None else {"torch_rng_ranks": rngs, "world_size": len(rngs)}
+    extra: dict[str, Any] = {} if rngs is None else {"torch_rng_ranks": rngs, "world_size": len(rngs)}
+    if adv is not None:
+        extra["adversarial"] = adv.state_dict()
     save_checkpoint({"optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "best": best, "bad": bad,
                      "history": history, "val_s": val_s, "torch_rng": torch.get_rng_state(), **extra},
                     fold_dir / "train_state.pt")
