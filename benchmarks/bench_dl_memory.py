@@ -12,10 +12,17 @@ mirroring test-time augmentation over the three axes:
 Each contender runs in its own process; the figure is the growth of the peak resident memory
 (CPU) or the peak of ``torch.cuda.max_memory_allocated`` (GPU) during the prediction.
 
+``--ct-volume`` measures instead the whole command on a CT-sized volume: the peak resident
+memory (``/usr/bin/time -v``) of ``medseg predict`` on an int16 NIfTI of ``--ct-shape``
+(default 1000x512x512, 0.5 GB; 1 GB as float32) with a tiny 3D model (trained here for a few
+steps on phantoms, or ``--model``), windows without overlap and without TTA (the network's
+speed is not the point; the whole-volume arrays are).
+
 Usage::
 
     python benchmarks/bench_dl_memory.py --shape 96,256,256 --tta
     python benchmarks/bench_dl_memory.py --shape 192,256,256 --device cuda --tta
+    python benchmarks/bench_dl_memory.py --ct-volume                  # peak RSS of medseg predict, 512x512x1000
 """
 from __future__ import annotations
 
@@ -89,6 +96,56 @@ def worker(a) -> None:
                       "checksum": float(out[1].sum())}))
 
 
+def _tiny_3d_model(root) -> str:
+    """A 3D unet model folder trained for a few steps on phantoms (patch 32x64x64, widths 4-8-16)."""
+    from medseg.io import load_dataset
+    from medseg.methods.dl import train_unet
+    from medseg.testing import make_dataset
+    from medseg.train import TrainConfig
+
+    data = make_dataset(root / "data", kind="disc3d", n=4, shape=(32, 64, 64))
+    cfg = TrainConfig(epochs=1, folds=2, fold="0", iters_per_epoch=2, batch_size=2, channels=(4, 8, 16),
+                      patch_size=(32, 64, 64), progress=False, workers=1)
+    train_unet(load_dataset(data), root / "model", cfg)
+    return str(root / "model")
+
+
+def ct_volume(a) -> dict:
+    """Peak RSS of ``medseg predict`` on one CT-sized int16 volume (see the module docstring)."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    import nibabel as nib
+
+    shape = tuple(int(s) for s in a.ct_shape.split(","))
+    with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
+        root = Path(tmp)
+        model = a.model or _tiny_3d_model(root)
+        rng = np.random.default_rng(0)
+        vol = np.full(shape, -1000, np.int16)  # air, a body cylinder of soft tissue, noise
+        zz, yy, xx = shape
+        y, x = np.ogrid[:yy, :xx]
+        body = (y - yy / 2) ** 2 + (x - xx / 2) ** 2 < (0.4 * min(yy, xx)) ** 2
+        for z0 in range(0, zz, 50):
+            sl = vol[z0:z0 + 50]
+            sl[:, body] = (40 + rng.normal(0, 20, (sl.shape[0], int(body.sum())))).astype(np.int16)
+        nib.save(nib.Nifti1Image(np.ascontiguousarray(vol.transpose(2, 1, 0)), np.eye(4)), str(root / "ct.nii"))
+        del vol
+        cmd = ["/usr/bin/time", "-v", str(Path(sys.executable).parent / "medseg"), "predict", model,
+               str(root / "ct.nii"), str(root / "out"), "--no-tta", "--overlap", "0", "--compile", "off",
+               "--device", "cpu"]
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        dt = time.perf_counter() - t
+        if r.returncode:
+            sys.exit(f"medseg predict failed:\n{r.stderr[-3000:]}")
+        peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
+        labels = nib.load(str(root / "out" / "ct.nii")).get_fdata(dtype=np.float32)
+    return {"shape": "x".join(map(str, shape)), "peak_rss_gb": round(peak_kb / 2 ** 20, 2), "seconds": round(dt, 1),
+            "input_gb": round(np.prod(shape) * 2 / 2 ** 30, 2), "foreground_fraction": round(float(labels.mean()), 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", default="96,256,256", help="volume z,y,x")
@@ -96,10 +153,19 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", default=None, help="a trained 3D medseg unet model folder (default: random weights)")
+    ap.add_argument("--ct-volume", action="store_true", help="peak RSS of the medseg predict command on a "
+                    "CT-sized int16 volume instead")
+    ap.add_argument("--ct-shape", default="1000,512,512", help="--ct-volume: z,y,x")
+    ap.add_argument("--tmp", default=None, help="--ct-volume: folder for the volume and outputs (default: system temp)")
     ap.add_argument("--worker", choices=("plain", "medseg"), default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         return worker(a)
+    if a.ct_volume:
+        res = ct_volume(a)
+        print(f"medseg predict on {res['shape']} int16 ({res['input_gb']} GB): peak RSS {res['peak_rss_gb']} GB, "
+              f"{res['seconds']} s (foreground fraction {res['foreground_fraction']})")
+        return None
     res = {}
     for name in ("plain", "medseg"):
         cmd = [sys.executable, __file__, "--worker", name, "--shape", a.shape, "--device", a.device,

@@ -34,9 +34,9 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 
-if ! "$VPY" -c "import medseg, monai, skops, imagecodecs" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.medseg-installed ]; then
+if ! "$VPY" -c "import medseg, monai, skops, imagecodecs, highdicom" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.medseg-installed ]; then
   echo "==> installing medseg and its dependencies"
-  "$VPY" -m pip install -q -e ".[onnx,web,test,docs]"
+  "$VPY" -m pip install -q -e ".[onnx,web,test,docs,dicom-seg,ray]"
   touch .venv/.medseg-installed
 fi
 echo "==> medseg $("$VPY" -c 'import medseg; print(medseg.__version__)') ready in .venv (torch $("$VPY" -c 'import torch; print(torch.__version__)'))"

@@ -15,13 +15,14 @@ import glob
 import io
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from medseg.errors import InputError
+from medseg.errors import InputError, MedsegError
 from medseg.image import Image
 from medseg.io import (
     CHANNEL_SUFFIX,
@@ -35,14 +36,18 @@ from medseg.io import (
     write_image,
 )
 from medseg.io.atomic import atomic_write_text, refuse_existing
+from medseg.io.dicom_seg import DICOM_SEG, dicom_seg_pairs, segmenter_class_names, write_dicom_seg
+from medseg.io.manifest import MANIFEST_NAME, Manifest, plan_run
 from medseg.io.msd_json import read_dataset_json
+from medseg.io.multimodal import modality_folders, pair_modalities, read_study, stack_modalities
 from medseg.progress import progress as show_progress
 from medseg.roi import apply_roi, apply_roi_probabilities
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Output", "output_suffix", "image_output_suffix", "probability_suffix", "pair_paths", "apply_paths",
-           "segment_paths", "UNCERTAINTY_CSV", "UNCERTAINTY_COLUMNS", "uncertainty_summary"]
+           "segment_paths", "read_input", "channel_groups", "model_reference", "UNCERTAINTY_CSV", "UNCERTAINTY_COLUMNS",
+           "uncertainty_summary", "CaseWork", "CaseTask", "CaseResult", "Engine", "LocalEngine", "process_case"]
 
 #: The per-case uncertainty summary ``apply_paths(..., uncertainty=True)`` writes beside the label maps.
 UNCERTAINTY_CSV = "uncertainty.csv"
@@ -147,13 +152,16 @@ def _stem(path: Path) -> str:
     return path.name if path.is_dir() else strip_suffix(path)
 
 
-def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels", series: str | None = None
-               ) -> list[tuple[Path, Path]]:
+def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels",
+               series: str | Sequence[str] | None = None) -> list[tuple[Path, Path]]:
     """Pair each input with the path its result is written to.
 
     An input folder of images (files and series sub-folders) gives one output per image in
     the output folder, named ``<stem><suffix>``; label maps of an nnU-Net/MSD folder of
-    single-channel cases (every name ending in ``_0000``) are named by case id, without it.
+    single-channel cases (every name ending in ``_0000``) are named by case id, without it;
+    in an MSD folder of multichannel cases (``CASE_0000``, ``CASE_0001``, ...) and in a folder
+    of modality sub-folders (``T1/case1.nii.gz``, ``FLAIR/case1.nii.gz``) each case is one
+    input (its first channel file stands for it; :func:`read_input` reads them all).
     Any other input (a file, a DICOM series, a scanner export read as one series) gives one output: ``out`` itself, or
     ``out/<stem><suffix>`` when ``out`` is an existing folder or a name without suffix.
     A file's stem is its name without the format suffix; a folder's stem is its whole name.
@@ -166,9 +174,9 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels", s
         The output file or folder.
     output : {"labels", "images"}
         What is written: the suffix rule, :func:`output_suffix` or :func:`image_output_suffix`.
-    series : str, optional
-        A DICOM series to pick: the input folder is then one study (a scanner export),
-        never a folder of separate inputs.
+    series : str or sequence of str, optional
+        The DICOM series to pick (several: the channels of one multimodal input): the input
+        folder is then one study (a scanner export), never a folder of separate inputs.
 
     Returns
     -------
@@ -198,14 +206,17 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels", s
     inp, out = Path(inp), Path(out)
     suffix = output_suffix if output == "labels" else image_output_suffix
     kind = input_kind(inp)
-    if kind in ("folder", "dataset") and inp.is_dir() and series is None:  # (images.npy is read as one image)
-        files = list_images(inp)
+    if kind in ("folder", "dataset") and inp.is_dir() and not series:  # (images.npy is read as one image)
+        modalities = modality_folders(inp)
+        files = [fs[0] for _, fs in pair_modalities(modalities)] if modalities else _first_channels(list_images(inp))
         if not files:
             raise InputError(f"{inp}: no image files found")
         if (out.exists() and not out.is_dir()) or (not out.exists() and image_suffix(out)):
             raise InputError(f"{out}: the input is a folder of {len(files)} images, so the output must be a "
                              "folder (for one DICOM series of a study, give --series)")
         stems = [_stem(f) for f in files]
+        if modalities:
+            stems = [cid for cid, _ in pair_modalities(modalities)]
         if output == "labels" and stems and all(CHANNEL_SUFFIX.search(s) and s.endswith("_0000") for s in stems):
             # an nnU-Net/MSD images folder of single-channel cases: outputs are named by case id,
             # as nnU-Net names them (hippocampus_003_0000.nii.gz -> hippocampus_003.nii.gz)
@@ -222,14 +233,19 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels", s
 
 
 def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, *, output: Output = "labels",
-                probabilities: bool = False, series: str | None = None, progress: bool = True,
+                probabilities: bool = False, series: str | Sequence[str] | None = None, progress: bool = True,
                 on_written: Callable[[Path], Any] | None = None, roi: str | Path | None = None,
-                overwrite: bool = True, uncertainty: bool = False) -> list[Path]:
+                overwrite: bool = True, uncertainty: bool = False, reference: str | None = None,
+                label_format: str | None = None, engine: Engine | None = None,
+                manifest: Mapping[str, Any] | None = None) -> list[Path]:
     """Apply ``fn`` to a file, a DICOM series or a folder of images and write the results.
 
     Outputs are named by :func:`pair_paths`. In a folder, a file that cannot be read or
     processed does not stop the others: they are written, then one :class:`InputError`
-    names each bad file and why.
+    names each bad file and why. The cases run through ``engine`` (default: one after the
+    other in this process, :class:`LocalEngine`); with ``manifest`` a folder run records
+    each case's state in ``OUT/manifest.json`` and resumes where a previous run with the
+    same options stopped (:mod:`medseg.io.manifest`).
 
     Parameters
     ----------
@@ -245,8 +261,10 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     probabilities : bool
         Also write ``NAME_prob`` maps (channel-first float32, one channel per class) from
         ``fn.predict_proba``; the label map is then their argmax. Label maps only.
-    series : str, optional
-        The DICOM series (UID, number or description) to read from a folder holding several.
+    series : str or sequence of str, optional
+        The DICOM series (UID, number or description) to read from a folder holding several;
+        several series become the channels of one image, in order, resampled onto the
+        reference (:func:`medseg.io.multimodal.read_study`).
     progress : bool
         Show a progress bar for several inputs.
     on_written : callable, optional
@@ -267,11 +285,26 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
         (:func:`uncertainty_summary` of each case). From ``fn.predict_uncertainty`` (the
         ``unet`` ensemble), else the entropy of ``fn.predict_proba`` (no spread). The label
         map is then the one ``predict_uncertainty`` gives (else the probabilities' argmax).
+    reference : str, optional
+        The modality whose grid a multimodal input's other modalities are resampled onto
+        (default: the finest); the outputs lie on its grid.
+    label_format : {None, "dicom-seg"}
+        ``"dicom-seg"``: write each label map as a DICOM SEG (``NAME.dcm``) referencing its
+        DICOM input series, segments named by the model's classes
+        (:func:`medseg.io.dicom_seg.write_dicom_seg`); every input must be DICOM.
+    engine : Engine, optional
+        Runs the cases (:class:`LocalEngine`; ``medseg.run_engines.RayEngine`` shards them
+        over Ray actors). Results do not depend on the engine.
+    manifest : mapping, optional
+        The options that decide the result: a folder input then keeps ``OUT/manifest.json``
+        and a rerun with the same options skips the cases done already, even without
+        ``overwrite`` (:func:`medseg.io.manifest.plan_run` states the rule).
 
     Returns
     -------
     list of Path
-        The written files, in input order (each probability map before its label map).
+        The files written by this call, in input order (each probability map before its
+        label map); cases skipped on resume are not listed.
 
     Raises
     ------
@@ -298,38 +331,76 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
         raise ValueError(f"output must be 'labels' or 'images', not {output!r}")
     desc, done_verb = _WHAT[output]
     pairs = pair_paths(inp, out, output=output, series=series)
+    label_writer = None
+    if label_format is not None:
+        pairs, label_writer = _label_format(label_format, fn, pairs, out, series, output)
+    groups = channel_groups(inp) if not series else {}
     if roi is not None and output != "labels":
         raise InputError("an ROI applies to label maps (segment, predict), not to preprocessed images")
     rois = roi_paths([src for src, _ in pairs], roi)
     proba_fn = getattr(fn, "predict_proba", None)
     if probabilities and (output != "labels" or proba_fn is None):
         raise InputError(f"method '{getattr(fn, 'name', fn)}' does not produce probabilities")
-    unc_fn = None
-    if uncertainty:
-        if output != "labels" or (proba_fn is None and getattr(fn, "predict_uncertainty", None) is None):
-            raise InputError(f"method '{getattr(fn, 'name', fn)}' gives no probabilities, so no uncertainty; "
-                             "--uncertainty needs a model with class probabilities (unet, random forest, ...)")
-        unc_fn = getattr(fn, "predict_uncertainty", None) or _entropy_of(fn, proba_fn)
+    if uncertainty and (output != "labels" or (proba_fn is None and getattr(fn, "predict_uncertainty", None) is None)):
+        raise InputError(f"method '{getattr(fn, 'name', fn)}' gives no probabilities, so no uncertainty; "
+                         "--uncertainty needs a model with class probabilities (unet, random forest, ...)")
     targets = [dst for _, dst in pairs]
     extra = (["prob"] if probabilities else []) + (["uncertainty", "spread"] if uncertainty else [])
     for kind in extra:  # NAME_<kind>.<suffix>: the suffix depends on the image read, so any suffix counts
         targets += [p for _, dst in pairs for p in sorted(dst.parent.glob(f"{glob.escape(strip_suffix(dst))}_{kind}.*"))
                     if not p.name.startswith(".")]
     csv_paths = sorted({dst.parent / UNCERTAINTY_CSV for _, dst in pairs}) if uncertainty else []
-    refuse_existing(targets + csv_paths, force=overwrite, where=Path(out) if len(pairs) > 1 else None)
-    written: list[Path] = []
+    work = CaseWork(probabilities=probabilities, uncertainty=uncertainty, reference=reference,
+                    series=series if series is None or isinstance(series, str) else tuple(series),
+                    label_writer=label_writer)
+    man: Manifest | None = None
+    done: set[int] = set()
+    out_existed = Path(out).exists()
+    if manifest is not None and _is_folder_run(inp, series):
+        man, done = plan_run(out, pairs, targets + csv_paths, manifest, force=overwrite)
+        for i, (src, dst) in enumerate(pairs):
+            if i not in done:
+                man.set(dst, input=src, state="pending")
+        man.write()
+        if done:
+            log.info("%s: %d of %d cases done already (%s); doing the other %d", out, len(done), len(pairs),
+                     MANIFEST_NAME, len(pairs) - len(done))
+    else:
+        refuse_existing(targets + csv_paths, force=overwrite, where=Path(out) if len(pairs) > 1 else None)
+    tasks = [CaseTask(i, src, dst, rois.get(src), tuple(groups[src]) if src in groups else None)
+             for i, (src, dst) in enumerate(pairs) if i not in done]
+    results: dict[int, CaseResult] = {}
     failed: list[tuple[Path, InputError]] = []
+    stream = (engine or LocalEngine()).run(fn, work, tasks)
+    try:
+        for res in show_progress(stream, total=len(tasks), desc=desc, unit="img", enabled=progress and len(tasks) >= 2):
+            src, dst = pairs[res.index]
+            if res.error is not None and (len(pairs) == 1 or not isinstance(res.error, InputError)):
+                raise res.error
+            results[res.index] = res
+            if res.error is not None:  # a bad file in a folder: the others are still processed, then one error
+                failed.append((src, res.error))
+            for path in res.written:
+                if on_written is not None:
+                    on_written(path)
+            if man is not None:
+                man.set(dst, input=src, state="failed" if res.error is not None else "done",
+                        error=None if res.error is None else str(res.error), outputs=res.written, rows=res.rows)
+                man.write()
+    except BaseException:
+        _drop_empty_manifest(man, out, out_existed)
+        raise
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # an engine's generator shuts its workers down
+    if failed and len(failed) == len(pairs):
+        _drop_empty_manifest(man, out, out_existed)
+    written = [p for i in sorted(results) for p in results[i].written]
     rows: dict[Path, list[dict[str, Any]]] = {c: [] for c in csv_paths}
-    for src, dst in show_progress(pairs, desc=desc, unit="img", enabled=progress and len(pairs) >= 2):
-        if len(pairs) == 1:
-            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written,
-                                  rois.get(src), unc_fn, rows)
-            continue
-        try:  # a bad file in a folder: the others are still processed, then one error names it
-            written += _apply_one(fn, proba_fn if probabilities else None, src, dst, series, on_written,
-                                  rois.get(src), unc_fn, rows)
-        except InputError as exc:
-            failed.append((src, exc))
+    for i, (_, dst) in enumerate(pairs):
+        case_rows = results[i].rows if i in results else man.cases[man.key(dst)]["rows"] if man and i in done else []
+        rows.setdefault(dst.parent / UNCERTAINTY_CSV, []).extend(case_rows)
     for path, case_rows in rows.items():
         if case_rows:
             written.append(_write_summary(path, case_rows))
@@ -338,14 +409,141 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     if failed:
         names = "; ".join(f"{src.name}: {str(exc).removeprefix(str(src) + ': ')}" for src, exc in failed[:3])
         more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-        done = len(pairs) - len(failed)
+        ok = len(pairs) - len(failed)
         raise InputError(f"{len(failed)} of {len(pairs)} input(s) could not be {done_verb} — {names}{more}; "
-                         + (f"the other {done} were written to {out}" if done else "nothing was written"))
+                         + (f"the other {ok} were written to {out}" if ok else "nothing was written"))
     return written
 
 
+def _drop_empty_manifest(man: Manifest | None, out: str | Path, out_existed: bool) -> None:
+    """A folder run that wrote no case leaves nothing behind: not even its manifest, nor the folder it made."""
+    if man is None or any(c.get("state") == "done" for c in man.cases.values()):
+        return
+    man.path.unlink(missing_ok=True)
+    d = Path(out)
+    if not out_existed and d.is_dir() and not any(d.iterdir()):
+        d.rmdir()
+
+
+@dataclass(frozen=True)
+class CaseWork:
+    """What :func:`apply_paths` does to every case of a run (picklable: sent once to each worker).
+
+    Parameters
+    ----------
+    probabilities, uncertainty : bool
+        Also write the probability / uncertainty maps.
+    series : str or tuple of str, optional
+        The DICOM series to read.
+    reference : str, optional
+        The reference modality of multimodal inputs.
+    label_writer : callable, optional
+        ``(labels, src, dst) -> path``: writes the label map in another format (DICOM SEG).
+    """
+
+    probabilities: bool = False
+    uncertainty: bool = False
+    series: str | tuple[str, ...] | None = None
+    reference: str | None = None
+    label_writer: Callable[[Image, Path, Path], Path] | None = None
+
+
+@dataclass(frozen=True)
+class CaseTask:
+    """One case of a run: its position, input, label map path, ROI file and channel files."""
+
+    index: int
+    src: Path
+    dst: Path
+    roi: Path | None = None
+    channels: tuple[Path, ...] | None = None
+
+
+@dataclass
+class CaseResult:
+    """What processing a case gave: the files written, its uncertainty summary rows, or the
+    :class:`InputError` that stopped it."""
+
+    index: int
+    written: list[Path] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+class Engine(Protocol):
+    """Runs the cases of :func:`apply_paths`: yields one :class:`CaseResult` per task, in any order."""
+
+    def run(self, fn: Callable[[Image], Image], work: CaseWork, tasks: Sequence[CaseTask]) -> Iterator[CaseResult]:
+        ...  # pragma: no cover
+
+
+class LocalEngine:
+    """The cases one after the other in this process (the default engine).
+
+    Examples
+    --------
+    >>> [r.index for r in LocalEngine().run(lambda im: im, CaseWork(), [])]
+    []
+    """
+
+    name = "local"
+
+    def run(self, fn: Callable[[Image], Image], work: CaseWork, tasks: Sequence[CaseTask]) -> Iterator[CaseResult]:
+        """Process ``tasks`` in order with :func:`process_case`.
+
+        Parameters
+        ----------
+        fn : callable
+            The segmenter.
+        work : CaseWork
+        tasks : sequence of CaseTask
+
+        Yields
+        ------
+        CaseResult
+        """
+        for task in tasks:
+            yield process_case(fn, work, task)
+
+
+def process_case(fn: Callable[[Image], Image], work: CaseWork, task: CaseTask) -> CaseResult:
+    """Read, segment and write one case (atomically); an :class:`InputError` is returned, not raised.
+
+    Every engine calls this, so a case's outputs do not depend on where it runs.
+
+    Parameters
+    ----------
+    fn : callable
+        The segmenter.
+    work : CaseWork
+    task : CaseTask
+
+    Returns
+    -------
+    CaseResult
+    """
+    proba_fn = getattr(fn, "predict_proba", None)
+    unc_fn = None
+    if work.uncertainty:
+        unc_fn = getattr(fn, "predict_uncertainty", None) or _entropy_of(fn, proba_fn)  # type: ignore[arg-type]
+    rows: dict[Path, list[dict[str, Any]]] = {}
+    try:
+        written = _apply_one(fn, proba_fn if work.probabilities else None, task.src, task.dst, work.series, None,
+                             task.roi, unc_fn, rows, work.reference,
+                             None if task.channels is None else list(task.channels), work.label_writer)
+    except InputError as exc:
+        return CaseResult(task.index, error=exc)
+    return CaseResult(task.index, written, [r for case_rows in rows.values() for r in case_rows])
+
+
+def _is_folder_run(inp: str | Path, series: str | Sequence[str] | None) -> bool:
+    """Whether :func:`pair_paths` reads ``inp`` as a folder of separate inputs (the case of a manifest)."""
+    p = Path(inp)
+    return p.is_dir() and not series and input_kind(p) in ("folder", "dataset")
+
 def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str | Path, *,
-                  probabilities: bool = False, progress: bool = True, series: str | None = None) -> list[Path]:
+                  probabilities: bool = False, progress: bool = True,
+                  series: str | Sequence[str] | None = None) -> list[Path]:
     """Segment a file, a DICOM series folder or a folder of images; return the written paths.
 
     :func:`apply_paths` with ``output="labels"``.
@@ -360,8 +558,8 @@ def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str
         Also write ``NAME_prob`` maps (segmenters with ``predict_proba``).
     progress : bool
         Show a progress bar for several inputs.
-    series : str, optional
-        The DICOM series to read from a folder holding several.
+    series : str or sequence of str, optional
+        The DICOM series to read from a folder holding several (several: the channels).
 
     Returns
     -------
@@ -502,13 +700,159 @@ def _write_summary(path: Path, rows: list[dict[str, Any]]) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
+def model_reference(segmenter: Any) -> str | None:
+    """The reference modality a trained model's plan records (``None``: none, or not a model).
+
+    Parameters
+    ----------
+    segmenter : object
+        A segmenter; models of the ``unet`` method have a ``plan``.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> model_reference(object()) is None
+    True
+    """
+    try:
+        plan = getattr(segmenter, "plan", None)
+    except MedsegError:  # an untrained method
+        return None
+    ref = getattr(plan, "reference", None)
+    return str(ref) if ref else None
+
+
+def _first_channels(files: list[Path]) -> list[Path]:
+    """An MSD folder of multichannel cases: only each case's ``_0000`` file (it stands for the case)."""
+    stems = [_stem(f) for f in files]
+    if not stems or not all(CHANNEL_SUFFIX.search(s) for s in stems) or all(s.endswith("_0000") for s in stems):
+        return files
+    return [f for f, s in zip(files, stems) if s.endswith("_0000")]
+
+
+def _channel_files(src: Path) -> list[Path]:
+    """The channel files of the MSD case whose ``_0000`` file is ``src`` (``[src]`` when it has one)."""
+    stem = _stem(src) if src.is_file() else ""
+    if not stem.endswith("_0000"):
+        return [src]
+    suffix = src.name[len(stem):]
+    files = [src]
+    while (nxt := src.with_name(f"{stem[:-4]}{len(files):04d}{suffix}")).is_file():
+        files.append(nxt)
+    return files
+
+
+def channel_groups(inp: str | Path) -> dict[Path, list[Path]]:
+    """The multimodal cases of an input folder: each case's first file -> all its channel files.
+
+    A folder of modality sub-folders (``T1/case1.nii.gz``, ``FLAIR/case1.nii.gz``) or an MSD
+    folder of multichannel cases (``CASE_0000``, ``CASE_0001``, ...); empty for anything else.
+
+    Parameters
+    ----------
+    inp : str or Path
+        An input of :func:`apply_paths`.
+
+    Returns
+    -------
+    dict of Path to list of Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for c in range(2):
+    ...     _ = write_image(Image(np.full((4, 4), c, np.float32)), root / f"case1_{c:04d}.nii.gz")
+    >>> [[p.name for p in fs] for fs in channel_groups(root).values()]
+    [['case1_0000.nii.gz', 'case1_0001.nii.gz']]
+    """
+    p = Path(inp)
+    if not p.is_dir() or input_kind(p) not in ("folder", "dataset"):
+        return {}
+    modalities = modality_folders(p)
+    if modalities:
+        return {fs[0]: list(fs) for _, fs in pair_modalities(modalities)}
+    files = list_images(p)
+    firsts = _first_channels(files)
+    if len(firsts) == len(files):
+        return {}
+    return {f: _channel_files(f) for f in firsts}
+
+
+def read_input(src: str | Path, *, series: str | Sequence[str] | None = None,
+               reference: str | None = None, channels: Sequence[Path] | None = None) -> Image:
+    """Read one input as :func:`apply_paths` does, multimodal inputs stacked as channels.
+
+    Parameters
+    ----------
+    src : str or Path
+        An image file, or a DICOM series or study folder.
+    series : str or sequence of str, optional
+        The series of a DICOM study; several become the channels, in order.
+    reference : str, optional
+        The modality whose grid the others are resampled onto (default: the finest).
+    channels : sequence of Path, optional
+        The files of a multimodal case (:func:`channel_groups`), ``src`` first: files of
+        modality sub-folders (named after them) or the ``_0000``, ``_0001``, ... files of an
+        MSD case (named by ``dataset.json``).
+
+    Returns
+    -------
+    Image
+        ``([C,] *spatial)``; a multimodal input has ``meta["channel_names"]`` when the names
+        are known.
+
+    Raises
+    ------
+    InputError
+        A missing modality, a modality that does not overlap the reference, ...
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for c in range(2):
+    ...     _ = write_image(Image(np.full((4, 4), c, np.float32)), root / f"case1_{c:04d}.nii.gz")
+    >>> read_input(root / "case1_0000.nii.gz").array.shape
+    (4, 4)
+    >>> read_input(root / "case1_0000.nii.gz", channels=channel_groups(root)[root / "case1_0000.nii.gz"]).array.shape
+    (2, 4, 4)
+    """
+    src = Path(src)
+    many = [str(x) for x in series] if series is not None and not isinstance(series, str) else None
+    if many is not None and len(many) > 1:
+        if not src.is_dir():
+            raise InputError(f"{src}: several --series need a DICOM study folder")
+        return read_study(src, many, reference=reference)[0]
+    one = many[0] if many else series if isinstance(series, str) else None
+    if src.is_dir():
+        return read_image(src, series=one)
+    chans = [Path(c) for c in channels or [src]]
+    if len(chans) == 1:
+        return read_image(src)
+    if len({c.parent for c in chans}) == len(chans):  # modality sub-folders, named after them
+        return stack_modalities([read_image(f) for f in chans], [f.parent.name for f in chans],
+                                reference=reference, where=f"{_stem(src)}: ")
+    names = [_msd_channel_modality(f) or "" for f in chans]
+    img = stack_modalities([read_image(f) for f in chans], [n or f"channel_{i}" for i, n in enumerate(names)],
+                           reference=reference, where=f"{src.name}: ")
+    if not all(names):  # unnamed channels: the model can check their number only
+        img = img.with_array(img.array, meta={k: v for k, v in img.meta.items() if k != "channel_names"})
+    return img
+
+
 def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] | None, src: Path, dst: Path,
-               series: str | None, on_written: Callable[[Path], Any] | None,
+               series: str | Sequence[str] | None, on_written: Callable[[Path], Any] | None,
                roi_path: Path | None = None, unc_fn: Callable[[Image], dict[str, Any]] | None = None,
-               rows: dict[Path, list[dict[str, Any]]] | None = None) -> list[Path]:
+               rows: dict[Path, list[dict[str, Any]]] | None = None, reference: str | None = None,
+               channels: list[Path] | None = None,
+               label_writer: Callable[[Image, Path, Path], Path] | None = None) -> list[Path]:
     """Process one input and write its result (and probability and uncertainty maps); return the paths."""
-    img = read_image(src, series=series) if src.is_dir() else read_image(src)
-    declared = _msd_channel_modality(src)
+    img = read_input(src, series=series, reference=reference, channels=channels)
+    declared = _msd_channel_modality(src) if not img.has_channels else None
     if declared and not img.meta.get("modality"):  # NIfTI stores none; dataset.json names the channel
         img = Image(img.array, img.spacing, img.origin, img.direction, {**img.meta, "modality": declared})
     roi = None
@@ -553,7 +897,28 @@ def _apply_one(fn: Callable[[Image], Image], proba_fn: Callable[[Image], Image] 
         outputs = [(prob.with_array(prob.array.astype(np.float32)), pdst), (labels, dst)]
     written = []
     for result, path in outputs:
-        written.append(write_image(result, path))
+        if label_writer is not None and path == dst:  # the label map, in another format (DICOM SEG)
+            written.append(label_writer(result, src, path))
+        else:
+            written.append(write_image(result, path))
         if on_written is not None:
             on_written(path)
     return written
+
+
+def _label_format(label_format: str, fn: Any, pairs: list[tuple[Path, Path]], out: str | Path,
+                  series: str | Sequence[str] | None, output: Output
+                  ) -> tuple[list[tuple[Path, Path]], Callable[[Image, Path, Path], Path]]:
+    """``label_format="dicom-seg"``: the checked pairs (outputs ``NAME.dcm``) and the label map writer."""
+    if label_format != DICOM_SEG:
+        raise InputError(f"unknown label map format '{label_format}'; the one available is '{DICOM_SEG}'")
+    if output != "labels":
+        raise InputError("--format dicom-seg writes label maps (segment, predict), not preprocessed images")
+    pairs = dicom_seg_pairs(pairs, out, series)
+    one = series if isinstance(series, str) or series is None else (list(series) or [None])[0]
+    names, method = segmenter_class_names(fn), getattr(fn, "name", None)
+
+    def write(labels: Image, src: Path, dst: Path) -> Path:
+        return write_dicom_seg(labels, dst, src, series=one, class_names=names,
+                               method=str(method) if method else "medseg")
+    return pairs, write

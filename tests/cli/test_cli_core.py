@@ -73,7 +73,7 @@ def test_segment_folder(tmp_path, capsys):
         write_image(img.with_array((img.array * 100).clip(0, 255).astype(np.uint8)), tmp_path / "in" / f"c{i}.png")
     code, out, err = run(["segment", str(tmp_path / "in"), str(tmp_path / "out"), "--method", "threshold"], capsys)
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c1.png", "c2.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c1.png", "c2.png", "manifest.json"]
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -121,7 +121,8 @@ def test_bad_files_in_a_folder_are_named_and_the_others_segmented(tmp_path, caps
     assert code == 2 and "Traceback" not in err
     assert len([ln for ln in err.splitlines() if ln.startswith("medseg:")]) == 1  # (the rest: progress bar)
     assert "2 of 4 input(s) could not be segmented" in err and "c1.png" in err and "c3.npy" in err and "NaN" in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c2.png"]  # complete files only
+    # complete files only (and the run's manifest)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c2.png", "manifest.json"]
     assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before
 
 

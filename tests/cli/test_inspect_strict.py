@@ -47,7 +47,8 @@ def test_case_ids_survive_segment_and_evaluate(tmp_path, capsys):
 
     root = make_dataset(tmp_path / "m", n=3, layout="msd", kind="disc3d", shape=(8, 16, 16))
     assert main(["segment", str(root / "imagesTr"), str(tmp_path / "p"), "--method", "otsu"]) == 0
-    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [f"case_00{i}.nii.gz" for i in range(3)]
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert names == [f"case_00{i}.nii.gz" for i in range(3)] + ["manifest.json"]
     assert main(["evaluate", str(tmp_path / "p"), str(root), "--out", str(tmp_path / "e")]) == 0
     with open(tmp_path / "e" / "metrics.csv") as f:
         assert [r["case"] for r in csv.DictReader(f)] == ["case_000", "case_001", "case_002"]
@@ -87,4 +88,4 @@ def test_a_folder_of_inputs_never_writes_into_a_file_like_path(tmp_path, capsys)
     assert "must be a folder" in capsys.readouterr().err
     assert not (tmp_path / "out.nii.gz").exists()
     assert main(["segment", str(tmp_path / "in"), str(tmp_path / "out"), "--method", "otsu"]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.tif", "c1.tif"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.tif", "c1.tif", "manifest.json"]

@@ -153,3 +153,21 @@ def test_frozen_group_does_not_move_while_frozen(source):
     after = dict(net.named_parameters())
     assert all(torch.equal(before[n], after[n]) for n in names)
     assert any(not torch.equal(before[n], after[n]) for n in before if n not in names)
+
+
+def test_pretrained_through_training(source, tmp_path, caplog):
+    f = tmp_path / "weights.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in _weights(source).items()}}, f)
+    with caplog.at_level(logging.INFO, logger="medseg"):
+        info = train_unet(load_dataset(_npy(tmp_path / "data", 3)), tmp_path / "m",
+                          TrainConfig(pretrained=str(f), **TINY))
+    assert f"pretrained: {len(_weights(source))} tensors matched" in caplog.text
+    assert "few_shot" in info  # 3 cases from earlier weights
+    torch.save({"something.else": torch.zeros(3)}, tmp_path / "bad.pt")
+    with pytest.raises(ConfigError, match="matches"):
+        train_unet(load_dataset(_npy(tmp_path / "d2", 3)), tmp_path / "m2",
+                   TrainConfig(pretrained=str(tmp_path / "bad.pt"), **TINY))
+    assert not (tmp_path / "m2").exists()
+    with pytest.raises(ConfigError, match="not both"):
+        train_unet(load_dataset(_npy(tmp_path / "d3", 3)), tmp_path / "m3",
+                   TrainConfig(pretrained=str(f), init_from=str(source), **TINY))

@@ -151,7 +151,7 @@ def test_predict_uncertainty_writes_maps_and_summary_and_respects_force(model, t
     assert main(argv) == 0
     got = sorted(p.name for p in (tmp_path / "pred").iterdir())
     assert got == ["c0.nii.gz", "c0_spread.nii.gz", "c0_uncertainty.nii.gz", "c1.nii.gz", "c1_spread.nii.gz",
-                   "c1_uncertainty.nii.gz", "uncertainty.csv"]
+                   "c1_uncertainty.nii.gz", "manifest.json", "uncertainty.csv"]
     unc = read_image(tmp_path / "pred" / "c0_uncertainty.nii.gz")
     spread = read_image(tmp_path / "pred" / "c0_spread.nii.gz").array
     assert unc.shape == (48, 48) and spread.shape == (2, 48, 48) and spread[0].max() > 0  # two folds differ

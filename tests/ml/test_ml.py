@@ -247,7 +247,7 @@ def test_train_and_predict_cli(tmp_path, capsys):
     assert info["params"]["n_estimators"] == 10 and info["train_options"]["samples_per_image"] == 3000
     imgs = sorted((root / "images").iterdir())
     rc = main(["predict", str(out), str(root / "images"), str(tmp_path / "pred")])
-    assert rc == 0 and len(list((tmp_path / "pred").iterdir())) == len(imgs)
+    assert rc == 0 and len(list((tmp_path / "pred").glob("*.tif"))) == len(imgs)
     from medseg.io import read_image, write_image
 
     write_image(read_image(imgs[0]), tmp_path / "one.nii.gz")

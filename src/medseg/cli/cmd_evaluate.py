@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics (faster)")
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--title", default=None, help="report title (default: the prediction folder name)")
+    p.add_argument("--explain", metavar="MODEL", help="the model folder that made PRED: explain it on the worst "
+                   "cases and show each explanation (saliency or feature contributions) under the case in the report; "
+                   "needs the images (--images, or a dataset folder as GT)")
     add_force(p, "metrics.csv, summary.json and report.html")
 
 
@@ -112,7 +115,14 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         inputs["subset"] = (f"--subset: the {len(table.cases)} predicted case(s) only; ground-truth cases without a "
                             "prediction were left out")
     title = args.title or f"Evaluation of {Path(args.pred).resolve().name}"
-    written = write_evaluation(table, args.out, pooled=args.pooled, inputs=inputs, title=title, html=not args.no_html)
+    explanations = None
+    if args.explain and not args.no_html:
+        from medseg.explain.report import explain_cases  # deferred: loads the model (and torch)
+
+        inputs["explained model"] = args.explain
+        explanations = explain_cases(table, args.explain)
+    written = write_evaluation(table, args.out, pooled=args.pooled, inputs=inputs, title=title, html=not args.no_html,
+                               explanations=explanations)
     summ = table.summary(pooled=args.pooled)
     for lab in table.labels:
         s = summ[str(lab)]

@@ -9,11 +9,14 @@ from medseg.contract import read_model_info
 from medseg.errors import InputError
 from medseg.io.atomic import refuse_existing
 
-HELP = "export a trained unet fold network to ONNX (for ONNX Runtime and other engines)"
-DESCRIPTION = """Export one fold's network of a `unet` model folder to an ONNX file (written
-atomically). The graph takes the preprocessed input (N, C, *spatial) — normalisation and
-spacing are in the model's plan.json — with dynamic batch and spatial sizes (multiples of
-2 ** (depth - 1)) and returns logits (N, K, *spatial). It needs the `onnx` package.
+HELP = "export a trained unet fold network to ONNX with its preprocessing (for ONNX Runtime)"
+DESCRIPTION = """Export one fold's network of a `unet` model folder to an ONNX file and, beside it,
+OUT.json: the preprocessing (per-channel normalisation, target spacing) and inference settings
+(patch size, window and overlap, mirroring axes, temperature, class names, post-processing).
+`medseg predict OUT.onnx IN OUT` then reproduces `medseg predict MODEL_DIR IN OUT` with ONNX
+Runtime. The graph takes the preprocessed input (N, C, *spatial) and returns logits
+(N, K, *spatial); its spatial sizes are dynamic where the export verified them, else the patch
+size (see OUT.json "input"). It needs the `onnx` and `onnxruntime` packages.
 
 Examples:
   medseg export models/unet unet_fold0.onnx
@@ -61,8 +64,11 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         raise InputError(f"{out}: the output file must end in .onnx")
     if out.exists() and out.is_dir():
         raise InputError(f"{out}: is a folder; give a file name ending in .onnx")
-    refuse_existing([out], force=args.force)
+    from medseg.infer.onnx_runtime import sidecar_path  # deferred: imports torch
+
+    refuse_existing([out, sidecar_path(out)], force=args.force)
     export_onnx(model, out, fold=args.fold, checkpoint=args.checkpoint, opset=args.opset)
     fold = args.fold if args.fold is not None else list(read_model_info(model).get("folds", [0]))[0]
-    print(f"wrote {out} (fold {fold}, {args.checkpoint} weights; input: the preprocessed image, see plan.json)")
+    print(f"wrote {out} (fold {fold}, {args.checkpoint} weights) and {sidecar_path(out)} (its preprocessing); "
+          f"apply with `medseg predict {out} IN OUT`")
     return 0

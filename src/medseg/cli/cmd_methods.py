@@ -49,6 +49,33 @@ def _print_params(params: list[dict]) -> None:
         print(f"      --{p['name'].replace('_', '-'):<22} default {p['default']!r:<12} {p['help']}")
 
 
+def _networks() -> list[dict]:
+    """The ``--net`` choices of the ``unet`` method: dimensions, patch divisor, fixed input
+    size, pretrainable encoder, size at the default width."""
+    from medseg.nets import NETS, net_info  # deferred: imports torch
+
+    rows = []
+    for n in NETS.names():
+        i = net_info(n)
+        rows.append({"name": n, "dims": list(i.dims), "divisor": i.divisor or "2^(levels-1)",
+                     "fixed_input": i.fixed_input, "pretrained_encoder": i.encoder, "params": i.params,
+                     "onnx": not i.no_onnx, "summary": i.summary})
+    return rows
+
+
+def _print_networks(rows: list[dict]) -> None:
+    """The networks as a table (``medseg methods unet``)."""
+    print("    networks (--net NAME; `late-fusion-unet` is chosen by --fusion late):")
+    print(f"      {'name':<26} {'dims':<6} {'divisor':<13} {'fixed size':<10} {'--pretrained':<12} {'params':>7}"
+          f"  {'onnx':<4}  summary")
+    for r in rows:
+        dims = "/".join(f"{d}D" for d in r["dims"])
+        size = f"{r['params'] / 1e6:.1f}M" if r["params"] else "?"
+        print(f"      {r['name']:<26} {dims:<6} {str(r['divisor']):<13} {'yes' if r['fixed_input'] else 'no':<10} "
+              f"{'yes' if r['pretrained_encoder'] else 'no':<12} {size:>7}  {'yes' if r['onnx'] else 'no':<4}  "
+              f"{r['summary']}")
+
+
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     """List the methods (and recipes), or show one method.
 
@@ -73,8 +100,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.family:
         info = [i for i in info if i["family"] == args.family]
     recipes = [] if args.name or args.family else _recipes()
+    nets = _networks() if args.name == "unet" else []
     if args.json:
-        print(json.dumps({"methods": info, "recipes": recipes}, indent=2))
+        print(json.dumps({"methods": info, "recipes": recipes, **({"networks": nets} if nets else {})}, indent=2))
         return 0
     for fam in ("classical", "ml", "dl"):
         rows = [i for i in info if i["family"] == fam]
@@ -90,6 +118,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                 if i.get("train_params"):
                     print(f"    training options (medseg train DATASET --method {i['name']} --out MODEL_DIR ...):")
                     _print_params(i["train_params"])
+                if nets:
+                    _print_networks(nets)
     if recipes:
         print("Recipes (medseg segment IN OUT --recipe NAME)")
         for r in recipes:

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from medseg.config import field_type
 from medseg.errors import ConfigError
 from medseg.io import Dataset, load_dataset
+from medseg.run import Engine
+from medseg.run_engines import ENGINES, make_engine, run_options
 
-__all__ = ["add_dataset_args", "add_force", "dataset_from_args", "flag_help"]
+__all__ = ["add_dataset_args", "add_force", "dataset_from_args", "flag_help", "add_engine_args", "engine_from_args",
+           "manifest_options"]
 
 
 def add_dataset_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """Add ``DATASET`` and ``--images/--labels/--roi`` to a subcommand's parser.
+    """Add ``DATASET``, ``--images/--labels/--roi`` and ``--reference`` to a subcommand's parser.
 
     Parameters
     ----------
@@ -31,6 +36,8 @@ def add_dataset_args(p: argparse.ArgumentParser, *, required: bool = True) -> No
     p.add_argument("--images", metavar="DIR", help="folder of images (instead of DATASET)")
     p.add_argument("--labels", metavar="DIR", help="folder of label maps, paired with --images by case id")
     p.add_argument("--roi", metavar="DIR", help="folder of region-of-interest masks (e.g. field of view)")
+    p.add_argument("--reference", metavar="NAME", help="multimodal cases: the modality (channel name) whose grid "
+                   "the others are resampled onto (default: the finest)")
 
 
 def add_force(p: argparse.ArgumentParser, what: str = "outputs") -> None:
@@ -57,7 +64,7 @@ def dataset_from_args(args: argparse.Namespace, *, require_labels: bool = False)
     Parameters
     ----------
     args : argparse.Namespace
-        With ``dataset``, ``images``, ``labels`` and ``roi``.
+        With ``dataset``, ``images``, ``labels``, ``roi`` (and optionally ``reference``).
     require_labels : bool
         Refuse a dataset without labels.
 
@@ -75,7 +82,7 @@ def dataset_from_args(args: argparse.Namespace, *, require_labels: bool = False)
     if (args.labels or args.roi) and not args.images:
         raise ConfigError("--labels and --roi need --images")
     return load_dataset(args.dataset, images=args.images, labels=args.labels, roi=args.roi,
-                        require_labels=require_labels)
+                        require_labels=require_labels, reference=getattr(args, "reference", None))
 
 
 def flag_help(cls: Any) -> str:
@@ -99,3 +106,63 @@ def flag_help(cls: Any) -> str:
         flag = f.name.replace("_", "-")
         lines.append(f"  --{flag:<24} {tname:<14} default {default!r}  {f.metadata.get('help', '')}")
     return "\n".join(lines)
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """Add ``--engine local|ray``, ``--address`` and ``--workers`` (folder runs, :mod:`medseg.run_engines`).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    p.add_argument("--engine", choices=ENGINES, default="local", help="how the cases of a folder run: local (one "
+                   "after the other, default) or ray (sharded over Ray actors; pip install 'medseg[ray]')")
+    p.add_argument("--address", metavar="ADDRESS", help="--engine ray: join this Ray cluster (e.g. auto, "
+                   "ray://host:10001) instead of starting a local one for the command")
+    p.add_argument("--workers", metavar="N", type=int, help="--engine ray: number of actors (default: the CPUs Ray "
+                   "sees, at most the number of cases)")
+
+
+def engine_from_args(args: argparse.Namespace, factory: Callable[[], Any]) -> Engine:
+    """The engine of :func:`add_engine_args`'s options (checked before any work).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    factory : callable
+        The segmenter's picklable recipe, for the Ray actors.
+
+    Returns
+    -------
+    Engine
+    """
+    return make_engine(args.engine, factory=factory, workers=args.workers, address=args.address)
+
+
+def manifest_options(command: str, args: argparse.Namespace, tokens: Sequence[str], *,
+                     method: str | None = None, model: str | Path | None = None) -> dict[str, Any]:
+    """The options a folder run's ``manifest.json`` records (those that change the outputs).
+
+    Parameters
+    ----------
+    command : str
+    args : argparse.Namespace
+    tokens : sequence of str
+        The method's ``--name value`` options.
+    method : str, optional
+        The method actually used (when the command chose a default).
+    model : str or Path, optional
+        The model folder or file.
+
+    Returns
+    -------
+    dict
+    """
+    keys = ("method", "recipe", "probabilities", "uncertainty", "roi", "series", "reference", "format")
+    opts = {k: getattr(args, k) for k in keys if hasattr(args, k) and k != "model"}
+    if method is not None:
+        opts["method"] = method
+    if opts.get("roi"):
+        opts["roi"] = str(Path(opts["roi"]).resolve())
+    return run_options(command, opts, tokens, model=model)

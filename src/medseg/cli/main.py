@@ -24,7 +24,7 @@ from medseg.config import join_option_values
 from medseg.errors import MedsegError, suggest
 
 COMMANDS = ("inspect", "convert", "anonymize", "methods", "segment", "preprocess", "train", "predict", "evaluate",
-            "compare", "export", "demo", "serve")
+            "compare", "explain", "export", "demo", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

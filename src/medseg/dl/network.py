@@ -34,11 +34,14 @@ def build_net(plan: Plan, *, deep_supervision: bool = True) -> torch.nn.Module:
     Returns
     -------
     torch.nn.Module
-        Maps ``(N, plan.in_channels, *spatial)`` to logits ``(N, plan.n_classes, *spatial)``.
+        Maps ``(N, plan.in_channels, *spatial)`` to logits ``(N, plan.n_classes, *spatial)``;
+        with ``plan.fusion == "late"`` one encoder per channel (``late-fusion-unet``).
     """
-    return create_net(plan.net, spatial_dims=plan.dims, in_channels=plan.in_channels,
+    name = "late-fusion-unet" if getattr(plan, "fusion", "early") == "late" else plan.net  # medseg.nets.fusion
+    return create_net(name, spatial_dims=plan.dims, in_channels=plan.in_channels,
                       out_channels=plan.n_classes, channels=plan.channels,
-                      num_res_units=plan.num_res_units, norm=plan.norm, deep_supervision=deep_supervision)
+                      num_res_units=plan.num_res_units, norm=plan.norm, deep_supervision=deep_supervision,
+                      patch_size=tuple(plan.patch_size))  # fixed-input networks (unetr) are built for it
 
 
 def load_fold_net(fold_dir: str | Path, plan: Plan, device: str = "cpu",

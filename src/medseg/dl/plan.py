@@ -42,6 +42,15 @@ class Plan:
     normalisation : tuple of str
         Per channel: ``"zscore"`` (per image) or ``"ct"`` (clip and z-score with dataset
         statistics).
+    channel_names : tuple of str
+        The channels' (modalities') names in order (from ``dataset.json`` or the modality
+        folders; empty: unknown). Prediction refuses inputs whose named channels differ.
+    reference : str
+        The modality whose grid the others were resampled onto (``--reference``; empty: the
+        finest).
+    fusion : str
+        ``"early"`` (modalities as input channels of one network) or ``"late"`` (one encoder
+        per modality, features fused at every level: :mod:`medseg.nets.fusion`).
     ct_stats : tuple
         Per channel: ``(lo, hi, mean, std)`` for ``"ct"`` channels, else ``()``.
     patch_size : tuple of int
@@ -88,6 +97,9 @@ class Plan:
     target_spacing: tuple = ()
     normalisation: tuple = ()          # per channel: "zscore" | "ct"
     ct_stats: tuple = ()               # per channel: (lo, hi, mean, std) when "ct"
+    channel_names: tuple = ()          # per channel: the modality's name ("T1", "FLAIR", "CT")
+    reference: str = ""                # modality whose grid the others are resampled onto ("": finest)
+    fusion: str = "early"              # "early" (channels) | "late" (one encoder per modality)
     patch_size: tuple = ()
     batch_size: int = 2
     net: str = "unet"
@@ -144,7 +156,8 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     """
     d = dict(data)
     d["class_names"] = {str(k): str(v) for k, v in (d.get("class_names") or {}).items()}
-    for k in ("target_spacing", "normalisation", "patch_size", "channels", "class_weights", "mirror_axes"):
+    for k in ("target_spacing", "normalisation", "patch_size", "channels", "class_weights", "mirror_axes",
+              "channel_names"):
         if k in d and d[k] is not None:
             d[k] = tuple(d[k])
     if "ct_stats" in d:

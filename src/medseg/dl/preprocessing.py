@@ -22,6 +22,7 @@ from scipy import ndimage as ndi
 from medseg.dl.plan import Plan
 from medseg.errors import InputError
 from medseg.image import Image
+from medseg.io.multimodal import channel_difference
 
 __all__ = ["normalise", "preprocess", "zoom_factors"]
 
@@ -51,12 +52,17 @@ def normalise(array: np.ndarray, kinds: Sequence[str], ct_stats: Sequence[Sequen
     """
     out = np.empty(array.shape, np.float32)
     for c in range(array.shape[0]):
-        a = array[c].astype(np.float32)
+        a = out[c]  # computed in place (a CT volume is 1 GB as float32): the same float32 operations
+        a[...] = array[c]
         if kinds[c] == "ct" and ct_stats[c]:
             lo, hi, mean, std = ct_stats[c]
-            out[c] = (np.clip(a, lo, hi) - mean) / max(std, 1e-6)
+            np.clip(a, lo, hi, out=a)
+            a -= np.float32(mean)
+            a /= np.float32(max(std, 1e-6))
         else:
-            out[c] = (a - a.mean()) / max(float(a.std()), 1e-6)
+            mu, sd = a.mean(), max(float(a.std()), 1e-6)
+            a -= mu
+            a /= np.float32(sd)
     return out
 
 
@@ -94,12 +100,20 @@ def preprocess(image: Image, plan: Plan) -> tuple[np.ndarray, tuple[float, ...] 
     Raises
     ------
     InputError
-        The image's dimensionality or channel count differs from the plan's.
+        The image's dimensionality or channel count differs from the plan's, or its channel
+        names (``meta["channel_names"]``, when known) differ from ``plan.channel_names``.
     """
     if image.ndim != plan.dims:
         raise InputError(f"the model was trained on {plan.dims}D images; this image is {image.ndim}D {image.shape}")
+    names = [str(n) for n in image.meta.get("channel_names") or []]
     if image.n_channels != plan.in_channels:
-        raise InputError(f"the model expects {plan.in_channels} channel(s); this image has {image.n_channels}")
+        trained = f" ({', '.join(plan.channel_names)})" if plan.channel_names else ""
+        given = f" ({', '.join(names)})" if names else ""
+        raise InputError(f"the model expects {plan.in_channels} channel(s){trained}; this image has "
+                         f"{image.n_channels}{given}")
+    diff = channel_difference(plan.channel_names, names) if len(names) == image.n_channels else None
+    if diff:
+        raise InputError(f"the image's channels differ from the model's: {diff}")
     a = image.array if image.has_channels else image.array[None]
     a = normalise(a, plan.normalisation, plan.ct_stats)
     f = zoom_factors(image.spacing, plan.target_spacing) if plan.target_spacing else None

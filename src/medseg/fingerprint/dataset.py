@@ -22,6 +22,7 @@ from medseg.errors import InputError, MedsegError
 from medseg.fingerprint.text import fmt_values
 from medseg.image import SPACING_UNKNOWN, Image, require_finite, same_grid
 from medseg.io import Case, Dataset
+from medseg.io.multimodal import label_onto
 from medseg.progress import progress as show_progress
 from medseg.roi import labelled_outside, policy_from_counts
 
@@ -297,7 +298,7 @@ def _planner_fields(ds: Dataset, records: list[dict[str, Any]], out: dict[str, A
                          float(v.mean()), float(v.std())])
     return {"dims": out["dimensionality"], "shapes": [r["shape"] for r in records],
             "spacings": [r["spacing"] for r in records],
-            "declared_modality": list(ds.channel_names),
+            "declared_modality": list(ds.channel_names), "reference": str(ds.meta.get("reference") or ""),
             "fg_stats": fg_stats, "class_counts": {str(k): v for k, v in sorted(label_counts.items())},
             "has_roi": bool(ds.has_roi)}
 
@@ -307,6 +308,8 @@ def _load_checked(ds: Dataset, case: Case, img: Image, what: str, problems: list
     path = case.label if what == "label" else case.roi
     try:
         other = ds.load_label(case) if what == "label" else ds.load_roi(case)
+        if other is not None and len(case.images) > 1 and case.index is None:  # multimodal: onto the reference grid
+            other = label_onto(other, img, where=str(path))
     except MedsegError as exc:
         kind = "unreadable" if "cannot read" in str(exc) or "no such" in str(exc) else "bad_label_values"
         problems.append(_problem(case, kind, str(exc), path))

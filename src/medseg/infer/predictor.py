@@ -63,12 +63,12 @@ from medseg.infer.onednn import onednn_conv3d
 from medseg.infer.onnx_runtime import OnnxNet, onnx_available
 from medseg.infer.tiered import TieredNet
 from medseg.infer.windows import window_overlaps
-from medseg.nets import net_divisor
+from medseg.nets import net_divisor, net_info
 from medseg.postprocess import apply_rules
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Predictor", "UNCERTAINTY_MAPS"]
+__all__ = ["Predictor", "UNCERTAINTY_MAPS", "argmax_labels"]
 
 #: The per-voxel maps of :meth:`Predictor.predict_uncertainty`, in order: predictive entropy
 #: of the ensemble over log K (0 certain .. 1 uniform); mutual information between the
@@ -76,6 +76,35 @@ __all__ = ["Predictor", "UNCERTAINTY_MAPS"]
 #: fold networks and between mirrorings, ``sqrt(sum_k Var p_k / 2)`` (for two classes the
 #: standard deviation of the foreground probability; 0 with one fold / no mirroring).
 UNCERTAINTY_MAPS = ("entropy", "mutual_information", "fold_spread", "mirror_spread")
+
+
+def argmax_labels(prob: np.ndarray, *, block: int = 2 ** 22) -> np.ndarray:
+    """``np.argmax(prob, axis=0).astype(np.uint8)`` without its int64 full-size intermediate.
+
+    The argmax runs over blocks of about ``block`` voxels along the first spatial axis (a
+    512x512x1000 volume would otherwise take 2 GB of int64 indices); the result is the same.
+
+    Parameters
+    ----------
+    prob : ndarray, shape (K, *spatial)
+    block : int
+        Voxels per block.
+
+    Returns
+    -------
+    ndarray of uint8, shape (*spatial)
+
+    Examples
+    --------
+    >>> p = np.random.default_rng(0).random((3, 5, 4, 4))
+    >>> bool((argmax_labels(p, block=16) == np.argmax(p, axis=0)).all())
+    True
+    """
+    out = np.empty(prob.shape[1:], np.uint8)
+    step = max(1, block // max(1, int(np.prod(prob.shape[2:]))))
+    for z in range(0, prob.shape[1], step):
+        out[z:z + step] = np.argmax(prob[:, z:z + step], axis=0)
+    return out
 
 
 def _softmax_(t: torch.Tensor) -> torch.Tensor:
@@ -128,7 +157,8 @@ class Predictor:
         thread, whole-image window, 0.230 s ONNX Runtime vs 0.258 s torch per image; two
         threads 0.148 vs 0.141 s).
     window : str
-        ``"patch"`` — windows of the training patch size (nnU-Net's way), or ``"image"`` —
+        ``"patch"`` — windows of the training patch size (nnU-Net's way; always for a network
+        built for one input size, :attr:`medseg.nets.NetInfo.fixed_input`), or ``"image"`` —
         one window over the whole (padded) image when it has at most ``max_window_voxels``
         voxels, else the largest windows under that bound. With instance normalisation a
         window's statistics then cover more context than in training, so ``medseg train``
@@ -175,6 +205,8 @@ class Predictor:
             backend = "onnx" if self.device.type == "cpu" and one_thread and onnx_available() else "torch"
         if backend == "onnx" and self.device.type != "cpu":
             raise ConfigError("the onnx backend runs on the CPU; use --device cpu or the torch backend")
+        if window == "image" and net_info(plan.net).fixed_input:
+            window = "patch"  # a network built for one input size (unetr) runs windows of exactly that size
         self.nets = [n.to(self.device).eval() for n in nets]
         self._onnx = None
         if backend == "onnx":
@@ -397,7 +429,7 @@ class Predictor:
         p = self._to_grid(self.probabilities(a), image, f is not None)
         if f is not None:
             p = p / np.clip(p.sum(0, keepdims=True), 1e-6, None)
-        return Image(p.astype(np.float32), image.spacing, image.origin, image.direction, dict(image.meta))
+        return Image(p.astype(np.float32, copy=False), image.spacing, image.origin, image.direction, dict(image.meta))
 
     def _to_grid(self, p: np.ndarray, image: Image, resample: bool) -> np.ndarray:
         """Channel-first maps in the plan's space back on ``image``'s grid (when the plan resampled)."""
@@ -460,6 +492,5 @@ class Predictor:
         -------
         ndarray of uint8, shape image.shape
         """
-        p = self.predict_proba(image).array
-        lab = np.argmax(p, axis=0).astype(np.uint8)
+        lab = argmax_labels(self.predict_proba(image).array)
         return apply_rules(lab, postprocessing)

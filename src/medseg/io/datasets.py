@@ -7,13 +7,18 @@ Layouts
 -------
 ``folders``
     ``ROOT/images/`` with ``ROOT/labels/`` (or ``masks/``) and optionally ``ROOT/roi/``
-    (or ``fov/``); or the same three folders given explicitly.
+    (or ``fov/``); or the same three folders given explicitly. ``images/`` may hold one
+    sub-folder per modality instead (``images/T1/case1.nii.gz``, ``images/FLAIR/case1.nii.gz``):
+    each case then has one channel per sub-folder, named after it.
 ``npy``
     ``images.npy`` shaped ``(N,H,W)``, ``(N,H,W,C)``, ``(N,D,H,W)`` or ``(N,D,H,W,C)``
     and ``labels.npy`` shaped ``(N,H,W)`` (integers) or ``(N,H,W,K)`` (one-hot).
 ``msd``
     the nnU-Net v2 / Medical Segmentation Decathlon raw layout: ``imagesTr/``,
     ``labelsTr/``, ``imagesTs/``, ``dataset.json``, channels as ``CASE_0000``, ``CASE_0001``.
+
+Channels on different grids are resampled in physical space onto a reference channel
+(``load_dataset(reference=NAME)``; default: the finest), see :mod:`medseg.io.multimodal`.
 
 Pairing in the folder layouts: identical stems first; otherwise a shared leading case
 id (``21_training.tif`` <-> ``21_manual1.gif`` <-> ``21_training_mask.gif``); otherwise
@@ -30,12 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from medseg.errors import FormatError, GeometryError, InputError
+from medseg.errors import ConfigError, FormatError, GeometryError, InputError
 from medseg.image import Image, same_grid
 from medseg.io.base import read_image, strip_suffix
 from medseg.io.labels import as_label, read_label
 from medseg.io.listing import case_key, list_images, pair_files, short_list
 from medseg.io.msd_json import read_dataset_json
+from medseg.io.multimodal import label_onto, modality_folders, norm_name, pair_modalities, stack_modalities
 
 __all__ = ["Case", "Dataset", "load_dataset", "check_pair", "list_images", "pair_files", "case_key", "labelled_rows",
            "labelled_rows_file"]
@@ -169,28 +175,31 @@ class Dataset:
         Returns
         -------
         Image
-            ``([C,] *spatial)``.
+            ``([C,] *spatial)``; several channels on different grids are resampled onto the
+            reference channel (``meta["reference"]``, default the finest) in physical space.
+            ``meta["channel_names"]`` names the channels when the dataset does.
 
         Raises
         ------
-        InputError, GeometryError
-            A multi-channel channel file, or channels on different grids.
+        InputError
+            A multi-channel channel file, or a channel that does not overlap the reference.
         """
         if case.index is not None:
             return self._npy_image(case.index)
         imgs = [read_image(p) for p in case.images]
         if len(imgs) == 1:
             return imgs[0]
-        ref = imgs[0]
-        for p, im in zip(case.images[1:], imgs[1:]):
+        for p, im in zip(case.images, imgs):
             if im.has_channels:
                 raise InputError(f"{p}: channel files must be single-channel images")
-            if not same_grid(ref, im):
-                raise GeometryError(f"{p}: channel is not on the same grid as {case.images[0].name} "
-                                    f"(shape {im.shape} vs {ref.shape}, spacing {im.spacing} vs {ref.spacing})")
-        stack = np.stack([im.array for im in imgs])
-        return Image(stack, ref.spacing, ref.origin, ref.direction,
-                     {**dict(ref.meta), "channel_files": [str(p) for p in case.images]})
+        names = (list(self.channel_names) if len(self.channel_names) == len(imgs)
+                 else [f"channel_{i}" for i in range(len(imgs))])
+        stacked = stack_modalities(imgs, names, reference=self.meta.get("reference") or None,
+                                   where=f"case {case.case_id}: ")
+        meta = {**dict(stacked.meta), "channel_files": [str(p) for p in case.images]}
+        if not self.channel_names:
+            meta.pop("channel_names", None)
+        return stacked.with_array(stacked.array, meta=meta)
 
     def load_label(self, case: Case, image: Image | None = None) -> Image | None:
         """The case's label map (None when it has none); checked against ``image`` if given.
@@ -213,6 +222,8 @@ class Dataset:
         else:
             lab = read_label(case.label)
         if image is not None:
+            if len(case.images) > 1 and case.index is None:  # a multimodal case: the map may lie on any modality
+                lab = label_onto(lab, image, where=f"{case.label}")
             check_pair(image, lab, case.label or self.root, what="label map")
         return lab
 
@@ -235,6 +246,8 @@ class Dataset:
         roi = read_label(case.roi)
         roi = roi.with_array((roi.array > 0).astype(np.uint8))
         if image is not None:
+            if len(case.images) > 1 and case.index is None:  # a multimodal case: the mask may lie on any modality
+                roi = label_onto(roi, image, where=f"{case.roi}")
             check_pair(image, roi, case.roi, what="ROI mask")
         return roi
 
@@ -302,7 +315,7 @@ def _find_dir(root: Path, names: Sequence[str]) -> Path | None:
 
 def load_dataset(path: str | Path | None = None, *, images: str | Path | None = None,
                  labels: str | Path | None = None, roi: str | Path | None = None,
-                 require_labels: bool = False, partial: bool = False) -> Dataset:
+                 require_labels: bool = False, partial: bool = False, reference: str | None = None) -> Dataset:
     """Open a dataset in any supported layout.
 
     Parameters
@@ -318,6 +331,9 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
         Accept images without a label (a dataset being annotated, as ``medseg serve`` opens
         it): their cases have ``label=None``. Labels without an image are still refused.
         Training refuses such cases by name.
+    reference : str, optional
+        The channel (modality) whose grid the others are resampled onto when a case's
+        channels lie on different grids (``--reference``); default: the finest.
 
     Returns
     -------
@@ -355,6 +371,11 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
                     f"or images.npy + labels.npy; or pass --images/--labels explicitly"
                 )
             ds = _folders(img_dir, _find_dir(root, LABEL_DIRS), _find_dir(root, ROI_DIRS), root=root, partial=partial)
+    if reference:
+        if ds.channel_names and not any(norm_name(reference) == norm_name(n) for n in ds.channel_names):
+            raise ConfigError(f"--reference {reference}: no such modality; the dataset has "
+                              f"{', '.join(ds.channel_names)}")
+        ds.meta["reference"] = str(reference)
     if not ds.cases:
         raise InputError(f"{ds.root}: the dataset has no cases (no image files where the {ds.layout} layout "
                          "expects them)")
@@ -365,6 +386,9 @@ def load_dataset(path: str | Path | None = None, *, images: str | Path | None = 
 
 def _folders(img_dir: Path, lab_dir: Path | None, roi_dir: Path | None, *, root: Path,
              partial: bool = False) -> Dataset:
+    modalities = modality_folders(img_dir)
+    if modalities:
+        return _modality_folders(img_dir, modalities, lab_dir, roi_dir, root=root, partial=partial)
     imgs = list_images(img_dir)
     if not imgs:
         raise InputError(f"{img_dir}: no image files found")
@@ -378,6 +402,26 @@ def _folders(img_dir: Path, lab_dir: Path | None, roi_dir: Path | None, *, root:
     return Dataset(root, "folders", cases, meta={"images_dir": str(img_dir),
                                                   "labels_dir": str(lab_dir) if lab_dir else None,
                                                   "roi_dir": str(roi_dir) if roi_dir else None})
+
+
+def _modality_folders(img_dir: Path, modalities: list[Path], lab_dir: Path | None, roi_dir: Path | None, *,
+                      root: Path, partial: bool) -> Dataset:
+    """``images/<MODALITY>/<case>`` + ``labels/<case>``: one channel per modality sub-folder."""
+    grouped = pair_modalities(modalities)
+    others = {}
+    if lab_dir is not None:
+        others["labels"] = list_images(lab_dir)
+    if roi_dir is not None:
+        others["roi"] = list_images(roi_dir)
+    firsts = [files[0] for _, files in grouped]
+    by_first = {files[0]: (cid, files) for cid, files in grouped}
+    pairs = pair_files(firsts, others, optional=("labels",) if partial else ()) if others else [
+        (cid, files[0], {}) for cid, files in grouped]
+    cases = [Case(by_first[img][0], by_first[img][1], g.get("labels"), g.get("roi")) for _, img, g in pairs]
+    return Dataset(root, "folders", cases, channel_names=[m.name for m in modalities],
+                   meta={"images_dir": str(img_dir), "modality_dirs": [str(m) for m in modalities],
+                         "labels_dir": str(lab_dir) if lab_dir else None,
+                         "roi_dir": str(roi_dir) if roi_dir else None})
 
 
 def _load_array(path: Path) -> np.ndarray:

@@ -31,8 +31,11 @@ Reading rules
   SimpleITK's reading of the same files.
 * ``meta`` holds modality, window centre/width, series description/UID/number,
   photometric interpretation and body part — never patient-identifying tags.
+* A **DICOM SEG** (Segmentation Storage) file, or a folder holding one, is read as a label
+  map on its source grid, segment numbers as values (:mod:`medseg.io.dicom_seg_read`).
 
-DICOM is read-only in medseg: write ``.nii.gz``, ``.nrrd`` or ``.mha`` instead.
+DICOM images are read-only in medseg: write ``.nii.gz``, ``.nrrd`` or ``.mha`` instead; label
+maps can be written as DICOM SEG (``--format dicom-seg``, :mod:`medseg.io.dicom_seg`).
 """
 from __future__ import annotations
 
@@ -61,12 +64,14 @@ from medseg.io.dicom_header import (
     pixel_spacing,
     rescale_of,
 )
+from medseg.io.dicom_seg_read import is_segmentation, read_segmentation
 from medseg.io.geometry import from_itk
 from medseg.io.native import library_messages
 
 log = logging.getLogger(__name__)
 
-__all__ = ["looks_like_dicom", "looks_like_dicom_folder", "read_dicom", "list_series", "SeriesInfo", "dicom_files"]
+__all__ = ["looks_like_dicom", "looks_like_dicom_folder", "read_dicom", "read_dicom_series", "list_series",
+           "SeriesInfo", "dicom_files"]
 
 _SKIP_NAMES = {"dicomdir"}
 _GAP_RTOL = 0.01
@@ -377,7 +382,9 @@ def _read_series(files: Sequence[Path], where: str, allow_uneven: bool, parsed: 
 
 
 def _read_single(ds: Any, path: Path, allow_uneven: bool) -> Image:
-    """One file: a 2D image, or a volume/stack for a multi-frame object."""
+    """One file: a 2D image, or a volume/stack for a multi-frame object (a SEG: its label map)."""
+    if is_segmentation(ds):
+        return read_segmentation(ds, path)
     arr = pixel_data(ds, path)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     rgb = int(ds.get("SamplesPerPixel", 1) or 1) > 1
@@ -455,6 +462,48 @@ def read_dicom(path: str | Path, *, series: str | None = None, allow_uneven: boo
     if "Rows" not in ds:
         raise FormatError(f"{p}: this DICOM file holds no image (SOP class {ds.get('SOPClassUID', '?')})")
     return _read_single(ds, p, allow_uneven)
+
+
+def read_dicom_series(folder: str | Path, series: Sequence[str], *, allow_uneven: bool = False
+                      ) -> list[tuple[SeriesInfo, Image]]:
+    """Read several series of one study folder (scanned once), in the order asked.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A study folder holding several series (at any depth).
+    series : sequence of str
+        Each a series UID, number, description or its folder's name (as ``series=`` of
+        :func:`read_dicom`).
+    allow_uneven : bool
+        Read series with uneven slice gaps using the median gap (warns).
+
+    Returns
+    -------
+    list of (SeriesInfo, Image)
+
+    Raises
+    ------
+    InputError
+        No DICOM series in ``folder``, a name matching no single series, or one series asked twice.
+
+    Examples
+    --------
+    >>> [(s.description, im.shape) for s, im in read_dicom_series("study/", ["T1post", "FLAIR"])]  # doctest: +SKIP
+    [('T1post', (24, 320, 260)), ('FLAIR_reg', (24, 320, 260))]
+    """
+    p = Path(folder)
+    if not p.is_dir():
+        raise InputError(f"{p}: not a DICOM study folder")
+    found, parsed = _scan(p)
+    chosen = [_choose(found, want, p) for want in series]
+    seen: dict[str, str] = {}
+    for want, info in zip(series, chosen):
+        if info.uid in seen:
+            raise InputError(f"{p}: --series '{seen[info.uid]}' and '{want}' pick the same series ({info.describe()})")
+        seen[info.uid] = want
+    return [(info, _read_series(info.files, f"{p} ('{info.description or info.uid}')", allow_uneven, parsed))
+            for info in chosen]
 
 
 def _read(path: Path, **kwargs: Any) -> Image:

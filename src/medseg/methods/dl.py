@@ -278,7 +278,9 @@ class UNetMethod(Segmenter):
         return self._labels(image, self.predict_proba(image))
 
     def _labels(self, image: Image, prob: Image) -> Image:
-        lab = np.argmax(prob.array, axis=0).astype(np.uint8)
+        from medseg.infer.predictor import argmax_labels  # deferred: imports torch
+
+        lab = argmax_labels(prob.array)
         if self.params.postprocess:
             lab = apply_rules(lab, (self._info or {}).get("postprocessing"))
         return label_like(image, lab, method=self.name)

@@ -109,7 +109,7 @@ def summary_document(table: MetricsTable, *, pooled: bool = False,
 
 def write_evaluation(table: MetricsTable, out: str | Path, *, pooled: bool = False,
                      inputs: dict[str, Any] | None = None, title: str = "Segmentation evaluation", html: bool = True,
-                     n_worst: int = 5) -> list[Path]:
+                     n_worst: int = 5, explanations: dict[str, str] | None = None) -> list[Path]:
     """Write ``metrics.csv``, ``summary.json`` and (``html=True``) ``report.html`` into ``out``.
 
     Each file is written atomically; nothing else in ``out`` is touched.
@@ -130,6 +130,8 @@ def write_evaluation(table: MetricsTable, out: str | Path, *, pooled: bool = Fal
         Also write ``report.html``.
     n_worst : int
         How many worst cases the report draws.
+    explanations : dict, optional
+        ``{case: html}`` shown under the worst cases (``medseg evaluate --explain``).
 
     Returns
     -------
@@ -156,5 +158,6 @@ def write_evaluation(table: MetricsTable, out: str | Path, *, pooled: bool = Fal
     save_json(doc, written[1])
     if html:
         written.append(atomic_write_text(out / "report.html", evaluation_html(table, doc, title=title,
-                                                                              n_worst=n_worst)))
+                                                                              n_worst=n_worst,
+                                                                              explanations=explanations)))
     return written

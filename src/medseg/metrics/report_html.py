@@ -481,7 +481,8 @@ def _curves_html(table: MetricsTable) -> list[str]:
     return parts
 
 
-def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, n_worst: int = 5) -> str:
+def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, n_worst: int = 5,
+                    explanations: Mapping[str, str] | None = None) -> str:
     """The complete report page for one evaluation.
 
     Parameters
@@ -494,6 +495,9 @@ def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, 
         Page title.
     n_worst : int
         How many of the worst cases by Dice to draw.
+    explanations : dict, optional
+        ``{case: html}`` shown under each worst case (``medseg evaluate --explain``, see
+        :func:`medseg.explain.report.explain_cases`).
 
     Returns
     -------
@@ -555,8 +559,9 @@ def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, 
         drawn = []
         for i, (case, score) in enumerate(worst):
             html = case_html(table, case, score, uid=f"c{i}", colours=colours)
-            drawn.append(html if html is not None else
-                         f"<p>{H.esc(case)}: mean Dice {H.num(score)} (no arrays available to draw)</p>")
+            drawn.append((html if html is not None else
+                          f"<p>{H.esc(case)}: mean Dice {H.num(score)} (no arrays available to draw)</p>")
+                         + (explanations or {}).get(case, ""))
         parts.append(f"<h2>The {len(worst)} worst cases by Dice</h2>")
         parts.append(_legend(table, colours.names, volumes=any("(of 0–" in h for h in drawn)))
         parts.extend(drawn)

@@ -49,7 +49,9 @@ class TrainConfig:
                 "or more; compiling takes 20-60 s on a CPU), on or off; training goes on uncompiled, with a "
                 "warning, where compiling fails (e.g. no C++ compiler)"})
     net: str | None = field(default=None, metadata={
-        "help": "override the plan: unet, dynunet, classic-unet, attention-unet, segresnet, unet++ or swin-unetr"})
+        "help": "override the plan's network: unet, dynunet, classic-unet, attention-unet, segresnet, unet++, "
+                "swin-unetr, unetr, smp-unet:resnet34, smp-unet:efficientnet-b0, smp-unet:mobilenet_v2 (2D), r2unet "
+                "or unet-convlstm (3D); `medseg methods unet` lists what each takes"})
     patch_size: tuple[int, ...] | None = field(default=None, metadata={
         "help": "override the plan's patch size, e.g. 128,128"})
     batch_size: int | None = field(default=None, metadata={"help": "override the plan's batch size"})
@@ -62,6 +64,10 @@ class TrainConfig:
         "help": "how a multimodal case's modalities meet: 'early' (input channels of one network, the default) "
                 "or 'late' (one encoder per modality, features fused at every level; --net unet only)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    pretrained: str | None = field(default=None, metadata={
+        "help": "a local state dict file (torchvision/timm/segmentation-models-pytorch layout) loaded into the "
+                "network's encoder by name and shape (e.g. --net smp-unet:resnet34); prints how many tensors matched; "
+                "one that matches nothing is an error"})
     init_from: str | None = field(default=None, metadata={
         "help": "start from a trained unet model folder: its network and every weight that fits (same classes: "
                 "all of it; other classes: the body, with a new output layer; see --label-map, --adapt-channels)"})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from medseg.config import save_json
 from medseg.contract import write_model_info
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["train_model", "make_splits", "fit_validation_temperature"]
 
-_PLAN_OVERRIDES = ("net", "patch_size", "batch_size", "channels", "lr", "optimizer", "loss")
+_PLAN_OVERRIDES = ("net", "patch_size", "batch_size", "channels", "lr", "optimizer", "loss", "fusion")
 
 
 def make_splits(case_ids: list[str], n_folds: int, seed: int) -> list[dict[str, list[str]]]:
@@ -174,6 +175,10 @@ def _first_line(exc: BaseException) -> str:
 def _check(dataset: Dataset, out: Path, cfg: TrainConfig) -> None:
     if cfg.distribute not in ("data", "folds"):
         raise ConfigError(f"--distribute must be data or folds, got {cfg.distribute!r}")
+    if cfg.pretrained and cfg.init_from:
+        raise ConfigError("give --init-from (a medseg model) or --pretrained (an encoder's weights), not both")
+    if cfg.pretrained and not Path(cfg.pretrained).is_file():
+        raise ConfigError(f"--pretrained {cfg.pretrained}: no such file")
     if cfg.adversarial and not (math.isfinite(cfg.adversarial_weight) and cfg.adversarial_weight > 0):
         raise ConfigError(f"--adversarial-weight must be positive, got {cfg.adversarial_weight}")
     if cfg.adversarial and world_size() > 1 and cfg.distribute == "data":
@@ -284,7 +289,15 @@ def _few_shot(cfg: TrainConfig, splits: list[dict[str, list[str]]], folds: list[
 
 
 def _initialiser(cfg: TrainConfig, plan: Plan, fold: int) -> Callable[[Any], set[str]] | None:
-    """What sets a fold's new network's weights before training (``--init-from``), or None."""
+    """What sets a fold's new network's weights before training (``--init-from``, ``--pretrained``), or None."""
+    if cfg.pretrained and not cfg.init_from:
+        from medseg.nets.pretrained import load_pretrained  # deferred: only with --pretrained
+
+        def pretrained(net: Any) -> set[str]:
+            rep = load_pretrained(net, cfg.pretrained or "")  # logs how many tensors matched; none: an error
+            prefix = "encoder." if isinstance(getattr(net, "encoder", None), torch.nn.Module) else ""
+            return {prefix + k for k in rep.matched}
+        return pretrained
     if not cfg.init_from:
         return None
     old_plan, old_info = source_model(cfg.init_from)

@@ -3,9 +3,11 @@
 The fingerprint (:func:`medseg.fingerprint.fingerprint`, the one ``medseg inspect`` shows)
 summarises what the plan needs: spatial dimensionality, shapes, spacings, channels,
 modality, foreground intensity statistics and class frequencies. The plan derives from it
-the target spacing (median), per-channel normalisation (CT: clip to the foreground
-0.5-99.5 percentiles and z-score with dataset statistics; otherwise per-image z-score
-inside the ROI), the patch size (median shape, capped by a memory budget), the network
+the target spacing (median), per-channel normalisation (a channel named CT,
+:func:`is_ct_channel`: clip to the foreground 0.5-99.5 percentiles and z-score with dataset
+statistics; otherwise, MR and the rest: per-image z-score), the channel names and the
+fusion of the modalities (``early``: channels; ``late``: one encoder each), the patch
+size (median shape, capped by a memory budget), the network
 width and the batch size (timed on this machine so that the requested time budget allows
 enough optimisation steps) and class weights. Every field can be overridden with
 ``overrides``.
@@ -25,6 +27,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import time
 from typing import Any
 
@@ -35,13 +38,27 @@ from medseg.errors import ConfigError, InputError, suggest
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FULL_AUG_PASSES", "make_plan", "augmentation_strength"]
+__all__ = ["FULL_AUG_PASSES", "make_plan", "augmentation_strength", "is_ct_channel"]
 
 #: Passes over the training voxels after which the full nnU-Net-style augmentation is
 #: used. Augmentation fights over-fitting, which needs many passes over the same data; in
 #: a short schedule it only slows learning down (nnU-Net itself runs ~1000 epochs). Below
 #: this the transform probabilities (flips included) are scaled by passes / FULL_AUG_PASSES.
 FULL_AUG_PASSES = 50.0
+
+
+def is_ct_channel(name: str) -> bool:
+    """Whether a channel named ``name`` is CT (normalised with the dataset's CT statistics).
+
+    ``CT`` itself, or ``CT`` followed by a separator or a digit (``CT_venous``, ``ct-arterial``,
+    ``CT2``); every other channel (``T1``, ``FLAIR``, ``ADC``, ``PET``, ...) is z-scored per image.
+
+    Examples
+    --------
+    >>> [is_ct_channel(n) for n in ("CT", "ct_venous", "CTA", "T1", "PET")]
+    [True, True, False, False, False]
+    """
+    return re.fullmatch(r"ct([^a-z].*)?", str(name).strip().lower()) is not None
 
 
 def _round_patch(shape: list[float], div: int, cap_vox: float) -> list[int]:
@@ -218,16 +235,17 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
         # the Dice term already balances the classes (as in nnU-Net); weighting the CE term
         # as well over-segments rare classes (Hippocampus, 4 min: 0.823 -> 0.860 without)
         weights = np.array([])
-    modality = [str(m).upper() for m in fp.get("declared_modality") or []]
+    declared = [str(m) for m in fp.get("declared_modality") or []]
     norm_kind, ct_stats = [], []
     for c in range(fp["n_channels"]):
-        is_ct = c < len(modality) and modality[c] == "CT"
+        is_ct = c < len(declared) and is_ct_channel(declared[c])
         norm_kind.append("ct" if is_ct else "zscore")
         ct_stats.append(tuple(fp["fg_stats"][c]) if is_ct and c < len(fp["fg_stats"]) else ())
     depth = overrides.get("channels") and len(overrides["channels"]) or 4
-    from medseg.nets import net_divisor  # deferred: imports torch
+    from medseg.nets import check_net_dims, net_divisor  # deferred: imports torch
 
-    div = net_divisor(str(overrides.get("net") or Plan.net), [0] * depth)  # unet++ 16, swin-unetr 32
+    check_net_dims(str(overrides.get("net") or Plan.net), dims)  # e.g. a 2D-only encoder U-Net on volumes
+    div = net_divisor(str(overrides.get("net") or Plan.net), [0] * depth)  # unet++ 16, swin-unetr 32, smp 32
     cap = 256 ** 2 if dims == 2 else 96 ** 3
     patch = _round_patch(list(median_shape), div, cap)
     # small volumes: a patch that holds the largest case whole (one window at inference,
@@ -247,7 +265,18 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
                               f"{div} (the network divides the patch by {div}), at least one of them "
                               f"{2 * div} or more")
     names = fp.get("label_names") or {}
+    fusion = str(overrides.get("fusion") or Plan.fusion)
+    if fusion not in ("early", "late"):
+        raise ConfigError(f"--fusion must be early or late, got {fusion!r}")
+    if fusion == "late" and fp["n_channels"] < 2:
+        raise ConfigError("--fusion late needs at least two modalities (channels); this dataset has "
+                          f"{fp['n_channels']}")
+    if fusion == "late" and str(overrides.get("net") or Plan.net) != "unet":
+        raise ConfigError(f"--fusion late builds its own U-Net (one encoder per modality); it does not combine with "
+                          f"--net {overrides.get('net')}: leave --net out")
     base = dict(dims=dims, in_channels=fp["n_channels"], n_classes=n_classes,
+                channel_names=tuple(declared) if len(declared) == fp["n_channels"] else (),
+                reference=str(fp.get("reference") or ""),
                 class_names={str(c): names.get(str(c), "background" if c == 0 else f"class{c}")
                              for c in range(n_classes)},
                 target_spacing=target, normalisation=tuple(norm_kind), ct_stats=tuple(ct_stats),
