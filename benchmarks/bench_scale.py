@@ -12,7 +12,13 @@ Usage::
     python benchmarks/bench_scale.py                       # --part inference (the default)
     python benchmarks/bench_scale.py --cases 48 --size 384
 
-``--part training|all`` is reserved for the training samples/s measurement (distributed training).
+``--part training`` measures distributed training: the same ``medseg train`` (2D phantom
+discs, a fixed plan: patch 128², global batch 4, widths 16-32-64-128, ``--iters-per-epoch``
+steps, torch.compile off) in one process and with ``--nproc 2`` (gloo, the batch split 2+2),
+as training samples per second from each run's ``log.json`` (training time only, start-up
+and validation excluded), and the ratio. On a 2-core CPU two processes share the same cores,
+so no speed-up is expected there; on a multi-core or multi-GPU machine run it with
+``--nproc N``.
 """
 from __future__ import annotations
 
@@ -93,7 +99,38 @@ def inference(a: argparse.Namespace) -> dict[str, dict]:
     return res
 
 
-PARTS = {"inference": inference}
+def training(a: argparse.Namespace) -> dict[str, dict]:
+    import json
+
+    from medseg.testing import make_dataset
+
+    root = Path(tempfile.mkdtemp(prefix="bench_scale_train_"))
+    data = make_dataset(root / "data", kind="disc", n=8, shape=(256, 256))
+    base = [str(BIN / "medseg"), "train", str(data), "--method", "unet", "--folds", "1", "--epochs", "1",
+            "--iters-per-epoch", str(a.steps), "--patch-size", "128,128", "--batch-size", "4",
+            "--channels", "16,32,64,128", "--compile", "off", "--no-progress", "-q"]
+    res: dict[str, dict] = {}
+    for n in (1, a.nproc):
+        out = root / f"model_{n}"
+        cmd = base + ["--out", str(out)] + (["--nproc", str(n)] if n > 1 else [])
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if r.returncode:
+            sys.exit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+        log = json.loads((out / "fold_0" / "log.json").read_text())
+        train_s = log["history"][-1]["train_s"]
+        res[str(n)] = {"processes": n, "steps": log["steps"], "train_s": train_s, "wall_s": round(wall, 1),
+                       "samples_per_s": round(4 * log["steps"] / train_s, 2)}
+        print(f"{n} process(es): {log['steps']} steps of global batch 4 in {train_s:.1f} s of training "
+              f"({res[str(n)]['samples_per_s']} samples/s; {wall:.0f} s wall with start-up and validation)",
+              flush=True)
+    ratio = res[str(a.nproc)]["samples_per_s"] / res["1"]["samples_per_s"]
+    print(f"{a.nproc} processes vs 1: {ratio:.2f}x samples/s")
+    return res
+
+
+PARTS = {"inference": inference, "training": training}
 
 
 def main() -> None:
@@ -102,6 +139,8 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=24, help="images in the folder")
     ap.add_argument("--size", type=int, default=256, help="image side (pixels)")
     ap.add_argument("--model", default=None, help="a 2D unet model folder (default: a tiny one trained here)")
+    ap.add_argument("--steps", type=int, default=200, help="training: steps per run")
+    ap.add_argument("--nproc", type=int, default=2, help="training: processes of the distributed run")
     a = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
           f"numpy {np.__version__}")
