@@ -73,6 +73,13 @@ def test_plan_time_budget_picks_smaller_net_for_smaller_budget(fundus):
     assert sum(big.channels) * big.batch_size > sum(small.channels) * small.batch_size
 
 
+def test_plan_time_budget_times_deep_supervision_networks(fundus):
+    """dynunet returns one output per head in training: timing its steps must not trip on that."""
+    fp = fingerprint(fundus, strict=True)
+    plan = make_plan(fp, overrides={"patch_size": (32, 32), "net": "dynunet"}, time_budget_s=1e6, min_steps=1)
+    assert plan.net == "dynunet" and plan.step_seconds > 0
+
+
 def test_plan_background_only_is_an_error():
     fp = _fp3d([[1, 1, 1]])
     fp["class_counts"] = {"0": 100}

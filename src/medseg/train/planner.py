@@ -98,6 +98,8 @@ def _time_step(plan: Plan, device: str, n: int = 2) -> float:
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         out = net(x)
+        if out.ndim == y.ndim + 2:  # deep supervision (dynunet): the full-resolution head
+            out = out[:, 0]
         loss(out, y, None).backward()
         opt.step()
         if device.startswith("cuda"):
