@@ -1,7 +1,7 @@
 """medseg: medical image segmentation, from a folder of scans to an evaluated segmentation.
 
-Quick start
------------
+Examples
+--------
 >>> import medseg
 >>> from medseg.testing import disc_phantom
 >>> image, truth = disc_phantom(seed=0)

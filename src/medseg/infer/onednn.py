@@ -38,11 +38,8 @@ class OneDnnConv3d(torch.nn.Conv3d):
     agree to float rounding (~1e-5). With gradients enabled, on other devices and dtypes,
     and under ``torch.compile`` it is an ordinary ``Conv3d``.
 
-    Parameters
-    ----------
-    *args, **kwargs
-        Those of ``torch.nn.Conv3d`` (instances are made by :func:`onednn_conv3d`, which
-        changes the class of existing layers).
+    It takes the arguments of ``torch.nn.Conv3d`` (instances are made by :func:`onednn_conv3d`,
+    which changes the class of existing layers).
     """
 
     def _conv_forward(self, input, weight, bias):  # noqa: A002 - torch's signature

@@ -9,6 +9,8 @@ Modules, bottom to top: ``_inputs`` and ``catalogue``; ``confusion`` (the one :f
 ``distance``, ``probability``; ``aggregate``; ``pairing``; ``evaluation``; the renderers
 ``report_html`` and ``report_compare``; the writers ``report`` and ``compare``.
 
+Examples
+--------
 >>> import numpy as np
 >>> from medseg.metrics import dice, evaluate
 >>> t = np.zeros((8, 8), int); t[2:6, 2:6] = 1

@@ -40,7 +40,7 @@ CONTEXT_DIR = "context"  # sub-folder holding the previous auto-context stage
 class StoredStage(NamedTuple):
     """One stage of a model folder.
 
-    Parameters
+    Attributes
     ----------
     directory : Path
         The stage's folder (the model folder, or a ``context`` sub-folder of it).

@@ -10,15 +10,12 @@ __all__ = ["TrainConfig"]
 class TrainConfig:
     """Training options; each field is a ``medseg train`` flag (``--time-budget 20``).
 
-    Parameters
-    ----------
-    **fields
-        The schedule (``epochs`` or ``time_budget``; ``iters_per_epoch``, ``val_every``,
-        ``patience``), the folds (``fold``, ``folds``, ``seed``, ``resume``), the machine
-        (``device``, ``workers``, ``compile``, ``progress``, ``distribute``) and overrides of the derived
-        :class:`~medseg.dl.plan.Plan` (``net``, ``patch_size``, ``batch_size``,
-        ``channels``, ``lr``, ``optimizer``, ``loss``; ``plan``: a JSON file of plan
-        fields). Each field's ``help`` metadata (``medseg train --help``) says more.
+    The fields are the schedule (``epochs`` or ``time_budget``; ``iters_per_epoch``, ``val_every``,
+    ``patience``), the folds (``fold``, ``folds``, ``seed``, ``resume``), the machine
+    (``device``, ``workers``, ``compile``, ``progress``, ``distribute``) and overrides of the derived
+    :class:`~medseg.dl.plan.Plan` (``net``, ``patch_size``, ``batch_size``,
+    ``channels``, ``lr``, ``optimizer``, ``loss``; ``plan``: a JSON file of plan
+    fields). Each field's ``help`` metadata (``medseg train --help``) says more.
 
     Examples
     --------
