@@ -14,7 +14,7 @@ Each contender runs in its own process; the figure is the growth of the peak res
 
 ``--ct-volume`` measures instead the whole command on a CT-sized volume: the peak resident
 memory (``/usr/bin/time -v``) of ``medseg predict`` on an int16 NIfTI of ``--ct-shape``
-(default 1000x512x512, 0.5 GB; 1 GB as float32) with a tiny 3D model (trained here for a few
+(default 1000x512x512, 0.5 GB; 1 GB as float32) and ``--ct-spacing`` with a tiny 3D model (trained here for a few
 steps on phantoms, or ``--model``), windows without overlap and without TTA (the network's
 speed is not the point; the whole-volume arrays are).
 
@@ -130,7 +130,9 @@ def ct_volume(a) -> dict:
         for z0 in range(0, zz, 50):
             sl = vol[z0:z0 + 50]
             sl[:, body] = (40 + rng.normal(0, 20, (sl.shape[0], int(body.sum())))).astype(np.int16)
-        nib.save(nib.Nifti1Image(np.ascontiguousarray(vol.transpose(2, 1, 0)), np.eye(4)), str(root / "ct.nii"))
+        sp = [float(v) for v in a.ct_spacing.split(",")]  # z, y, x; the NIfTI affine is x, y, z
+        nib.save(nib.Nifti1Image(np.ascontiguousarray(vol.transpose(2, 1, 0)), np.diag(sp[::-1] + [1.0])),
+                 str(root / "ct.nii"))
         del vol
         cmd = ["/usr/bin/time", "-v", str(Path(sys.executable).parent / "medseg"), "predict", model,
                str(root / "ct.nii"), str(root / "out"), "--no-tta", "--overlap", "0", "--compile", "off",
@@ -156,6 +158,8 @@ def main() -> None:
     ap.add_argument("--ct-volume", action="store_true", help="peak RSS of the medseg predict command on a "
                     "CT-sized int16 volume instead")
     ap.add_argument("--ct-shape", default="1000,512,512", help="--ct-volume: z,y,x")
+    ap.add_argument("--ct-spacing", default="2,1,1", help="--ct-volume: voxel spacing z,y,x (the default is the "
+                    "tiny model's target spacing: no resampling; 1,1,1 makes the plan resample the volume)")
     ap.add_argument("--tmp", default=None, help="--ct-volume: folder for the volume and outputs (default: system temp)")
     ap.add_argument("--worker", choices=("plain", "medseg"), default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()

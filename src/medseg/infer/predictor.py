@@ -21,7 +21,12 @@ Memory: the whole-image tensors are few — the inferer's output (with its weigh
 running sum, one mirrored copy; the softmax and the averaging work in place. On a GPU the
 windows always run there, and the stitching moves to CPU memory when those copies would
 not fit in half the GPU's free memory (so a large CT volume does not run the GPU out of
-memory). A single "image" window is bounded by ``max_window_voxels``.
+memory). A single "image" window is bounded by ``max_window_voxels``. A label map of a 3D
+volume whose stitching buffers would exceed ``max_stitch_bytes`` (1 GiB by default) is
+predicted in z-slabs, each with the whole volume's windows over it (:meth:`Predictor.predict`):
+``medseg predict`` on a 512x512x1000 int16 volume then peaked at 2.2 GB of RSS instead of 6.3
+(``benchmarks/bench_dl_memory.py --ct-volume``). A volume the plan resamples, probabilities
+and uncertainty maps still take whole-volume arrays.
 
 Speed: with ``compile="auto"`` (what ``medseg predict`` uses) a window shape that has kept the
 CPU busy for :data:`~medseg.infer.tiered.COMPILE_AFTER_S` seconds of eager forward passes is
@@ -56,7 +61,7 @@ from monai.inferers import sliding_window_inference
 
 from medseg.dl.device import resolve_device
 from medseg.dl.plan import Plan
-from medseg.dl.preprocessing import preprocess
+from medseg.dl.preprocessing import normalise, preprocess, zoom_factors
 from medseg.errors import ConfigError
 from medseg.image import Image
 from medseg.infer.onednn import onednn_conv3d
@@ -68,7 +73,12 @@ from medseg.postprocess import apply_rules
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Predictor", "UNCERTAINTY_MAPS", "argmax_labels"]
+__all__ = ["MAX_STITCH_BYTES", "Predictor", "UNCERTAINTY_MAPS", "argmax_labels"]
+
+#: the default bound of :meth:`Predictor.predict`'s whole-volume stitching buffers, K + 1
+#: float32 per voxel (the inferer's output and weight map): 1 GiB, e.g. 89 M voxels with two
+#: classes (a 512x512x340 volume); larger 3D volumes run in z-slabs
+MAX_STITCH_BYTES = 2 ** 30
 
 #: The per-voxel maps of :meth:`Predictor.predict_uncertainty`, in order: predictive entropy
 #: of the ensemble over log K (0 certain .. 1 uniform); mutual information between the
@@ -177,6 +187,10 @@ class Predictor:
     temperature : float
         Divides each network's logits before the softmax (temperature scaling; 1 leaves
         them as they are). The argmax, so the label map, is the same for one network.
+    max_stitch_bytes : int, optional
+        Memory bound of the whole-volume stitching buffers of a label-map prediction
+        (:meth:`predict`; default :data:`MAX_STITCH_BYTES`): a 3D volume whose buffers would
+        need more runs in z-slabs (see :meth:`predict`).
 
     Raises
     ------
@@ -188,7 +202,7 @@ class Predictor:
     def __init__(self, nets: Sequence[torch.nn.Module], plan: Plan, *, tta: bool = True, overlap: float = 0.5,
                  sw_batch_size: int | None = None, device: str = "auto", channels_last: bool = False,
                  backend: str = "torch", window: str = "patch", max_window_voxels: int | None = None,
-                 compile: str = "off", temperature: float = 1.0) -> None:
+                 compile: str = "off", temperature: float = 1.0, max_stitch_bytes: int | None = None) -> None:
         if not (np.isfinite(temperature) and temperature > 0):
             raise ConfigError(f"the temperature must be a positive number, got {temperature}")
         if window not in ("patch", "image"):
@@ -235,6 +249,9 @@ class Predictor:
         self.overlap = overlap
         self.window = window
         self.max_window_voxels = int(max_window_voxels or 2 ** 21)
+        self.max_stitch_bytes = int(max_stitch_bytes or MAX_STITCH_BYTES)
+        #: slabs the last :meth:`predict` ran (0: the whole volume at once)
+        self.last_slabs = 0
         vox = float(np.prod(plan.patch_size))
         self.sw_batch_size = sw_batch_size or max(1, int(self._batch_voxels(plan.dims) // vox))
 
@@ -296,13 +313,15 @@ class Predictor:
         assert maps is not None
         return prob, maps
 
-    def _ensemble(self, array: np.ndarray, *, stats: bool) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    def _ensemble(self, array: np.ndarray, *, stats: bool, window: list[int] | None = None,
+                  overlaps: list[float] | None = None, mirrors: list[tuple[int, ...]] | None = None
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None].to(self.device)
         run = self._onnx or self._tiered or self.nets
         if self._fmt is not None:
             fmt = self._fmt
             run = [lambda t, n=n: n(t.contiguous(memory_format=fmt)) for n in run]
-        patch = self.window_size(tuple(x.shape[2:]))
+        patch = window or self.window_size(tuple(x.shape[2:]))
         bs = self.sw_batch_size if self.window == "patch" else max(1, self.sw_batch_size * int(
             np.prod(self.plan.patch_size)) // int(np.prod(patch)))
         single = self.window == "image" and all(w >= s for w, s in zip(patch, x.shape[2:]))
@@ -310,12 +329,12 @@ class Predictor:
             extra = [w - s for w, s in zip(patch, x.shape[2:])]
             pad = [v for e in reversed(extra) for v in (e // 2, e - e // 2)]
             crop = (slice(None), slice(None)) + tuple(slice(e // 2, e // 2 + s) for e, s in zip(extra, x.shape[2:]))
-        overlaps = window_overlaps(tuple(x.shape[2:]), patch, self.overlap)
+        overlaps = overlaps or window_overlaps(tuple(x.shape[2:]), patch, self.overlap)
         acc = None
         n = 0
         use_amp = self.device.type == "cuda"
         out_device = self._output_device(x)
-        mirrors = self._mirrors()
+        mirrors = mirrors or self._mirrors()
         n_folds = len(run)
         # running sums for the uncertainty: sum over members of sum_k p_k^2 and of their entropy,
         # the current fold's probability sum, and the sum over folds of sum_k (fold mean)_k^2
@@ -481,6 +500,18 @@ class Predictor:
     def predict(self, image: Image, postprocessing: Mapping[str, str] | None = None) -> np.ndarray:
         """Label map of ``image``.
 
+        Normally the argmax of :meth:`predict_proba`. A 3D volume whose whole-volume
+        stitching buffers (K + 1 float32 per voxel) would exceed ``max_stitch_bytes`` and
+        that the plan does not resample runs instead in slabs along its first axis: each slab
+        is normalised on its own (with the whole volume's statistics) and run through the
+        same networks and mirrorings, with margins of up to one window length so that the
+        windows over it are exactly the whole volume's windows that touch its kept centre;
+        only the centre's argmax is kept. No full-size float array is made besides the input
+        itself; the label map is the only other full-size array (uint8). The labels equal
+        the whole-volume ones up to float rounding (the z-score statistics are summed in
+        another order; with mirroring along z, the members are summed in another order). A
+        resampled volume runs whole.
+
         Parameters
         ----------
         image : Image
@@ -491,6 +522,112 @@ class Predictor:
         Returns
         -------
         ndarray of uint8, shape image.shape
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from medseg.dl.network import build_net
+        >>> from medseg.dl.plan import Plan
+        >>> from medseg.image import Image
+        >>> plan = Plan(dims=3, patch_size=(16, 16, 16), channels=(4, 8), num_res_units=1, normalisation=("zscore",))
+        >>> _ = torch.manual_seed(0)
+        >>> predictor = Predictor([build_net(plan)], plan, tta=False, device="cpu", max_stitch_bytes=2 ** 16)
+        >>> image = Image(np.random.default_rng(0).normal(size=(60, 20, 20)).astype(np.float32))
+        >>> predictor.predict(image).shape, predictor.last_slabs     # 4 slabs of 15 slices (+ margins)
+        ((60, 20, 20), 4)
         """
-        lab = argmax_labels(self.predict_proba(image).array)
+        slab = self._slab_length(image)
+        self.last_slabs = 0
+        if slab is None:
+            lab = argmax_labels(self.predict_proba(image).array)
+        else:
+            lab = self._predict_slabs(image, slab)
         return apply_rules(lab, postprocessing)
+
+    def _slab_length(self, image: Image) -> int | None:
+        """The slab length (voxels along the first axis, margins included) under
+        ``max_stitch_bytes``, or ``None`` to predict the whole volume at once."""
+        plan = self.plan
+        if plan.dims != 3 or image.ndim != 3 or image.n_channels != plan.in_channels:
+            return None  # preprocess raises the input error
+        if plan.target_spacing and zoom_factors(image.spacing, plan.target_spacing) is not None:
+            return None
+        shape = tuple(int(s) for s in image.shape)
+        per_slice = (plan.n_classes + 1) * 4 * shape[1] * shape[2]
+        if per_slice * shape[0] <= self.max_stitch_bytes:
+            return None
+        win = self.window_size(shape)
+        if all(w >= s for w, s in zip(win, shape)):
+            return None
+        length = max(self.max_stitch_bytes // per_slice, 3 * win[0])  # at least a window and its margins
+        return None if length >= shape[0] else int(length)
+
+    def _predict_slabs(self, image: Image, length: int) -> np.ndarray:
+        """Labels of a 3D volume slab by slab (see :meth:`predict`).
+
+        Each slab's extent along z is chosen so that the windows over it are exactly the
+        whole volume's windows that touch its kept centre (the slab starts and ends at window
+        edges of the whole-volume layout, which is passed on): those voxels get the same
+        stitched probabilities as in one pass over the volume. Mirrorings along z have their
+        own layout (laid out from the far end), so they run on their own extent."""
+        plan = self.plan
+        src = image.array if image.has_channels else image.array[None]
+        shape = tuple(int(s) for s in src.shape[1:])
+        win = self.window_size(shape)
+        overlaps = window_overlaps(shape, win, self.overlap)
+        w, depth = win[0], shape[0]
+        step = max(1, int(w * (1 - overlaps[0])))  # MONAI's scan interval along z
+        starts = sorted({min(i * step, depth - w) for i in range(-(-(depth - w) // step) + 1)})
+        layouts = {False: starts, True: sorted(depth - w - s for s in starts)}  # plain / mirrored along z
+        mirrors = self._mirrors()
+        groups = [(flip_z, [m for m in mirrors if (2 in m) == flip_z]) for flip_z in (False, True)]
+        groups = [(f, g) for f, g in groups if g]
+        n = -(-depth // max(1, length - 2 * w))
+        core = -(-depth // n)
+        stats = []  # per channel (lo, hi, mean, std): ``normalise``'s "ct" form of the whole volume's z-score
+        for c in range(src.shape[0]):
+            if c < len(plan.normalisation) and plan.normalisation[c] == "ct" and plan.ct_stats[c]:
+                stats.append(tuple(plan.ct_stats[c]))
+            else:
+                mean, std = _mean_std(src[c], block=min(2 ** 22, max(1, length * shape[1] * shape[2] // 4)))
+                stats.append((-np.inf, np.inf, mean, max(std, 1e-6)))
+        kinds = ["ct"] * src.shape[0]
+        log.info("volume of %s voxels: predicting labels in %d slabs of %d slices (and the margins their "
+                 "windows need)", "x".join(map(str, shape)), n, core)
+        out = np.empty(shape, np.uint8)
+        for z0 in range(0, depth, core):
+            z1 = min(depth, z0 + core)
+            acc = None
+            for flip_z, group in groups:
+                lay = layouts[flip_z]
+                a0 = min(s for s in lay if s + w > z0)
+                a1 = max(s for s in lay if s < z1) + w
+                x = normalise(src[:, a0:a1], kinds, stats)
+                with torch.inference_mode():
+                    prob = self._ensemble(x, stats=False, window=win, overlaps=overlaps, mirrors=group)[0]
+                del x
+                p = prob[:, z0 - a0:z1 - a0]
+                if len(groups) > 1:  # the sum over all members (the argmax of their mean)
+                    p *= len(group)
+                acc = p if acc is None else np.add(acc, p, out=acc)
+                del prob, p
+            out[z0:z1] = argmax_labels(acc)
+            del acc
+            self.last_slabs += 1
+        return out
+
+
+def _mean_std(a: np.ndarray, block: int = 2 ** 22) -> tuple[float, float]:
+    """Mean and standard deviation of ``a``, in float64 over blocks of about ``block`` voxels
+    along its first axis (no full-size float copy)."""
+    step = max(1, block // max(1, int(np.prod(a.shape[1:]))))
+    n, s, ss = 0, 0.0, 0.0
+    mean0 = float(a[:step].mean(dtype=np.float64))  # shift for a stable sum of squares
+    for z in range(0, a.shape[0], step):
+        b = a[z:z + step].astype(np.float64)
+        b -= mean0
+        n += b.size
+        s += float(b.sum())
+        ss += float(np.square(b, out=b).sum())
+    mean = s / n
+    return mean0 + mean, float(np.sqrt(max(ss / n - mean * mean, 0.0)))

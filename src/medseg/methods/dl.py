@@ -275,7 +275,9 @@ class UNetMethod(Segmenter):
     def __call__(self, image: Image) -> Image:
         """The label map of ``image`` (post-processed with the rules chosen on validation)."""
         image = check_input(image, type(self))  # a NumPy array becomes an Image (unit spacing)
-        return self._labels(image, self.predict_proba(image))
+        rules = (self._info or {}).get("postprocessing") if self.params.postprocess else None
+        # the predictor's label path: a large 3D volume runs in slabs, without whole-volume probabilities
+        return label_like(image, self.predictor().predict(image, rules), method=self.name)
 
     def _labels(self, image: Image, prob: Image) -> Image:
         from medseg.infer.predictor import argmax_labels  # deferred: imports torch
