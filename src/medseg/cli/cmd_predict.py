@@ -90,8 +90,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         require_roi(args.model, args.roi)
         recipe = partial(model_segmenter, args.model, tuple(extra))  # what each Ray actor builds its model from
-    engine = engine_from_args(args, recipe)
     seg = recipe()
+    if getattr(args, "engine", "local") != "local":
+        recipe = _same_backend(recipe, seg, extra)
+    engine = engine_from_args(args, recipe)
     for w in apply_paths(seg, args.input, args.output, output="labels", probabilities=args.probabilities,
                          series=args.series, roi=args.roi, overwrite=args.force, uncertainty=args.uncertainty,
                          reference=args.reference or model_reference(seg),
@@ -99,3 +101,19 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                          manifest=manifest_options("predict", args, extra, model=args.model)):
         print(w)
     return 0
+
+
+def _same_backend(recipe: Callable[[], Any], seg: Any, extra: list[str]) -> Callable[[], Any]:
+    """The recipe with ``--backend`` as this process resolved ``auto``: a worker with fewer threads would
+    otherwise pick ONNX Runtime where this process picks torch, and the probabilities would differ in
+    the last bit from the local engine's."""
+    params = getattr(seg, "params", None)
+    if getattr(params, "backend", None) != "auto" or any(t.startswith("--backend") for t in extra):
+        return recipe
+    predictor = getattr(seg, "predictor", None)
+    if not callable(predictor):
+        return recipe
+    func, args = getattr(recipe, "func", None), getattr(recipe, "args", ())
+    if func is None or len(args) != 2:
+        return recipe
+    return partial(func, args[0], tuple(args[1]) + ("--backend", predictor().backend))

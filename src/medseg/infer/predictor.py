@@ -497,6 +497,11 @@ class Predictor:
         out = {name: np.ascontiguousarray(stacked[k + i], dtype=np.float32) for i, name in enumerate(names)}
         return Image(p.astype(np.float32), image.spacing, image.origin, image.direction, dict(image.meta)), out
 
+    @property
+    def backend(self) -> str:
+        """The engine the windows run on: ``"onnx"`` (ONNX Runtime) or ``"torch"`` (``"auto"`` resolved)."""
+        return "onnx" if self._onnx is not None else "torch"
+
     def predict(self, image: Image, postprocessing: Mapping[str, str] | None = None) -> np.ndarray:
         """Label map of ``image``.
 
