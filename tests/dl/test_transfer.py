@@ -171,3 +171,14 @@ def test_pretrained_through_training(source, tmp_path, caplog):
     with pytest.raises(ConfigError, match="not both"):
         train_unet(load_dataset(_npy(tmp_path / "d3", 3)), tmp_path / "m3",
                    TrainConfig(pretrained=str(f), init_from=str(source), **TINY))
+
+
+def test_optimizer_choices(source):
+    import dataclasses
+
+    plan = _plan(source)
+    net = build_net(plan)
+    assert type(_optimizer(dataclasses.replace(plan, optimizer="adam"), net)) is torch.optim.Adam
+    assert type(_optimizer(dataclasses.replace(plan, optimizer="adamw"), net)) is torch.optim.AdamW
+    with pytest.raises(ConfigError, match="adamw, adam or sgd"):
+        _optimizer(dataclasses.replace(plan, optimizer="rmsprop"), net)

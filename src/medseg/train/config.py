@@ -54,7 +54,7 @@ class TrainConfig:
     batch_size: int | None = field(default=None, metadata={"help": "override the plan's batch size"})
     channels: tuple[int, ...] | None = field(default=None, metadata={"help": "override the widths, e.g. 16,32,64,128"})
     lr: float | None = field(default=None, metadata={"help": "override the initial learning rate"})
-    optimizer: str | None = field(default=None, metadata={"help": "override the optimiser: adamw or sgd"})
+    optimizer: str | None = field(default=None, metadata={"help": "override the optimiser: adamw, adam or sgd"})
     loss: str | None = field(default=None, metadata={"help": "override the loss: dice_ce, dice or ce"})
     plan: str | None = field(default=None, metadata={"help": "JSON file of plan fields that override the derived plan"})
     fusion: str | None = field(default=None, metadata={

@@ -78,10 +78,12 @@ def _optimizer(plan: Plan, net: torch.nn.Module, frozen: set[str] | None = None)
                   {"params": [p for p in net.parameters() if id(p) not in ids], "medseg_frozen": False}]
     if plan.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay, foreach=True)
+    if plan.optimizer == "adam":  # the tutorial's (Keras) optimiser; weight decay, if any, as an L2 term
+        return torch.optim.Adam(params, lr=plan.lr, weight_decay=plan.weight_decay, foreach=True)
     if plan.optimizer == "sgd":
         return torch.optim.SGD(params, lr=plan.lr, momentum=0.99, nesterov=True,
                                weight_decay=plan.weight_decay, foreach=True)
-    raise ConfigError(f"unknown optimizer '{plan.optimizer}'; choose adamw or sgd")
+    raise ConfigError(f"unknown optimizer '{plan.optimizer}'; choose adamw, adam or sgd")
 
 
 #: a fold planned to train at least this long (seconds) is compiled under ``--compile auto``
