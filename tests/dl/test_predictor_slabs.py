@@ -100,3 +100,31 @@ def test_resampled_or_small_volumes_run_whole(phantom):
     small = Image(img.array[:40])
     pred = Predictor([_threshold_net()], _plan(), tta=False, device="cpu", max_stitch_bytes=12 * 576 * 48)
     assert pred.predict(small).shape == (40, 24, 24) and pred.last_slabs == 0  # fits in one slab
+
+
+@pytest.mark.parametrize(("shape", "spacing", "target", "tta"), [
+    ((96, 24, 24), (2.0, 1.0, 1.0), (1.0, 1.0, 1.0), False),  # thick slices: the plan doubles z
+    ((192, 30, 30), (1.0, 0.8, 0.8), (2.0, 1.0, 1.0), False),  # thin slices, fine pixels: halves z, shrinks the plane
+    ((96, 24, 24), (3.0, 1.0, 1.0), (1.5, 1.0, 1.0), True),  # mirrorings along z have their own window layout
+])
+def test_resampled_volume_in_slabs(shape, spacing, target, tta):
+    img, truth = disc_phantom(shape, n_objects=12, noise=0.3, seed=5, spacing=spacing)
+    truth = truth.array
+    plan, net = _plan(target_spacing=target), _threshold_net()
+    whole = Predictor([net], plan, tta=tta, overlap=0.25, device="cpu")
+    ref = whole.predict(img)
+    assert whole.last_slabs == 0
+    np.testing.assert_array_equal(ref, np.argmax(whole.predict_proba(img).array, axis=0))
+    pred = Predictor([net], plan, tta=tta, overlap=0.25, device="cpu", max_stitch_bytes=2 ** 12)
+
+    def whole_volume(*a, **kw):
+        raise AssertionError("the whole-volume probabilities were computed")
+
+    pred.predict_proba = whole_volume
+    got = pred.predict(img)
+    assert pred.last_slabs >= 2  # the slab path, not the whole volume
+    assert got.dtype == np.uint8 and got.shape == shape
+    assert (got == ref).mean() >= 0.995
+    d_ref = dice(ref, truth)
+    assert d_ref > 0.8
+    assert abs(dice(got, truth) - d_ref) <= 0.005

@@ -25,8 +25,10 @@ memory). A single "image" window is bounded by ``max_window_voxels``. A label ma
 volume whose stitching buffers would exceed ``max_stitch_bytes`` (1 GiB by default) is
 predicted in z-slabs, each with the whole volume's windows over it (:meth:`Predictor.predict`):
 ``medseg predict`` on a 512x512x1000 int16 volume then peaked at 2.2 GB of RSS instead of 6.3
-(``benchmarks/bench_dl_memory.py --ct-volume``). A volume the plan resamples, probabilities
-and uncertainty maps still take whole-volume arrays.
+(``benchmarks/bench_dl_memory.py --ct-volume``). A volume the plan resamples runs likewise in
+slabs of the input, each resampled on its own (2.6 GB of RSS instead of 6.3 with
+``--ct-volume --ct-spacing 1,1,1``). Probabilities and uncertainty maps still take
+whole-volume arrays.
 
 Speed: with ``compile="auto"`` (what ``medseg predict`` uses) a window shape that has kept the
 CPU busy for :data:`~medseg.infer.tiered.COMPILE_AFTER_S` seconds of eager forward passes is
@@ -58,6 +60,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
+from scipy import ndimage as ndi
 
 from medseg.dl.device import resolve_device
 from medseg.dl.plan import Plan
@@ -190,7 +193,7 @@ class Predictor:
     max_stitch_bytes : int, optional
         Memory bound of the whole-volume stitching buffers of a label-map prediction
         (:meth:`predict`; default :data:`MAX_STITCH_BYTES`): a 3D volume whose buffers would
-        need more runs in z-slabs (see :meth:`predict`).
+        need more runs in z-slabs (see :meth:`predict`), resampled to the plan's spacing or not.
 
     Raises
     ------
@@ -514,8 +517,18 @@ class Predictor:
         only the centre's argmax is kept. No full-size float array is made besides the input
         itself; the label map is the only other full-size array (uint8). The labels equal
         the whole-volume ones up to float rounding (the z-score statistics are summed in
-        another order; with mirroring along z, the members are summed in another order). A
-        resampled volume runs whole.
+        another order; with mirroring along z, the members are summed in another order).
+
+        A volume the plan resamples runs in slabs of the input likewise, above the same bound
+        (counted on the larger of the input and the resampled volume): each slab, with a
+        margin of up to one window in model space plus the cubic spline's support and
+        prefilter (at most ``(window + 2) * input/model slice ratio + 10`` input slices a
+        side), is resampled to the plan's spacing on its own, run, and its probabilities
+        resampled back to the input grid (trilinear, as :meth:`predict_proba`) for the argmax
+        of its kept centre. The windows are the whole volume's; the resampled slab differs
+        from the whole volume's resampling only by the spline's boundary handling at the
+        slab's ends, slices away from what is kept, so the labels match the whole-volume ones
+        up to float rounding (identical on the phantoms of ``tests/dl/test_predictor_slabs.py``).
 
         Parameters
         ----------
@@ -543,10 +556,13 @@ class Predictor:
         """
         slab = self._slab_length(image)
         self.last_slabs = 0
-        if slab is None:
-            lab = argmax_labels(self.predict_proba(image).array)
-        else:
+        resampled = self._resampled_slabs(image) if slab is None else None
+        if slab is not None:
             lab = self._predict_slabs(image, slab)
+        elif resampled is not None:
+            lab = self._predict_resampled_slabs(image, *resampled)
+        else:
+            lab = argmax_labels(self.predict_proba(image).array)
         return apply_rules(lab, postprocessing)
 
     def _slab_length(self, image: Image) -> int | None:
@@ -620,6 +636,133 @@ class Predictor:
             del acc
             self.last_slabs += 1
         return out
+
+    def _resampled_slabs(self, image: Image) -> tuple[tuple[float, ...], int, int] | None:
+        """For a 3D volume the plan resamples and whose stitching buffers exceed
+        ``max_stitch_bytes``: ``(zoom, length, margin)`` — the slab length and the margin on
+        each side, in input slices; ``None`` to predict the whole volume at once."""
+        plan = self.plan
+        if plan.dims != 3 or image.ndim != 3 or image.n_channels != plan.in_channels or not plan.target_spacing:
+            return None  # preprocess raises the input error
+        f = zoom_factors(image.spacing, plan.target_spacing)
+        if f is None:
+            return None
+        shape = tuple(int(s) for s in image.shape)
+        model = tuple(int(round(s * z)) for s, z in zip(shape, f))  # ndi.zoom's output shape
+        if min(model) < 1:
+            return None
+        # the stitching buffers (model space) and the probabilities on the input grid, K + 1 float32 a voxel
+        per_slice = (plan.n_classes + 1) * 4 * max(shape[1] * shape[2], model[0] * model[1] * model[2] / shape[0])
+        if per_slice * shape[0] <= self.max_stitch_bytes:
+            return None
+        win = self.window_size(model)
+        if all(w >= s for w, s in zip(win, model)):
+            return None
+        # a kept input slice needs the model slices either side of it (linear back-resampling),
+        # one full window beyond those, and the cubic spline's support (2 slices) and prefilter
+        # (its influence decays as 0.268**n: 8 slices) in the input around them
+        ratio = shape[0] / model[0]  # input slices per model slice
+        margin = int(np.ceil((win[0] + 2) * ratio)) + 2 + _PREFILTER
+        length = max(int(self.max_stitch_bytes // per_slice), 4 * margin)  # kept centre of at least 2 margins
+        return None if length >= shape[0] else (f, length, margin)
+
+    def _predict_resampled_slabs(self, image: Image, zoom: tuple[float, ...], length: int, margin: int) -> np.ndarray:
+        """Labels of a 3D volume the plan resamples, slab by slab in the input's space (see :meth:`predict`).
+
+        Each slab (its kept centre and ``margin`` slices either side) is normalised with the
+        whole volume's statistics and resampled to the plan's spacing with the cubic spline of
+        :func:`~medseg.dl.preprocessing.preprocess`, on the whole volume's model grid (the
+        slices of the whole-volume resampling that fall inside it, up to the spline's boundary
+        handling near the slab's ends, ``_PREFILTER`` slices beyond what is needed). The slab
+        spans, in model space, the whole volume's windows over the model slices its kept
+        centre interpolates from (as in :meth:`_predict_slabs`: at most one window beyond
+        them); its class probabilities go back to the input grid by :meth:`_to_grid`'s
+        trilinear interpolation, a few slices at a time, straight into the argmax of the kept
+        centre. No array has K x the volume's voxels."""
+        plan = self.plan
+        src = image.array if image.has_channels else image.array[None]
+        shape = tuple(int(s) for s in src.shape[1:])
+        model = tuple(int(round(s * z)) for s, z in zip(shape, zoom))
+        depth, mdepth = shape[0], model[0]
+        win = self.window_size(model)
+        rz = depth / mdepth  # input slices per model slice (ndi.zoom's grid mode)
+        ry, rx = shape[1] / model[1], shape[2] / model[2]
+        core = length - 2 * margin
+        n = -(-depth // core)
+        core = -(-depth // n)
+        block = min(2 ** 22, max(1, length * shape[1] * shape[2] // 4))
+        stats = []  # as _predict_slabs: the whole volume's z-score, in normalise's "ct" form
+        for c in range(src.shape[0]):
+            if c < len(plan.normalisation) and plan.normalisation[c] == "ct" and plan.ct_stats[c]:
+                stats.append(tuple(plan.ct_stats[c]))
+            else:
+                mean, std = _mean_std(src[c], block=block)
+                stats.append((-np.inf, np.inf, mean, max(std, 1e-6)))
+        kinds = ["ct"] * src.shape[0]
+        log.info("volume of %s voxels, resampled to %s: predicting labels in %d slabs of %d slices (and %d "
+                 "slices of margin)", "x".join(map(str, shape)), "x".join(map(str, model)), n, core, margin)
+        overlaps = window_overlaps(model, win, self.overlap)
+        w = win[0]
+        mstep = max(1, int(w * (1 - overlaps[0])))  # MONAI's scan interval along z, in model slices
+        starts = sorted({min(i * mstep, mdepth - w) for i in range(-(-(mdepth - w) // mstep) + 1)})
+        layouts = {False: starts, True: sorted(mdepth - w - s for s in starts)}  # plain / mirrored along z
+        mirrors = self._mirrors()
+        groups = [(flip_z, [m for m in mirrors if (2 in m) == flip_z]) for flip_z in (False, True)]
+        groups = [(f, g) for f, g in groups if g]
+        out = np.empty(shape, np.uint8)
+        step = max(1, 2 ** 24 // max(1, plan.n_classes * 4 * shape[1] * shape[2]))  # back-resampled slices at once
+        for z0 in range(0, depth, core):
+            z1 = min(depth, z0 + core)
+            # the model slices the kept input slices interpolate from (linear, align_corners=False) ...
+            n0 = int(np.floor(max(0.0, (z0 + 0.5) / rz - 0.5)))
+            n1 = min(mdepth, int(np.floor(max(0.0, (z1 - 0.5) / rz - 0.5))) + 2)
+            # ... and the whole volume's windows over them (within a window of them)
+            ext = {f: (min(s for s in layouts[f] if s + w > n0), max(s for s in layouts[f] if s < n1) + w)
+                   for f, _ in groups}
+            b0, b1 = min(e[0] for e in ext.values()), max(e[1] for e in ext.values())
+            # the input slices the cubic spline of those model slices needs (support 2, prefilter _PREFILTER)
+            a0 = max(0, int(np.floor((b0 + 0.5) * rz - 0.5)) - 1 - _PREFILTER)
+            a1 = min(depth, int(np.floor((b1 - 0.5) * rz - 0.5)) + 3 + _PREFILTER)
+            x = normalise(src[:, a0:a1], kinds, stats)
+            offset = ((b0 + 0.5) * rz - 0.5 - a0, 0.5 * ry - 0.5, 0.5 * rx - 0.5)
+            xm = np.empty((x.shape[0], b1 - b0) + model[1:], np.float32)
+            for c in range(x.shape[0]):  # preprocess's ndi.zoom, on the whole volume's model grid
+                ndi.affine_transform(x[c], np.array([rz, ry, rx]), offset=offset, output_shape=xm.shape[1:],
+                                     output=xm[c], order=3, mode="nearest")
+            del x
+            acc = None
+            for flip_z, group in groups:
+                e0, e1 = ext[flip_z]
+                with torch.inference_mode():
+                    prob = self._ensemble(xm[:, e0 - b0:e1 - b0], stats=False, window=win, overlaps=overlaps,
+                                          mirrors=group)[0]
+                p = prob[:, n0 - e0:n1 - e0]
+                if len(groups) > 1:  # the sum over all members (the argmax of their mean)
+                    p *= len(group)
+                acc = p if acc is None else np.add(acc, p, out=acc)
+                del prob, p
+            del xm
+            t = torch.from_numpy(acc)
+            for i0 in range(z0, z1, step):
+                i1 = min(z1, i0 + step)
+                src_z = np.maximum(0.0, (np.arange(i0, i1) + 0.5) / rz - 0.5)
+                j = np.floor(src_z).astype(np.int64)
+                jn = np.minimum(j + 1, mdepth - 1)
+                wz = torch.from_numpy((src_z - j).astype(np.float32))[None, :, None, None]
+                q = t[:, torch.from_numpy(j - n0)] * (1 - wz) + t[:, torch.from_numpy(jn - n0)] * wz
+                if model[1:] != shape[1:]:  # (K, slices, *model plane) -> the input's plane
+                    q = F.interpolate(q.transpose(0, 1), size=shape[1:], mode="bilinear",
+                                      align_corners=False).transpose(0, 1)
+                out[i0:i1] = argmax_labels(q.numpy())
+                del q
+            del t, acc
+            self.last_slabs += 1
+        return out
+
+
+#: input slices beyond the cubic spline's support that a slab keeps for its prefilter
+#: (the B-spline prefilter's influence decays as 0.268**n: 8 slices leave 3e-5)
+_PREFILTER = 8
 
 
 def _mean_std(a: np.ndarray, block: int = 2 ** 22) -> tuple[float, float]:
