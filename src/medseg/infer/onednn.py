@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 
@@ -68,8 +69,22 @@ def onednn_conv3d(net: torch.nn.Module) -> torch.nn.Module:
         return net
     if not any(type(m) is torch.nn.Conv3d for m in net.modules()):
         return net
-    net = copy.deepcopy(net)
+    net = copy.deepcopy(net, memo=_detached_outputs(net))
     for m in net.modules():
         if type(m) is torch.nn.Conv3d:
             m.__class__ = OneDnnConv3d
     return net
+
+
+def _detached_outputs(net: torch.nn.Module) -> dict[int, Any]:
+    """A deepcopy memo mapping tensors a module keeps from its last forward pass (MONAI's DynUNet
+    keeps its deep-supervision heads in a list) to detached copies: deepcopy refuses tensors that
+    are part of an autograd graph."""
+    memo: dict[int, Any] = {}
+    for m in net.modules():
+        for value in vars(m).values():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for t in items:
+                if torch.is_tensor(t) and t.grad_fn is not None:
+                    memo[id(t)] = t.detach().clone()
+    return memo
