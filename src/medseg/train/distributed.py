@@ -49,7 +49,7 @@ from medseg.errors import ConfigError, MedsegError
 log = logging.getLogger(__name__)
 
 __all__ = ["TIMEOUT", "RankFailedError", "all_gather_grad", "all_gather_object", "all_reduce_max",
-           "all_reduce_sum", "barrier", "broadcast_object", "env_world", "is_distributed", "launch",
+           "all_reduce_sum", "barrier", "broadcast_object", "env_world", "first_line", "is_distributed", "launch",
            "on_rank0", "process_group", "rank", "rank_seed", "split_batch", "world_size", "wrap_ddp"]
 
 #: how long a rank waits in a collective for the others (a dead peer is noticed at once; this
@@ -188,7 +188,7 @@ def process_group(device: str) -> Iterator[tuple[int, int]]:
     try:
         dist.init_process_group(backend=backend, timeout=TIMEOUT)
     except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"could not join the distributed job ({backend}): {_first_line(exc)}") from None
+        raise ConfigError(f"could not join the distributed job ({backend}): {first_line(exc)}") from None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if not device.startswith("cuda"):
         torch.set_num_threads(max(1, cores // local_world))
@@ -202,7 +202,17 @@ def process_group(device: str) -> Iterator[tuple[int, int]]:
             dist.destroy_process_group()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, at most 300 characters (for one-line messages).
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    str
+    """
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
 
@@ -369,7 +379,7 @@ def on_rank0(fn: Callable[[], T]) -> T:
         except MedsegError as exc:
             payload, failure = ("error", type(exc).__name__, str(exc)), exc
         except BaseException as exc:  # noqa: BLE001 - told to the other ranks, then re-raised here
-            payload, failure = ("crash", type(exc).__name__, _first_line(exc)), exc
+            payload, failure = ("crash", type(exc).__name__, first_line(exc)), exc
     else:
         payload = ("", None, "")
     payload = broadcast_object(payload)

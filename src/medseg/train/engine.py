@@ -44,6 +44,7 @@ from medseg.train.distributed import (
     all_gather_object,
     barrier,
     broadcast_object,
+    first_line,
     is_distributed,
     on_rank0,
     process_group,
@@ -162,14 +163,9 @@ def train_model(dataset: Dataset, out_dir: str | Path, cfg: TrainConfig | None =
                 for p in ([out] if not existed else [q for q in out.iterdir() if q not in before]):
                     shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             if is_distributed() and isinstance(exc, RuntimeError):  # a collective failed: a peer is gone
-                raise RankFailedError(f"another rank of the distributed run stopped ({_first_line(exc)}); "
+                raise RankFailedError(f"another rank of the distributed run stopped ({first_line(exc)}); "
                                       "every rank stops (resume with --resume)") from None
             raise
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _check(dataset: Dataset, out: Path, cfg: TrainConfig) -> None:
@@ -365,12 +361,12 @@ def _train_model(dataset: Dataset, out: Path, cfg: TrainConfig, *, validator: Va
             fold_info.update(part)
         fold_info = {str(k): fold_info[str(k)] for k in folds}
     barrier()
-    return on_rank0(lambda: _finish(out, cfg, plan, folds, splits, fold_info, prep, validator, device))
+    return on_rank0(lambda: _finish(out, cfg, plan, folds, splits, fold_info, prep, validator, device, few))
 
 
 def _finish(out: Path, cfg: TrainConfig, plan: Plan, folds: list[int], splits: list[dict[str, list[str]]],
             fold_info: dict[str, Any], prep: Callable[[str], PreparedCase], validator: Validator,
-            device: str) -> dict[str, Any]:
+            device: str, few: FewShot | None) -> dict[str, Any]:
     """Choose the inference window and post-processing, fit the temperature, write ``model.json``."""
     # the held-out cases of each fold with its network at the end of training; inference
     # chooses the window and the post-processing on them
@@ -388,7 +384,6 @@ def _finish(out: Path, cfg: TrainConfig, plan: Plan, folds: list[int], splits: l
     if cfg.init_from:
         info["init_from"] = {"model": str(cfg.init_from), "label_map": parse_label_map(cfg.label_map),
                              "adapt_channels": bool(cfg.adapt_channels)}
-    few = _few_shot(cfg, splits, folds)
     if few is not None:
         info["few_shot"] = dataclasses.asdict(few)
     if world_size() > 1:
