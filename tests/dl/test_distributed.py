@@ -43,6 +43,14 @@ def _env(rank: int, world: int, port: int) -> dict[str, str]:
 
 
 def _run_ranks(script: Path, world: int, args: list[str], timeout: float = 240) -> list[subprocess.CompletedProcess]:
+    for _ in range(3):  # the free port can be taken by another program between choosing and binding it
+        done = _run_ranks_once(script, world, args, timeout)
+        if not any("address already in use" in r.stderr.lower() for r in done):
+            return done
+    return done
+
+
+def _run_ranks_once(script: Path, world: int, args: list[str], timeout: float) -> list[subprocess.CompletedProcess]:
     port = _port()
     procs = [subprocess.Popen([sys.executable, str(script), *args], env=_env(r, world, port), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in range(world)]
@@ -114,7 +122,7 @@ def test_two_ranks_first_step_gradients_equal_one_process(tmp_path):
     make_loss("dice_ce", 2)(net(x), y, m).backward()
     worst = max(float((p.grad - ddp[k]).abs().max()) for k, p in net.named_parameters())
     scale = max(float(p.grad.abs().max()) for p in net.parameters())
-    assert worst < 1e-5 * max(1.0, scale), worst
+    assert worst < 1e-5 * max(1.0, scale), (worst, scale, torch.get_num_threads())
 
 
 def _dataset(root: Path) -> Path:
