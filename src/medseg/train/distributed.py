@@ -438,9 +438,10 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
             os.environ["OMP_NUM_THREADS"] = "1"
         elastic_launch(config, sys.executable)("-m", "medseg", *argv)
     except ChildFailedError as exc:
-        r, f = sorted(exc.failures.items())[0]
-        if f.exitcode == 2:  # a user error: rank 0 printed its one line already
+        failures = sorted(exc.failures.items())
+        if any(f.exitcode == 2 for _, f in failures):  # a user error, printed once; the others were stopped
             return 2
+        r, f = failures[0]
         how = f"signal {f.signal_name()}" if f.exitcode < 0 else f"exit code {f.exitcode}"
         raise RankFailedError(f"rank {r} of {nproc} stopped ({how}); the other ranks were stopped too "
                               "(continue with --resume)") from None
