@@ -217,3 +217,57 @@ def test_phantom_dice_vesselness_fundus():
     img, vessels, fov = fundus_phantom((256, 256), seed=2)
     out = segment(img, "vesselness", fov=True).array
     assert dice(out[fov.array > 0], vessels.array[fov.array > 0]) > 0.75
+
+
+# --------------------------------------------------------------------- vessel filter combinations
+def test_line_detector_centres_a_vessel_with_a_central_reflex():
+    from medseg.classical.vessels import line_detector
+
+    a = np.ones((64, 64), np.float32)
+    a[29:36, 4:60] = 0.3
+    a[32, 4:60] = 0.6  # the bright central reflex of a wide vessel splits a Hessian filter's response
+    r = line_detector(a, 3.5)
+    column = r[:, 32]
+    assert 29 <= int(np.argmax(column)) <= 35 and column[32] > column[10] + 1.0 and column[32] > column[54] + 1.0
+    # a coarse grid for wide vessels gives the same shape of answer at the input's size
+    big = np.kron(a, np.ones((2, 2), np.float32))
+    rb = line_detector(big, 7.0)
+    assert rb.shape == big.shape and 58 <= int(np.argmax(rb[:, 64])) <= 71
+    with pytest.raises(ConfigError, match="2D"):
+        line_detector(np.ones((4, 8, 8), np.float32), 2.0)
+
+
+def test_vesselness_filter_combinations_and_options():
+    img, vessels, fov = fundus_phantom((256, 256), seed=2)
+    inside = fov.array > 0
+    kw = {"fov": True, "channel": 1}
+    combo = segment(img, "vesselness", filter="sato,lines,tophat", rule="triangle", low_ratio=0.6, **kw)
+    assert dice(combo.array[inside], vessels.array[inside]) > 0.78
+    assert combo.meta["low"] == pytest.approx(0.6 * combo.meta["high"])
+    for name in ("lines", "tophat"):
+        alone = segment(img, "vesselness", filter=name, **kw).array
+        assert dice(alone[inside], vessels.array[inside]) > 0.6, name
+    # --min-object-scale drops pieces smaller than a disc of that many largest scales
+    a = np.ones((64, 64), np.float32)
+    a[30:33, 4:60] = 0.2
+    a[8:10, 8:10] = 0.2  # a 2x2 dark speck
+    kept = segment(Image(a), "vesselness", sigmas=(1.0, 1.5)).array
+    dropped = segment(Image(a), "vesselness", sigmas=(1.0, 1.5), min_object_scale=2.0).array
+    assert kept[8:10, 8:10].any() and not dropped[:20].any() and dropped[31, 10:54].all()
+    for bad, match in (({"filter": "sato,bogus"}, "unknown vessel filter 'bogus'"), ({"filter": ","}, "at least one"),
+                       ({"low_ratio": 0.0}, "--low-ratio"), ({"min_object_scale": -1.0}, "--min-object-scale")):
+        with pytest.raises(ConfigError, match=match):
+            segment(Image(a), "vesselness", **bad)
+
+
+def test_vesselness_combination_in_3d_and_anisotropic_lines():
+    vol = np.ones((12, 40, 40), np.float32)
+    vol[:, 19:22, 19:22] = 0.2  # a dark tube along z
+    out = segment(Image(vol, spacing=(1.0, 1.0, 1.0)), "vesselness", filter="sato,tophat", sigmas=(1.0, 1.5)).array
+    assert out[6, 20, 20] and out[6, 5:12].sum() == 0
+    with pytest.raises(ConfigError, match="2D"):
+        segment(Image(vol), "vesselness", filter="lines", sigmas=(1.0,))
+    a = np.ones((30, 60), np.float32)
+    a[14:16, 4:56] = 0.2
+    flat = segment(Image(a, spacing=(2.0, 1.0)), "vesselness", filter="lines", sigmas=(1.0, 2.0)).array
+    assert flat[14:16, 10:50].any(axis=0).all() and flat[:8].sum() == 0
