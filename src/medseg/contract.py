@@ -1,20 +1,20 @@
 """The method contract, at the bottom of medseg: what every segmentation method is and does.
 
 Every method family (``classical``, ``ml``, ``train``/``infer``) builds on this module;
-:mod:`medseg.methods` only adapts and registers. A method is a subclass of
-:class:`Segmenter` with
+[`medseg.methods`][] only adapts and registers. A method is a subclass of
+`Segmenter` with
 
 * ``name`` (the ``--method`` word), ``family`` (``classical``, ``ml`` or ``dl``),
   ``dims`` (the spatial dimensionalities it supports) and a short ``summary``;
 * ``Params``: a frozen dataclass whose fields become CLI flags (``--min-size 10``);
 * ``__call__(image) -> Image``: a label map on the input's grid.
 
-Trainable methods (``trainable = True``) also satisfy the :class:`Trainable` protocol:
+Trainable methods (``trainable = True``) also satisfy the `Trainable` protocol:
 ``fit(images, labels, rois=None, **options)``, ``predict_proba(image)``,
 ``save(directory)``, the classmethod ``load(directory, params=None)`` and
 ``train(dataset, out_dir, options=None)`` for ``medseg train``, with the options of their
 ``TrainParams`` dataclass. A trained model lives in a folder whose ``model.json`` is
-written by :func:`write_model_info` and read by :func:`read_model_info`.
+written by `write_model_info` and read by `read_model_info`.
 
 Examples
 --------
@@ -46,10 +46,10 @@ from medseg.image import Image, require_finite
 __all__ = ["Segmenter", "Trainable", "EmptyParams", "check_input", "single_channel", "label_like",
            "as_params", "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "write_model_info", "read_model_info"]
 
-#: ``format`` of every model.json medseg writes
 MODEL_FORMAT = "medseg-model"
-#: the newest model.json layout this medseg reads and writes
+"""``format`` of every model.json medseg writes."""
 MODEL_FORMAT_VERSION = 1
+"""The newest model.json layout this medseg reads and writes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Segmenter:
 
     @classmethod
     def check(cls, image: Image | np.ndarray) -> Image:
-        """``image`` validated for this method (see :func:`check_input`)."""
+        """``image`` validated for this method (see `check_input`)."""
         return check_input(image, cls)
 
     @classmethod
@@ -106,7 +106,7 @@ class Segmenter:
 
 @runtime_checkable
 class Trainable(Protocol):
-    """What a trainable method adds to :class:`Segmenter` (one signature each)."""
+    """What a trainable method adds to `Segmenter` (one signature each)."""
 
     def fit(self, images: Sequence[Image], labels: Sequence[Image | np.ndarray],
             rois: Sequence[Image | np.ndarray | None] | None = None, **options: Any) -> Trainable:
@@ -114,7 +114,7 @@ class Trainable(Protocol):
         ...
 
     def train(self, dataset: Any, out_dir: str | Path, options: Any = None) -> Trainable:
-        """Train on a :class:`~medseg.io.Dataset` into the model folder ``out_dir``."""
+        """Train on a [`Dataset`][medseg.io.Dataset] into the model folder ``out_dir``."""
         ...
 
     def predict_proba(self, image: Image) -> Image:
@@ -170,7 +170,7 @@ def check_input(image: Image | np.ndarray, cls: type[Segmenter] | None = None) -
     Parameters
     ----------
     image : Image or ndarray
-        An array becomes an :class:`~medseg.image.Image` with unit spacing.
+        An array becomes an [`Image`][medseg.image.Image] with unit spacing.
     cls : Segmenter subclass, optional
         The method whose ``dims`` the image must match.
 

@@ -35,6 +35,26 @@ __all__ = ["run_demo", "DemoResult"]
 
 @dataclass
 class DemoResult:
+    """One method's line of the demo: what `run_demo` ran and how well it did.
+
+    Attributes
+    ----------
+    name : str
+        The method or recipe run.
+    family : str
+        ``classical``, ``ml`` or ``dl``.
+    seconds : float
+        Wall-clock time of segmenting the test images.
+    eval_dir : Path
+        The evaluation folder (``metrics.csv``, ``summary.json``, the report).
+    dice : float
+        Mean Dice over the test cases, averaged over the foreground labels.
+    hd95 : float
+        Median HD95 over the test cases, averaged over the foreground labels, in ``unit``.
+    unit : str
+        ``mm``, or ``px`` for images without a physical spacing.
+    """
+
     name: str
     family: str
     seconds: float
@@ -80,7 +100,7 @@ class _quiet:
 def run_demo(out: str | Path = "medseg-demo", *, n_train: int = 6, n_test: int = 4, dl_minutes: float = 1.0,
              families: tuple[str, ...] = ("classical", "ml", "dl"), seed: int = 0,
              report: Callable[[str], None] = _say) -> list[DemoResult]:
-    """Run the demo into ``out`` and return one :class:`DemoResult` per method run."""
+    """Run the demo into ``out`` and return one `DemoResult` per method run."""
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "medseg-demo.txt").exists():

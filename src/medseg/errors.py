@@ -1,7 +1,7 @@
 """Errors medseg raises for problems the user can fix.
 
 Every error a user can cause (bad file, bad parameter, missing dependency) is a
-:class:`MedsegError`. The CLI prints its message as one line on stderr and exits with
+`MedsegError`. The CLI prints its message as one line on stderr and exits with
 code 2; anything else is an internal error (exit code 1).
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def require(module: str, *, extra: str | None = None, purpose: str = ""):
-    """Import an optional dependency or raise :class:`DependencyError` saying how to install it."""
+    """Import an optional dependency or raise `DependencyError` saying how to install it."""
     import importlib
 
     try:

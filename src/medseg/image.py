@@ -1,4 +1,4 @@
-"""The :class:`Image` data model: an array with its physical geometry.
+"""The `Image` data model: an array with its physical geometry.
 
 Spatial axes are in NumPy order, ``(y, x)`` in 2D and ``(z, y, x)`` in 3D, optionally
 preceded by one channel axis. ``spacing``, ``origin`` and ``direction`` are given in the
@@ -21,10 +21,10 @@ from medseg.errors import GeometryError, InputError
 
 __all__ = ["Image", "require_finite", "same_grid", "SPACING_UNKNOWN", "length_unit"]
 
-#: ``meta`` key set by readers of formats that store no physical pixel size (PNG, JPEG, BMP,
-#: GIF, TIFF without resolution tags, ``.npy`` without a sidecar): the spacing is then 1 per
-#: pixel and lengths are in pixels, not millimetres
 SPACING_UNKNOWN = "spacing_unknown"
+"""``meta`` key set by readers of formats that store no physical pixel size (PNG, JPEG, BMP, GIF,
+TIFF without resolution tags, ``.npy`` without a sidecar): the spacing is then 1 per pixel and
+lengths are in pixels, not millimetres."""
 
 
 def length_unit(*images: Image | None) -> str:
@@ -243,7 +243,7 @@ class Image:
         return a
 
     def same_geometry(self, other: Image, *, atol: float = 1e-4) -> bool:
-        """True when ``other`` lies on the same grid (see :func:`same_grid`)."""
+        """True when ``other`` lies on the same grid (see `same_grid`)."""
         return same_grid(self, other, atol=atol)
 
     def __repr__(self) -> str:

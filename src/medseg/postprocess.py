@@ -1,10 +1,10 @@
 """Post-processing of label maps, the one module every method family uses: opening/closing,
 hole filling, small objects, largest components, and the per-class rules a trained model
-chose on validation (:func:`apply_rules`).
+chose on validation (`apply_rules`).
 
-Every classical method's ``Params`` inherits :class:`PostParams`, so each method accepts
+Every classical method's ``Params`` inherits `PostParams`, so each method accepts
 ``--clear-border --opening R --closing R --fill-holes --min-size N --keep-largest K`` and
-the base class applies them once, in that order, after the algorithm (see :func:`postprocess`).
+the base class applies them once, in that order, after the algorithm (see `postprocess`).
 Radii are physical (mm, i.e. pixels when the spacing is 1); the structuring element is
 an ellipsoid that follows anisotropic spacing.
 """

@@ -2,7 +2,7 @@
 
 On a terminal a progress bar (tqdm) is drawn on stderr. Anywhere else (a pipeline, a CI log,
 a cluster job) a bar's frames would fill the log, so plain ``desc: 12/40`` lines are logged
-instead, at most one every :data:`LOG_EVERY_S` seconds and one at the end (none for work
+instead, at most one every `LOG_EVERY_S` seconds and one at the end (none for work
 shorter than that). Neither appears
 when the ``medseg`` logger is quieter than INFO (``medseg -q``), and a bar is erased, never
 left half-drawn, when the work stops with an error.
@@ -29,8 +29,8 @@ T = TypeVar("T")
 
 log = logging.getLogger("medseg.progress")
 
-#: off a terminal, the least number of seconds between two progress lines
 LOG_EVERY_S = 30.0
+"""Off a terminal, the least number of seconds between two progress lines."""
 
 
 def on_terminal() -> bool:
@@ -121,7 +121,7 @@ class Progress:
 
 def progress(items: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it",
              enabled: bool = True) -> Iterator[T]:
-    """Iterate over ``items`` while showing progress (see :class:`Progress`).
+    """Iterate over ``items`` while showing progress (see `Progress`).
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 What ``medseg segment --method/--recipe/--model`` and ``medseg predict`` choose from, for
 the command line and the web app alike. Options come as command-line tokens
-(``--name value``, resolved by :func:`medseg.config.params_from_tokens`).
+(``--name value``, resolved by [`medseg.config.params_from_tokens`][]).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def method_segmenter(name: str, tokens: Sequence[str] = ()) -> Segmenter:
     Parameters
     ----------
     name : str
-        A name of :data:`medseg.methods.METHODS`.
+        A name of [`medseg.methods.METHODS`][].
     tokens : sequence of str
         The method's parameters as flags (``["--value", "0.5"]``).
 
@@ -129,7 +129,7 @@ def model_segmenter(model_dir: str | Path, tokens: Sequence[str] = ()) -> Segmen
 
 def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, model: str | Path | None = None,
                       tokens: Sequence[str] = (), roi: str | Path | None = None) -> Segmenter | RecipeSegmenter:
-    """The segmenter named by one of ``method``, ``recipe`` or ``model`` (default: :func:`default_method`).
+    """The segmenter named by one of ``method``, ``recipe`` or ``model`` (default: `default_method`).
 
     Parameters
     ----------
@@ -143,7 +143,7 @@ def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, m
         ``--name value`` options.
     roi : str or Path, optional
         The ROI the outputs will be restricted to (``--roi``): a model that needs one refuses
-        to run without it (:func:`require_roi`), and a method with an ``roi`` parameter of its
+        to run without it (`require_roi`), and a method with an ``roi`` parameter of its
         own (``vesselness``) gets a mask file too, so that it restricts its own work to it.
 
     Returns
@@ -154,7 +154,7 @@ def resolve_segmenter(*, method: str | None = None, recipe: str | None = None, m
     Raises
     ------
     ConfigError
-        Several of ``method``, ``recipe``, ``model``; or see :func:`method_segmenter`.
+        Several of ``method``, ``recipe``, ``model``; or see `method_segmenter`.
     InputError
         A model that needs an ROI and none is given.
 
@@ -186,13 +186,13 @@ def option_classes(*, method: str | None = None, recipe: str | None = None, mode
     """The dataclasses whose fields are the command line's method options.
 
     ``medseg segment``/``predict``/``train`` give a method's options among their own
-    arguments; :func:`medseg.config.join_option_values` needs these classes to keep each
+    arguments; [`medseg.config.join_option_values`][] needs these classes to keep each
     option's value with it.
 
     Parameters
     ----------
     method, recipe, model : optional
-        What the command runs (as in :func:`resolve_segmenter`; default: :func:`default_method`).
+        What the command runs (as in `resolve_segmenter`; default: `default_method`).
     train : bool
         Include the method's ``TrainParams`` (``medseg train``).
 

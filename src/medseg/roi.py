@@ -11,8 +11,8 @@ outside depends on what the ROI meant, which the training labels show:
 * ``"unknown"``: the labels outside the ROI hold real foreground, so the ROI restricted where
   the labels count and the outside was never learnt: the model needs an ROI at prediction.
 
-Trainers record :func:`roi_record` in ``model.json`` (key ``"roi"``); :func:`apply_roi` and
-:func:`apply_roi_probabilities` zero a prediction outside a given ROI.
+Trainers record `roi_record` in ``model.json`` (key ``"roi"``); `apply_roi` and
+`apply_roi_probabilities` zero a prediction outside a given ROI.
 
 Examples
 --------
@@ -38,16 +38,17 @@ __all__ = ["BACKGROUND", "UNKNOWN", "OUTSIDE_SHARE", "RIM_TOLERANCE", "outside_p
            "policy_from_counts", "roi_record",
            "needs_roi", "apply_roi", "apply_roi_probabilities"]
 
-#: labels outside the ROI are all 0: the outside is background and is learnt
 BACKGROUND = "background"
-#: labels outside the ROI are not all 0: the outside was not learnt; predictions need an ROI
+"""Labels outside the ROI are all 0: the outside is background and is learnt."""
 UNKNOWN = "unknown"
-#: the outside counts as background while its foreground density is at most this share of the inside's
+"""Labels outside the ROI are not all 0: the outside was not learnt; predictions need an ROI."""
 RIM_TOLERANCE = 0.01
-#: when the outside is background: the extra training pixels a forest draws outside the ROI (as a
-#: share of those it draws inside), and the share of U-Net patches centred anywhere in the image;
-#: enough to learn the outside, small enough that the ROI still focuses training
+"""The outside counts as background while its foreground density is at most this share of the
+inside's."""
 OUTSIDE_SHARE = 0.1
+"""When the outside is background: the extra training pixels a forest draws outside the ROI (as a
+share of those it draws inside), and the share of U-Net patches centred anywhere in the image;
+enough to learn the outside, small enough that the ROI still focuses training."""
 
 
 def labelled_outside(labels: np.ndarray, roi: np.ndarray) -> tuple[int, int, int, int]:
@@ -75,7 +76,7 @@ def labelled_outside(labels: np.ndarray, roi: np.ndarray) -> tuple[int, int, int
 
 
 def policy_from_counts(labelled_out: int, outside: int, labelled_in: int, inside: int) -> str:
-    """:data:`BACKGROUND` or :data:`UNKNOWN` from the summed counts of :func:`labelled_outside`.
+    """`BACKGROUND` or `UNKNOWN` from the summed counts of `labelled_outside`.
 
     Examples
     --------
@@ -92,7 +93,7 @@ def policy_from_counts(labelled_out: int, outside: int, labelled_in: int, inside
 
 
 def outside_policy(labels: Iterable[np.ndarray], rois: Iterable[np.ndarray | None]) -> str | None:
-    """What the training ROIs meant: :data:`BACKGROUND`, :data:`UNKNOWN`, or None without ROIs.
+    """What the training ROIs meant: `BACKGROUND`, `UNKNOWN`, or None without ROIs.
 
     Parameters
     ----------
@@ -105,7 +106,7 @@ def outside_policy(labels: Iterable[np.ndarray], rois: Iterable[np.ndarray | Non
     -------
     str or None
         ``"background"`` when the labels outside the ROIs are 0 but for a rim (see
-        :func:`policy_from_counts`), ``"unknown"`` otherwise, None when no case has an ROI.
+        `policy_from_counts`), ``"unknown"`` otherwise, None when no case has an ROI.
     """
     counts = np.zeros(4, np.int64)
     cases = 0
@@ -188,7 +189,7 @@ def apply_roi_probabilities(prob: Image, roi: Image | np.ndarray) -> Image:
 
     For class probabilities ``(K, *spatial)`` channel 0 (background) becomes 1 outside the
     ROI and every other channel 0; a single foreground-probability map ``(*spatial)``
-    becomes 0 there. The maps then agree with :func:`apply_roi` applied to the label map.
+    becomes 0 there. The maps then agree with `apply_roi` applied to the label map.
 
     Examples
     --------

@@ -1,9 +1,9 @@
 """Apply an ``Image -> Image`` function to files and folders: the engine of ``segment``,
 ``predict`` and ``preprocess`` (and of the web app).
 
-:func:`pair_paths` names the outputs: one rule for every command, with the output
-suffix chosen by what is written — label maps (:func:`output_suffix`) or images
-(:func:`image_output_suffix`). :func:`apply_paths` reads each input, applies the function
+`pair_paths` names the outputs: one rule for every command, with the output
+suffix chosen by what is written — label maps (`output_suffix`) or images
+(`image_output_suffix`). `apply_paths` reads each input, applies the function
 and writes the result; a bad file in a folder does not stop the others. Outputs keep the
 input's geometry, and the input's format where it can hold the result losslessly. Every
 output is written atomically; inputs are never modified.
@@ -49,16 +49,17 @@ __all__ = ["Output", "output_suffix", "image_output_suffix", "probability_suffix
            "segment_paths", "read_input", "channel_groups", "model_reference", "UNCERTAINTY_CSV", "UNCERTAINTY_COLUMNS",
            "uncertainty_summary", "CaseWork", "CaseTask", "CaseResult", "Engine", "LocalEngine", "process_case"]
 
-#: The per-case uncertainty summary ``apply_paths(..., uncertainty=True)`` writes beside the label maps.
 UNCERTAINTY_CSV = "uncertainty.csv"
-#: Its columns: the label map's name, the predicted foreground voxels, the mean of each map inside
-#: the predicted structure (foreground; ``_all``: every voxel, or the ROI) and the expected Dice.
+"""The per-case uncertainty summary ``apply_paths(..., uncertainty=True)`` writes beside the label
+maps."""
 UNCERTAINTY_COLUMNS = ("case", "labels", "foreground_voxels", "entropy_structure", "entropy_all",
                        "mutual_information_structure", "fold_spread_structure", "mirror_spread_structure",
                        "expected_dice")
+"""Its columns: the label map's name, the predicted foreground voxels, the mean of each map inside
+the predicted structure (foreground; ``_all``: every voxel, or the ROI) and the expected Dice."""
 
-#: what :func:`apply_paths` writes: label maps or (preprocessed) images
 Output = Literal["labels", "images"]
+"""What `apply_paths` writes: label maps or (preprocessed) images."""
 
 # label maps: lossy, palette and read-only inputs are written as lossless PNG / NIfTI
 _LABEL_SUFFIX = {".jpg": ".png", ".jpeg": ".png", ".dcm": ".nii.gz", "": ".nii.gz", ".gif": ".png", ".bmp": ".png"}
@@ -133,7 +134,7 @@ def probability_suffix(input_path: Path, ndim: int) -> str:
     Returns
     -------
     str
-        :func:`output_suffix`, except PNG/TIFF, which cannot hold multi-channel float maps:
+        `output_suffix`, except PNG/TIFF, which cannot hold multi-channel float maps:
         NIfTI.
 
     Examples
@@ -161,7 +162,7 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels",
     single-channel cases (every name ending in ``_0000``) are named by case id, without it;
     in an MSD folder of multichannel cases (``CASE_0000``, ``CASE_0001``, ...) and in a folder
     of modality sub-folders (``T1/case1.nii.gz``, ``FLAIR/case1.nii.gz``) each case is one
-    input (its first channel file stands for it; :func:`read_input` reads them all).
+    input (its first channel file stands for it; `read_input` reads them all).
     Any other input (a file, a DICOM series, a scanner export read as one series) gives one output: ``out`` itself, or
     ``out/<stem><suffix>`` when ``out`` is an existing folder or a name without suffix.
     A file's stem is its name without the format suffix; a folder's stem is its whole name.
@@ -173,7 +174,7 @@ def pair_paths(inp: str | Path, out: str | Path, *, output: Output = "labels",
     out : str or Path
         The output file or folder.
     output : {"labels", "images"}
-        What is written: the suffix rule, :func:`output_suffix` or :func:`image_output_suffix`.
+        What is written: the suffix rule, `output_suffix` or `image_output_suffix`.
     series : str or sequence of str, optional
         The DICOM series to pick (several: the channels of one multimodal input): the input
         folder is then one study (a scanner export), never a folder of separate inputs.
@@ -240,12 +241,12 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
                 manifest: Mapping[str, Any] | None = None) -> list[Path]:
     """Apply ``fn`` to a file, a DICOM series or a folder of images and write the results.
 
-    Outputs are named by :func:`pair_paths`. In a folder, a file that cannot be read or
-    processed does not stop the others: they are written, then one :class:`InputError`
+    Outputs are named by `pair_paths`. In a folder, a file that cannot be read or
+    processed does not stop the others: they are written, then one `InputError`
     names each bad file and why. The cases run through ``engine`` (default: one after the
-    other in this process, :class:`LocalEngine`); with ``manifest`` a folder run records
+    other in this process, `LocalEngine`); with ``manifest`` a folder run records
     each case's state in ``OUT/manifest.json`` and resumes where a previous run with the
-    same options stopped (:mod:`medseg.io.manifest`).
+    same options stopped ([`medseg.io.manifest`][]).
 
     Parameters
     ----------
@@ -264,7 +265,7 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     series : str or sequence of str, optional
         The DICOM series (UID, number or description) to read from a folder holding several;
         several series become the channels of one image, in order, resampled onto the
-        reference (:func:`medseg.io.multimodal.read_study`).
+        reference ([`medseg.io.multimodal.read_study`][]).
     progress : bool
         Show a progress bar for several inputs.
     on_written : callable, optional
@@ -276,13 +277,13 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     overwrite : bool
         Replace outputs that exist already. With ``False`` (the CLI without ``--force``) any
         existing output, probability maps included, stops the command before any input is
-        processed (:func:`~medseg.io.atomic.refuse_existing`).
+        processed ([`refuse_existing`][medseg.io.atomic.refuse_existing]).
     uncertainty : bool
         Also write, beside each label map, ``NAME_uncertainty`` (the predictive entropy over
         log K, 0 certain .. 1 uniform) and, for ensembles, ``NAME_spread`` (two channels: the
         spread of the class probabilities between folds and between mirrorings), with the
-        suffix of the probability maps, and one :data:`UNCERTAINTY_CSV` per output folder
-        (:func:`uncertainty_summary` of each case). From ``fn.predict_uncertainty`` (the
+        suffix of the probability maps, and one `UNCERTAINTY_CSV` per output folder
+        (`uncertainty_summary` of each case). From ``fn.predict_uncertainty`` (the
         ``unet`` ensemble), else the entropy of ``fn.predict_proba`` (no spread). The label
         map is then the one ``predict_uncertainty`` gives (else the probabilities' argmax).
     reference : str, optional
@@ -291,14 +292,14 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     label_format : {None, "dicom-seg"}
         ``"dicom-seg"``: write each label map as a DICOM SEG (``NAME.dcm``) referencing its
         DICOM input series, segments named by the model's classes
-        (:func:`medseg.io.dicom_seg.write_dicom_seg`); every input must be DICOM.
+        ([`medseg.io.dicom_seg.write_dicom_seg`][]); every input must be DICOM.
     engine : Engine, optional
-        Runs the cases (:class:`LocalEngine`; ``medseg.run_engines.RayEngine`` shards them
+        Runs the cases (`LocalEngine`; ``medseg.run_engines.RayEngine`` shards them
         over Ray actors). Results do not depend on the engine.
     manifest : mapping, optional
         The options that decide the result: a folder input then keeps ``OUT/manifest.json``
         and a rerun with the same options skips the cases done already, even without
-        ``overwrite`` (:func:`medseg.io.manifest.plan_run` states the rule).
+        ``overwrite`` ([`medseg.io.manifest.plan_run`][] states the rule).
 
     Returns
     -------
@@ -309,7 +310,7 @@ def apply_paths(fn: Callable[[Image], Image], inp: str | Path, out: str | Path, 
     Raises
     ------
     InputError
-        See :func:`pair_paths`; a segmenter without ``predict_proba`` asked for
+        See `pair_paths`; a segmenter without ``predict_proba`` asked for
         probabilities or uncertainty; the error of a single input; or, for a folder, one error listing
         the inputs that failed.
     OutputExistsError
@@ -427,7 +428,7 @@ def _drop_empty_manifest(man: Manifest | None, out: str | Path, out_existed: boo
 
 @dataclass(frozen=True)
 class CaseWork:
-    """What :func:`apply_paths` does to every case of a run (picklable: sent once to each worker).
+    """What `apply_paths` does to every case of a run (picklable: sent once to each worker).
 
     Parameters
     ----------
@@ -462,7 +463,7 @@ class CaseTask:
 @dataclass
 class CaseResult:
     """What processing a case gave: the files written, its uncertainty summary rows, or the
-    :class:`InputError` that stopped it."""
+    `InputError` that stopped it."""
 
     index: int
     written: list[Path] = field(default_factory=list)
@@ -471,7 +472,7 @@ class CaseResult:
 
 
 class Engine(Protocol):
-    """Runs the cases of :func:`apply_paths`: yields one :class:`CaseResult` per task, in any order."""
+    """Runs the cases of `apply_paths`: yields one `CaseResult` per task, in any order."""
 
     def run(self, fn: Callable[[Image], Image], work: CaseWork, tasks: Sequence[CaseTask]) -> Iterator[CaseResult]:
         ...  # pragma: no cover
@@ -489,7 +490,7 @@ class LocalEngine:
     name = "local"
 
     def run(self, fn: Callable[[Image], Image], work: CaseWork, tasks: Sequence[CaseTask]) -> Iterator[CaseResult]:
-        """Process ``tasks`` in order with :func:`process_case`.
+        """Process ``tasks`` in order with `process_case`.
 
         Parameters
         ----------
@@ -507,7 +508,7 @@ class LocalEngine:
 
 
 def process_case(fn: Callable[[Image], Image], work: CaseWork, task: CaseTask) -> CaseResult:
-    """Read, segment and write one case (atomically); an :class:`InputError` is returned, not raised.
+    """Read, segment and write one case (atomically); an `InputError` is returned, not raised.
 
     Every engine calls this, so a case's outputs do not depend on where it runs.
 
@@ -537,7 +538,7 @@ def process_case(fn: Callable[[Image], Image], work: CaseWork, task: CaseTask) -
 
 
 def _is_folder_run(inp: str | Path, series: str | Sequence[str] | None) -> bool:
-    """Whether :func:`pair_paths` reads ``inp`` as a folder of separate inputs (the case of a manifest)."""
+    """Whether `pair_paths` reads ``inp`` as a folder of separate inputs (the case of a manifest)."""
     p = Path(inp)
     return p.is_dir() and not series and input_kind(p) in ("folder", "dataset")
 
@@ -546,7 +547,7 @@ def segment_paths(segmenter: Callable[[Image], Image], inp: str | Path, out: str
                   series: str | Sequence[str] | None = None) -> list[Path]:
     """Segment a file, a DICOM series folder or a folder of images; return the written paths.
 
-    :func:`apply_paths` with ``output="labels"``.
+    `apply_paths` with ``output="labels"``.
 
     Parameters
     ----------
@@ -639,7 +640,7 @@ def _entropy_of(fn: Any, proba_fn: Callable[[Image], Image]) -> Callable[[Image]
 
 def uncertainty_summary(labels: np.ndarray, prob: np.ndarray, maps: dict[str, np.ndarray],
                         roi: np.ndarray | None = None) -> dict[str, float]:
-    """One case's row of :data:`UNCERTAINTY_CSV` (without ``case`` and ``labels``).
+    """One case's row of `UNCERTAINTY_CSV` (without ``case`` and ``labels``).
 
     The expected Dice is the soft Dice between the class probabilities and the predicted
     label map, ``2 Σ p_c [ŷ = c] / (Σ p_c + Σ [ŷ = c])``, averaged over the foreground classes
@@ -660,7 +661,7 @@ def uncertainty_summary(labels: np.ndarray, prob: np.ndarray, maps: dict[str, np
     Returns
     -------
     dict
-        The :data:`UNCERTAINTY_COLUMNS` from ``foreground_voxels`` on (nan where undefined).
+        The `UNCERTAINTY_COLUMNS` from ``foreground_voxels`` on (nan where undefined).
 
     Examples
     --------
@@ -754,7 +755,7 @@ def channel_groups(inp: str | Path) -> dict[Path, list[Path]]:
     Parameters
     ----------
     inp : str or Path
-        An input of :func:`apply_paths`.
+        An input of `apply_paths`.
 
     Returns
     -------
@@ -784,7 +785,7 @@ def channel_groups(inp: str | Path) -> dict[Path, list[Path]]:
 
 def read_input(src: str | Path, *, series: str | Sequence[str] | None = None,
                reference: str | None = None, channels: Sequence[Path] | None = None) -> Image:
-    """Read one input as :func:`apply_paths` does, multimodal inputs stacked as channels.
+    """Read one input as `apply_paths` does, multimodal inputs stacked as channels.
 
     Parameters
     ----------
@@ -795,7 +796,7 @@ def read_input(src: str | Path, *, series: str | Sequence[str] | None = None,
     reference : str, optional
         The modality whose grid the others are resampled onto (default: the finest).
     channels : sequence of Path, optional
-        The files of a multimodal case (:func:`channel_groups`), ``src`` first: files of
+        The files of a multimodal case (`channel_groups`), ``src`` first: files of
         modality sub-folders (named after them) or the ``_0000``, ``_0001``, ... files of an
         MSD case (named by ``dataset.json``).
 

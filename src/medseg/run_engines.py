@@ -1,17 +1,17 @@
 """Engines for folder runs of ``medseg segment`` and ``medseg predict``: local, or sharded over Ray.
 
-:func:`medseg.run.apply_paths` hands the cases of a folder to an engine:
+[`medseg.run.apply_paths`][] hands the cases of a folder to an engine:
 
-* ``local`` (:class:`~medseg.run.LocalEngine`, the default): one case after the other in
+* ``local`` ([`LocalEngine`][medseg.run.LocalEngine], the default): one case after the other in
   this process.
-* ``ray`` (:class:`RayEngine`, ``--engine ray [--address ADDRESS] [--workers N]``): N Ray
+* ``ray`` (`RayEngine`, ``--engine ray [--address ADDRESS] [--workers N]``): N Ray
   actors (default: the CPUs Ray sees, at most the number of cases). Each actor gets the
   segmenter's *recipe* — a picklable zero-argument factory such as
   ``functools.partial(resolve_segmenter, method="otsu", tokens=(...))`` — builds the
   segmenter once and is handed the next case whenever it finishes one (a slow case does not
   stall the others). Each actor reserves ``CPUs // N`` CPUs and runs that many torch threads,
   so N actors do not oversubscribe the cores. Each actor reads its inputs and writes its
-  outputs itself, with the same code as the local engine (:func:`medseg.run.process_case`,
+  outputs itself, with the same code as the local engine ([`medseg.run.process_case`][],
   atomic writes), so a remote cluster needs the input and output folders on a shared file
   system. Without ``--address`` a local Ray instance starts with the command and stops
   with it (also on an error or Ctrl-C); with it the command joins that cluster and leaves
@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ENGINES", "RayEngine", "make_engine", "run_options"]
 
-#: The engines ``--engine`` chooses from.
 ENGINES = ("local", "ray")
+"""The engines ``--engine`` chooses from."""
 
 
 class _CaseActor:
@@ -190,7 +190,7 @@ def make_engine(name: str = "local", *, factory: Callable[[], Any] | None = None
     ----------
     name : {"local", "ray"}
     factory : callable, optional
-        The segmenter's recipe for the Ray actors (see :class:`RayEngine`).
+        The segmenter's recipe for the Ray actors (see `RayEngine`).
     workers : int, optional
         Ray actors.
     address : str, optional

@@ -1,18 +1,18 @@
 """Seeded synthetic phantoms with exact ground truth, for tests, demos and benchmarks.
 
-* :func:`disc_phantom` — the smallest useful case: bright blobs on a noisy background
+* `disc_phantom` — the smallest useful case: bright blobs on a noisy background
   (2D or 3D), binary truth.
-* :func:`fundus_phantom` — a colour fundus-like photograph: circular field of view with
+* `fundus_phantom` — a colour fundus-like photograph: circular field of view with
   vignetting, an optic disc, a branching vessel tree whose calibre narrows with depth,
   a red-free contrast like real fundus images (vessels darkest in green), noise. Truth is
   the vessel tree; the FOV mask is returned as ROI.
-* :func:`head_phantom` — an MRI-like 3D head: skull/scalp, CSF, grey matter, white matter
+* `head_phantom` — an MRI-like 3D head: skull/scalp, CSF, grey matter, white matter
   and a lesion, with a smooth bias field, partial-volume blur and Rician-like noise.
   Truth has classes 1 = CSF, 2 = grey matter, 3 = white matter, 4 = lesion.
-* :func:`t1_head_phantom` — a clinical-looking T1 head with thick slices: scalp fat brighter
+* `t1_head_phantom` — a clinical-looking T1 head with thick slices: scalp fat brighter
   than white matter, dark skull and CSF, brain, an enhancing lesion near the cortex, partial
   volume across the slices; truth labels the layers (for brain masks).
-* :func:`make_dataset` — writes a small dataset of any of these to disk in a chosen layout.
+* `make_dataset` — writes a small dataset of any of these to disk in a chosen layout.
 
 Everything is a pure function of ``seed``.
 """
@@ -31,8 +31,9 @@ __all__ = ["disc_phantom", "fundus_phantom", "head_phantom", "t1_head_phantom", 
            "T1_HEAD_LAYERS"]
 
 HEAD_CLASSES = {0: "background", 1: "csf", 2: "grey_matter", 3: "white_matter", 4: "lesion"}
-#: truth labels of :func:`t1_head_phantom`
+"""Truth labels of `head_phantom`."""
 T1_HEAD_LAYERS = {0: "air", 1: "scalp", 2: "skull", 3: "csf", 4: "brain", 5: "lesion"}
+"""Truth labels of `t1_head_phantom`."""
 
 
 def disc_phantom(shape: tuple[int, ...] = (96, 96), *, n_objects: int = 3, noise: float = 0.15,
@@ -151,7 +152,7 @@ def head_phantom(shape: tuple[int, int, int] = (48, 64, 64), *, seed: int = 0,
     """An MRI-like T1 head volume with tissue classes and a lesion.
 
     Returns ``(image, truth)``: float32 image and uint8 truth with classes
-    1 CSF, 2 grey matter, 3 white matter, 4 lesion (see :data:`HEAD_CLASSES`).
+    1 CSF, 2 grey matter, 3 white matter, 4 lesion (see `HEAD_CLASSES`).
     """
     rng = np.random.default_rng(seed)
     d, h, w = shape
@@ -230,7 +231,7 @@ def t1_head_phantom(shape: tuple[int, int, int] = (22, 150, 130), *,
     image : Image
         float32, white matter near 1000, ``meta["modality"] = "MR"``.
     truth : Image
-        uint8 labels of :data:`T1_HEAD_LAYERS` (0 air, 1 scalp, 2 skull, 3 CSF, 4 brain, 5 lesion),
+        uint8 labels of `T1_HEAD_LAYERS` (0 air, 1 scalp, 2 skull, 3 CSF, 4 brain, 5 lesion),
         those of each slice's centre.
 
     Examples
@@ -292,7 +293,7 @@ def make_dataset(out: str | Path, *, kind: str = "disc", n: int = 6, layout: str
     """Write a synthetic dataset to ``out`` and return its root.
 
     ``kind``: ``disc`` (2D), ``disc3d``, ``fundus`` (2D RGB with an ROI), ``head`` (3D, tissue
-    classes) or ``brain`` (a thick-slice T1 head, :func:`t1_head_phantom`, with its binary brain mask).
+    classes) or ``brain`` (a thick-slice T1 head, `t1_head_phantom`, with its binary brain mask).
     ``layout``: ``folders`` (images/, labels/, roi/), ``msd`` or ``npy`` (2D kinds only).
     """
     root = Path(out)

@@ -1,9 +1,9 @@
 """Classical segmentation algorithms: thresholds, edges, region growing, watershed, active
 contours, clustering, random walker, vesselness and T1 brain extraction.
 
-Each algorithm is a :class:`~medseg.classical.base.ClassicalSegmenter` (its parameters
-include every post-processing flag of :class:`~medseg.postprocess.PostParams`);
-:data:`CLASSICAL_METHODS` lists them and :mod:`medseg.methods.classical` registers them.
+Each algorithm is a [`ClassicalSegmenter`][medseg.classical.base.ClassicalSegmenter] (its parameters
+include every post-processing flag of [`PostParams`][medseg.postprocess.PostParams]);
+`CLASSICAL_METHODS` lists them and `medseg.methods.classical` registers them.
 """
 from medseg.classical.base import ClassicalParams, ClassicalSegmenter
 from medseg.classical.clustering import GMM, KMeans, RandomWalker
@@ -14,9 +14,9 @@ from medseg.classical.skullstrip import SkullStrip
 from medseg.classical.thresholding import Li, Local, MultiOtsu, Otsu, Threshold, ThresholdParams, Triangle
 from medseg.classical.vessels import Vesselness, fov_mask, vesselness
 
-#: Every classical method class, in the order `medseg methods` lists them.
 CLASSICAL_METHODS = (Threshold, Otsu, MultiOtsu, Li, Triangle, Local, Edges, RegionGrowing, Watershed, ChanVese,
                      GeodesicActiveContour, KMeans, GMM, RandomWalker, Vesselness, SkullStrip)
+"""Every classical method class, in the order `medseg methods` lists them."""
 
 __all__ = [
     "CLASSICAL_METHODS", "GMM", "ChanVese", "ClassicalParams", "ClassicalSegmenter", "Edges",

@@ -1,8 +1,8 @@
 """The common base of the classical methods: channel choice, post-processing, seeds.
 
-A classical method subclasses :class:`ClassicalSegmenter`, declares a ``Params``
-dataclass inheriting :class:`ClassicalParams` (so it gets ``--channel`` and every
-post-processing flag of :class:`~medseg.postprocess.PostParams`) and
+A classical method subclasses `ClassicalSegmenter`, declares a ``Params``
+dataclass inheriting `ClassicalParams` (so it gets ``--channel`` and every
+post-processing flag of [`PostParams`][medseg.postprocess.PostParams]) and
 implements ``segment_array(image) -> (labels, meta)`` on a validated, single-channel
 (unless ``multichannel``) image. The base applies post-processing and returns a label
 map on the input grid.
@@ -48,7 +48,7 @@ class ClassicalSegmenter(Segmenter):
     Parameters
     ----------
     params : Params, dict or None
-        The method's parameters (a :class:`ClassicalParams` subclass).
+        The method's parameters (a `ClassicalParams` subclass).
     **kwargs
         Parameters by name, overriding ``params``.
     """
@@ -76,7 +76,7 @@ class ClassicalSegmenter(Segmenter):
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        """As :meth:`Segmenter.describe`, with the method's own parameters listed before the
+        """As `Segmenter.describe`, with the method's own parameters listed before the
         shared channel/post-processing ones."""
         info = super().describe()
         shared = {f.name for f in fields(ClassicalParams)}
@@ -183,7 +183,7 @@ def read_mask_file(path: str, image: Image, what: str) -> np.ndarray:
     Parameters
     ----------
     path : str
-        The file (any format :func:`medseg.io.read_label` reads).
+        The file (any format [`medseg.io.read_label`][] reads).
     image : Image
         The image it must match, shape ``([C,] *spatial)``.
     what : str

@@ -4,7 +4,7 @@ On T1 the brain (grey and white matter) is a mid-grey mass that a dark band (cer
 fluid and bone) separates from the scalp, whose fat is brighter than white matter. Clinical
 series have thick slices (5-7 mm) whose partial volume bridges that band here and there, and
 blurs the scalp into mid-grey where the slices cut it obliquely (skull base, vertex). So
-:class:`SkullStrip` works slice by slice along the thickest axis:
+`SkullStrip` works slice by slice along the thickest axis:
 
 1. **head**: Otsu's split of the log intensities (air against tissue), holes filled per
    slice, the largest connected component;
@@ -19,7 +19,7 @@ blurs the scalp into mid-grey where the slices cut it obliquely (skull base, ver
    intensity drift (bias field), the eroded components kept are those lying at least half
    inside the previous slice's brain, grown back by ``bridge`` mm and confined to the previous
    brain dilated by ``margin`` mm (the brain narrows away from its widest slice, the scalp
-   does not) and to voxels deeper under the skin, in 3D (:func:`head_depth`), than
+   does not) and to voxels deeper under the skin, in 3D (`head_depth`), than
    ``min_depth``: the scalp and skull thickness measured on the seed slice, where the
    surface is cut square (near the vertex the slices cut the scalp obliquely and it looks
    thick in-plane);
@@ -220,7 +220,7 @@ def brain_window(array: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]
     array : numpy.ndarray
         Intensities, shape ``(slices, y, x)``.
     head : numpy.ndarray
-        Boolean head mask, same shape (see :func:`head_mask`).
+        Boolean head mask, same shape (see `head_mask`).
     spacing : tuple of float
         Spacing of the three axes (mm).
 

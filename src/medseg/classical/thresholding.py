@@ -1,7 +1,7 @@
 """Thresholds: a fixed value (``threshold``), histogram thresholds (Otsu, multi-Otsu, Li,
 triangle) and adaptive local thresholding.
 
-The histogram methods are thin adapters over :mod:`skimage.filters`: each picks its
+The histogram methods are thin adapters over `skimage.filters`: each picks its
 threshold from the image's own histogram, so the defaults come from the data.
 """
 from __future__ import annotations

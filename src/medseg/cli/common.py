@@ -1,8 +1,8 @@
 """Helpers shared by the subcommands: dataset arguments and flag help.
 
-Token and configuration resolution lives in :mod:`medseg.config`
-(:func:`~medseg.config.params_from_tokens`, :func:`~medseg.config.split_params`), choosing a
-method, recipe or model in :mod:`medseg.resolve`.
+Token and configuration resolution lives in [`medseg.config`][]
+([`params_from_tokens`][medseg.config.params_from_tokens], [`split_params`][medseg.config.split_params]), choosing a
+method, recipe or model in [`medseg.resolve`][].
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def add_force(p: argparse.ArgumentParser, what: str = "outputs") -> None:
     """Add ``--force``: the one overwrite rule of every command that writes.
 
     Without it a command refuses, before doing any work, to replace anything it would write
-    that exists already (:func:`medseg.io.atomic.refuse_existing`); with it those outputs
+    that exists already ([`medseg.io.atomic.refuse_existing`][]); with it those outputs
     are replaced, each only once its new version is complete.
 
     Parameters
@@ -59,7 +59,7 @@ def add_force(p: argparse.ArgumentParser, what: str = "outputs") -> None:
 
 
 def dataset_from_args(args: argparse.Namespace, *, require_labels: bool = False) -> Dataset:
-    """Open the dataset named by the arguments of :func:`add_dataset_args`.
+    """Open the dataset named by the arguments of `add_dataset_args`.
 
     Parameters
     ----------
@@ -109,7 +109,7 @@ def flag_help(cls: Any) -> str:
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
-    """Add ``--engine local|ray``, ``--address`` and ``--workers`` (folder runs, :mod:`medseg.run_engines`).
+    """Add ``--engine local|ray``, ``--address`` and ``--workers`` (folder runs, [`medseg.run_engines`][]).
 
     Parameters
     ----------
@@ -125,7 +125,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def engine_from_args(args: argparse.Namespace, factory: Callable[[], Any]) -> Engine:
-    """The engine of :func:`add_engine_args`'s options (checked before any work).
+    """The engine of `add_engine_args`'s options (checked before any work).
 
     Parameters
     ----------

@@ -75,13 +75,13 @@ def parse(parser: argparse.ArgumentParser, modules: dict, argv: Sequence[str]
 
     A method option's value must not be taken for an optional positional argument
     (``train --images DIR --time-budget 20``): once the first pass knows the method, each
-    value is joined to its option (:func:`medseg.config.join_option_values`) and the line is
+    value is joined to its option ([`medseg.config.join_option_values`][]) and the line is
     parsed again.
 
     Parameters
     ----------
     parser, modules
-        From :func:`build_parser`.
+        From `build_parser`.
     argv : sequence of str
         The arguments after ``medseg``.
 
@@ -125,7 +125,7 @@ def quiet_libraries(*, debug: bool) -> None:
 
 class _LibraryFilter(logging.Filter):
     """Keeps the I/O libraries' records off the console: a library may reset its logger's level
-    when it is imported (pydicom does), after :func:`quiet_libraries` ran."""
+    when it is imported (pydicom does), after `quiet_libraries` ran."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.name.split(".")[0] not in IO_LIBRARIES

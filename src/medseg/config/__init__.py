@@ -1,12 +1,12 @@
 """Frozen-dataclass configuration: build from dicts/JSON/CLI strings, reject unknown keys.
 
-Precedence everywhere is defaults < file < CLI flags. :mod:`~medseg.config.core` converts
-dataclasses to and from dicts and JSON/YAML files; :mod:`~medseg.config.tokens` resolves
+Precedence everywhere is defaults < file < CLI flags. `core` converts
+dataclasses to and from dicts and JSON/YAML files; `tokens` resolves
 command-line tokens (``--name value``, ``--flag``/``--no-flag``) into a dataclass
-(:func:`params_from_tokens`), shares one token list and one configuration file between a
-method's ``Params`` and its ``TrainParams`` (:func:`split_params`), keeps method options'
-values with them (:func:`join_option_values`) and splits step specs
-(``"gaussian:sigma=1"``, :func:`split_kv`). The CLI, recipes and pipelines all resolve
+(`params_from_tokens`), shares one token list and one configuration file between a
+method's ``Params`` and its ``TrainParams`` (`split_params`), keeps method options'
+values with them (`join_option_values`) and splits step specs
+(``"gaussian:sigma=1"``, `split_kv`). The CLI, recipes and pipelines all resolve
 configuration here.
 """
 from medseg.config.core import (

@@ -1,5 +1,5 @@
 """Frozen dataclasses from dicts, JSON/YAML files and strings, and back; unknown keys are
-refused with a suggestion (see :mod:`medseg.config`)."""
+refused with a suggestion (see [`medseg.config`][])."""
 from __future__ import annotations
 
 import dataclasses
@@ -258,7 +258,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        The mapping; a missing file, invalid JSON/YAML or a non-mapping is a :class:`ConfigError`.
+        The mapping; a missing file, invalid JSON/YAML or a non-mapping is a `ConfigError`.
     """
     p = Path(path)
     if not p.is_file():
@@ -286,7 +286,7 @@ def save_json(data: Any, path: str | Path) -> Path:
     Parameters
     ----------
     data : Any
-        A dataclass instance (converted with :func:`to_dict`) or JSON-serialisable data
+        A dataclass instance (converted with `to_dict`) or JSON-serialisable data
         (NumPy arrays and paths allowed).
     path : str or Path
 

@@ -1,6 +1,6 @@
 """Command-line tokens into configuration: ``--name value``, ``--flag``/``--no-flag``,
 ``key=value`` step specs, and one token list shared between a method's ``Params`` and its
-``TrainParams`` (see :mod:`medseg.config`)."""
+``TrainParams`` (see [`medseg.config`][])."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -195,7 +195,7 @@ def split_params(params_cls: type[C], train_cls: type | None, tokens: Sequence[s
     name : str
         The method's name, for messages.
     config : str, Path or mapping, optional
-        A JSON/YAML configuration file (see :func:`load_config`) or its mapping.
+        A JSON/YAML configuration file (see `load_config`) or its mapping.
 
     Returns
     -------
@@ -243,7 +243,7 @@ def split_kv(text: str) -> tuple[str, dict[str, str]]:
     Returns
     -------
     (str, dict of str to str)
-        The name and the raw values; a part that is not ``key=value`` is a :class:`ConfigError`.
+        The name and the raw values; a part that is not ``key=value`` is a `ConfigError`.
 
     Examples
     --------

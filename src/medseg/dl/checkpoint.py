@@ -2,7 +2,7 @@
 
 A checkpoint is a dict of tensors and plain values (a network's ``state_dict`` under
 ``"model"``, training state, ...). Reading never unpickles arbitrary objects, so a tampered
-file cannot run code; a missing, truncated or foreign file is a :class:`~medseg.errors.ModelError`
+file cannot run code; a missing, truncated or foreign file is a [`ModelError`][medseg.errors.ModelError]
 with a one-line message.
 
 Examples

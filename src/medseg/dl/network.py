@@ -1,5 +1,5 @@
-"""The network of a plan: built from the plan (:func:`build_net`) and, for a trained fold,
-loaded with its checkpoint's weights (:func:`load_fold_net`).
+"""The network of a plan: built from the plan (`build_net`) and, for a trained fold,
+loaded with its checkpoint's weights (`load_fold_net`).
 
 Examples
 --------

@@ -1,9 +1,9 @@
-"""The :class:`Plan`: everything training and inference of a deep-learning model agree on.
+"""The `Plan`: everything training and inference of a deep-learning model agree on.
 
 A plan is written as ``plan.json`` (and inside ``model.json``) when a model is trained and
-read back to predict; :func:`plan_from_dict` turns that JSON into a :class:`Plan` again.
+read back to predict; `plan_from_dict` turns that JSON into a `Plan` again.
 How a plan is derived from a dataset is training's business
-(:func:`medseg.train.planner.make_plan`).
+([`medseg.train.planner.make_plan`][]).
 
 Examples
 --------
@@ -20,8 +20,8 @@ from medseg.config import from_dict, to_dict
 
 __all__ = ["PLAN_VERSION", "Plan", "plan_from_dict"]
 
-#: the layout of ``plan.json`` this medseg writes
 PLAN_VERSION = 1
+"""The layout of ``plan.json`` this medseg writes."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Plan:
         finest).
     fusion : str
         ``"early"`` (modalities as input channels of one network) or ``"late"`` (one encoder
-        per modality, features fused at every level: :mod:`medseg.nets.fusion`).
+        per modality, features fused at every level: [`medseg.nets.fusion`][]).
     ct_stats : tuple
         Per channel: ``(lo, hi, mean, std)`` for ``"ct"`` channels, else ``()``.
     patch_size : tuple of int
@@ -58,7 +58,7 @@ class Plan:
     batch_size : int
         Patches per training step.
     net, channels, num_res_units, norm
-        The network (a name of :data:`medseg.nets.NETS`), its widths per level, residual
+        The network (a name of [`medseg.nets.NETS`][]), its widths per level, residual
         units and normalisation.
     class_weights : tuple of float
         Cross-entropy weights per class (empty: none).
@@ -70,7 +70,7 @@ class Plan:
     use_roi : bool
         The training cases have a region of interest (validation scores inside it).
     roi_outside : str
-        What the ROI meant (:mod:`medseg.roi`): ``"background"`` (labels outside it are all
+        What the ROI meant ([`medseg.roi`][]): ``"background"`` (labels outside it are all
         0: the outside takes part in the loss and a share of the patches is centred there, so
         predictions are clean without an ROI), ``"unknown"`` (the loss and the sampling stay
         inside it; predictions need an ROI) or ``""`` (no ROI, or a plan written before this
@@ -82,7 +82,7 @@ class Plan:
     step_seconds : float
         Measured time of one training step when planned (0: not measured).
     version : int
-        :data:`PLAN_VERSION`.
+        `PLAN_VERSION`.
 
     Examples
     --------
@@ -133,12 +133,12 @@ class Plan:
 
 
 def plan_from_dict(data: dict[str, Any]) -> Plan:
-    """A :class:`Plan` from JSON data (unknown keys rejected with a suggestion).
+    """A `Plan` from JSON data (unknown keys rejected with a suggestion).
 
     Parameters
     ----------
     data : dict
-        What :meth:`Plan.to_json` wrote (``plan.json``, or ``model.json``'s ``plan``).
+        What `Plan.to_json` wrote (``plan.json``, or ``model.json``'s ``plan``).
 
     Returns
     -------

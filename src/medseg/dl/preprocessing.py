@@ -93,7 +93,7 @@ def preprocess(image: Image, plan: Plan) -> tuple[np.ndarray, tuple[float, ...] 
     Returns
     -------
     array : ndarray of float32, shape (C, *spatial')
-        Normalised (:func:`normalise`) and resampled (cubic) to ``plan.target_spacing``.
+        Normalised (`normalise`) and resampled (cubic) to ``plan.target_spacing``.
     zoom : tuple of float or None
         The zoom factors applied, ``None`` when the image was not resampled.
 

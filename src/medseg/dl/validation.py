@@ -1,10 +1,10 @@
 """What training asks of inference, as a protocol: training validates with sliding-window
 predictions and, at its end, lets inference choose the window and the post-processing on
-the validation cases, yet :mod:`medseg.train` never imports :mod:`medseg.infer`. It receives
-a :class:`Validator` instead (:class:`medseg.infer.validation.PredictorValidator`, wired in
-by the ``unet`` method adapter, :mod:`medseg.methods.dl`).
+the validation cases, yet [`medseg.train`][] never imports [`medseg.infer`][]. It receives
+a `Validator` instead ([`medseg.infer.validation.PredictorValidator`][], wired in
+by the ``unet`` method adapter, [`medseg.methods.dl`][]).
 
-Scores use one Dice (:func:`medseg.metrics.dice`) with the validation convention that a
+Scores use one Dice ([`medseg.metrics.dice`][]) with the validation convention that a
 class absent from both the prediction and the truth scores 1.
 
 Examples
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["VALIDATION_OVERLAP", "InferenceChoice", "ValidationCase", "Validator", "class_dice", "dice_per_class"]
 
-#: sliding-window overlap of validation predictions (during training and when choosing)
 VALIDATION_OVERLAP = 0.25
+"""Sliding-window overlap of validation predictions (during training and when choosing)."""
 
 
 class ValidationCase(Protocol):
@@ -40,7 +40,7 @@ class ValidationCase(Protocol):
     Attributes
     ----------
     image : ndarray of float32, shape (C, *spatial)
-        Preprocessed (:func:`medseg.dl.preprocessing.preprocess`).
+        Preprocessed ([`medseg.dl.preprocessing.preprocess`][]).
     label : ndarray of int, shape (*spatial)
     roi : ndarray, shape (*spatial), or None
         Nonzero inside the region of interest.
@@ -62,7 +62,7 @@ class InferenceChoice(NamedTuple):
         Mean validation Dice per window (``inference_window_val_dice``); empty without
         validation cases.
     postprocessing : dict
-        Per-class rules such as ``{"1": "largest"}`` (see :func:`medseg.postprocess.apply_rules`).
+        Per-class rules such as ``{"1": "largest"}`` (see [`medseg.postprocess.apply_rules`][]).
     """
 
     window: str
@@ -78,7 +78,7 @@ class Validator(Protocol):
                       device: str) -> list[np.ndarray]:
         """Softmax of each preprocessed image with ``net``.
 
-        Windows of the plan's patch size at :data:`VALIDATION_OVERLAP`, no test-time
+        Windows of the plan's patch size at `VALIDATION_OVERLAP`, no test-time
         augmentation, the network's memory layout left as it is (training goes on with it).
 
         Parameters
@@ -142,7 +142,7 @@ def class_dice(pred: np.ndarray, truth: np.ndarray, label: int, roi: np.ndarray 
 
 
 def dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int, roi: np.ndarray | None = None) -> list[float]:
-    """:func:`class_dice` of each foreground class ``1 .. n_classes - 1``.
+    """`class_dice` of each foreground class ``1 .. n_classes - 1``.
 
     Parameters
     ----------

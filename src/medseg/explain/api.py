@@ -1,15 +1,15 @@
 """Explain a trained model folder on one image, and write what was found.
 
-:func:`explain_model` loads the folder (:func:`medseg.methods.base.load_model`) and
+`explain_model` loads the folder ([`medseg.methods.base.load_model`][]) and
 dispatches on its family: networks (``unet``) get a saliency map by Grad-CAM, occlusion or
-integrated gradients (:mod:`medseg.explain.network`); pixel classifiers get per-family
-contribution maps (tree models) and permutation importance (:mod:`medseg.explain.forest`).
-:func:`write_explanation` writes the folder ``medseg explain`` makes:
+integrated gradients ([`medseg.explain.network`][]); pixel classifiers get per-family
+contribution maps (tree models) and permutation importance ([`medseg.explain.forest`][]).
+`write_explanation` writes the folder ``medseg explain`` makes:
 
 * ``saliency<suffix>`` — float32 in [0, 1] on the input's grid and geometry, in the input's
-  format (:func:`medseg.run.image_output_suffix`: 8-bit rasters become float TIFF, DICOM
+  format ([`medseg.run.image_output_suffix`][]: 8-bit rasters become float TIFF, DICOM
   becomes NIfTI). For pixel classifiers the sum of the absolute family contributions.
-* ``overlay.png`` — the figure (:func:`medseg.explain.figure.overlay_png`).
+* ``overlay.png`` — the figure ([`medseg.explain.figure.overlay_png`][]).
 * ``explanation.json`` — model, label, method, parameters, notes; for pixel classifiers
   the bias and the importance table.
 * pixel classifiers: ``contributions_<family><suffix>`` (one file per family, float32,
@@ -54,11 +54,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Explanation", "METHOD_TITLES", "explain_model", "model_classes", "output_names", "write_explanation"]
 
-#: how each method is called in figures
 METHOD_TITLES = {"gradcam": "Grad-CAM", "occlusion": "occlusion", "integrated-gradients": "integrated gradients",
                  "contributions": "tree contributions"}
+"""How each method is called in figures."""
 
-#: network saliency methods (:data:`medseg.explain.network.NETWORK_METHODS`, kept here so that
+#: network saliency methods ([`medseg.explain.network.NETWORK_METHODS`][], kept here so that
 #: the CLI can list them without importing torch)
 _NET_METHODS = ("gradcam", "occlusion", "integrated-gradients")
 
@@ -88,7 +88,7 @@ class Explanation:
     contributions : dict or None
         Pixel classifiers: ``{family: float32 map}``.
     importance : list of dict
-        Pixel classifiers: rows of :func:`medseg.explain.forest.family_table`.
+        Pixel classifiers: rows of [`medseg.explain.forest.family_table`][].
     notes : list of str
     details : dict
     """
@@ -197,10 +197,10 @@ def explain_model(model: str | Path | Any, image: Image, *, label: int | None = 
     labels : Image or ndarray, optional
         The image's label map, for the permutation importance of pixel classifiers.
     steps, layer, patch, device
-        Network options (:class:`~medseg.explain.network.NetworkExplainer`; ``device``
+        Network options ([`NetworkExplainer`][medseg.explain.network.NetworkExplainer]; ``device``
         ``auto``, ``cpu`` or ``cuda``).
     max_pixels, repeats, seed
-        Pixel-classifier options (:func:`~medseg.explain.forest.explain_pixel_classifier`).
+        Pixel-classifier options ([`explain_pixel_classifier`][medseg.explain.forest.explain_pixel_classifier]).
 
     Returns
     -------
@@ -247,7 +247,7 @@ def explain_model(model: str | Path | Any, image: Image, *, label: int | None = 
 
 
 def output_names(expl_kind: str, families: list[str] | None, suffix: str) -> list[str]:
-    """The file names :func:`write_explanation` writes into its folder.
+    """The file names `write_explanation` writes into its folder.
 
     Examples
     --------

@@ -70,7 +70,7 @@ def _trees(estimator: Any) -> list[Any]:
 
 def has_trees(estimator: Any) -> bool:
     """Whether ``estimator`` is a fitted decision tree or a forest of them (random forest,
-    extra trees): one that :func:`tree_contributions` decomposes.
+    extra trees): one that `tree_contributions` decomposes.
 
     Examples
     --------
@@ -238,7 +238,7 @@ def permutation_importance(predict: Callable[[np.ndarray], np.ndarray], X: np.nd
 
 @dataclass
 class ForestExplanation:
-    """What :func:`explain_pixel_classifier` found.
+    """What `explain_pixel_classifier` found.
 
     Attributes
     ----------
@@ -256,7 +256,7 @@ class ForestExplanation:
     labels : ndarray
         The model's label map of the image.
     importance : dict
-        :func:`permutation_importance` by family (``__baseline__`` removed, see ``baseline``).
+        `permutation_importance` by family (``__baseline__`` removed, see ``baseline``).
     baseline : float
         Dice of the unpermuted model against the reference on the sampled pixels.
     reference : str
@@ -312,7 +312,7 @@ def explain_pixel_classifier(model: Any, image: Image, label: int, *, reference:
     max_pixels : int
         Pixels sampled (uniformly, seeded) for the permutation importance.
     repeats, seed : int
-        See :func:`permutation_importance`.
+        See `permutation_importance`.
 
     Returns
     -------

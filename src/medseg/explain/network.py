@@ -13,8 +13,8 @@ it predicts as ``K`` (the whole image when it predicts no ``K`` voxel; the resul
   positive part (evidence for K) is kept.
 
 The network sees the image as in ``medseg predict`` (the plan's normalisation and resampling
-through :func:`medseg.dl.preprocessing.preprocess`, the predictor's window size and padding),
-windows laid out as :func:`~medseg.infer.windows.window_overlaps` lays them and weighted
+through [`medseg.dl.preprocessing.preprocess`][], the predictor's window size and padding),
+windows laid out as [`window_overlaps`][medseg.infer.windows.window_overlaps] lays them and weighted
 with MONAI's Gaussian importance map. The gradient of ``T`` with respect to the input is
 computed window by window: each window's logits enter the stitched output with weight
 ``g_w / sum g``, so the sum of the windows' weighted backward passes is the exact gradient of
@@ -70,8 +70,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["NETWORK_METHODS", "NetworkExplainer", "Saliency", "conv_layers"]
 
-#: the saliency methods for networks, the first the default
 NETWORK_METHODS = ("gradcam", "occlusion", "integrated-gradients")
+"""The saliency methods for networks, the first the default."""
 
 _CONV = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
 
@@ -89,7 +89,7 @@ class Saliency:
     label : int
         The explained class.
     method : str
-        One of :data:`NETWORK_METHODS`.
+        One of `NETWORK_METHODS`.
     notes : list of str
         What the user should know (an empty region, the layer used, ...).
     details : dict
@@ -117,7 +117,7 @@ def conv_layers(net: torch.nn.Module) -> list[str]:
 
 def _starts(length: int, win: int, overlap: float) -> list[int]:
     """Window starts along one axis: the fewest with at least ``overlap``, spread evenly
-    (the layout :func:`medseg.infer.windows.window_overlaps` gives MONAI's inferer)."""
+    (the layout [`medseg.infer.windows.window_overlaps`][] gives MONAI's inferer)."""
     if length <= win:
         return [0]
     n = int(np.ceil((length - win) / (win * (1.0 - overlap)))) + 1
@@ -137,7 +137,7 @@ class NetworkExplainer:
     layer : str
         Grad-CAM layer: ``"decoder"`` (default: the last convolution at full resolution
         before the output head), ``"bottleneck"`` (the last convolution with the smallest
-        output) or a module name of :func:`conv_layers`. On a U-Net the skip connections
+        output) or a module name of `conv_layers`. On a U-Net the skip connections
         carry most of the evidence around the bottleneck: on a disc phantom 99.6 % of the
         decoder layer's Grad-CAM mass fell on the object against 20 % at the bottleneck.
     steps : int
@@ -176,7 +176,7 @@ class NetworkExplainer:
         label : int
             A class of the model (1 .. n_classes - 1).
         method : str
-            One of :data:`NETWORK_METHODS`.
+            One of `NETWORK_METHODS`.
 
         Returns
         -------

@@ -1,9 +1,9 @@
 """Explanations of an evaluation's worst cases, as HTML for its report (``medseg evaluate --explain MODEL``).
 
-For each of the cases the report draws (:func:`medseg.metrics.aggregate.worst_cases`, the
+For each of the cases the report draws ([`medseg.metrics.aggregate.worst_cases`][], the
 same ranking), the model is explained on the case's image for the label with the lowest
 Dice there (among the model's classes), with the default method of its kind, and the
-figure (:meth:`~medseg.explain.api.Explanation.figure`) is returned as an HTML block that
+figure ([`figure`][medseg.explain.api.Explanation.figure]) is returned as an HTML block that
 the report puts under the case. Cases without an image (give ``--images`` or a dataset
 folder as ground truth) get a one-line note instead.
 

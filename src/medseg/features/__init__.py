@@ -1,10 +1,10 @@
 """Feature extraction: per-voxel feature stacks and per-region descriptors.
 
-:mod:`~medseg.features.context` holds the :data:`FEATURES` registry (each entry a filter
-with its halo) and the per-channel :class:`FeatureContext`; :mod:`~medseg.features.filters`
-registers the built-in filters; :mod:`~medseg.features.config` says what a stack holds
-(:class:`FeatureConfig`); :mod:`~medseg.features.stack` computes stacks block-wise;
-:mod:`~medseg.features.regions` measures labelled objects.
+[`context`][medseg.features.context] holds the `FEATURES` registry (each entry a filter
+with its halo) and the per-channel `FeatureContext`; [`filters`][medseg.features.filters]
+registers the built-in filters; [`config`][medseg.features.config] says what a stack holds
+(`FeatureConfig`); `stack` computes stacks block-wise;
+`regions` measures labelled objects.
 
 >>> from medseg.features import FEATURES, FeatureConfig, feature_stack
 >>> "hessian" in FEATURES.names()

@@ -1,7 +1,7 @@
-"""What a feature stack holds: :class:`FeatureConfig`, data-derived scales, per-channel
+"""What a feature stack holds: `FeatureConfig`, data-derived scales, per-channel
 normalisation and the feature names.
 
-The computation itself (block-wise, with halos) is in :mod:`medseg.features.stack`.
+The computation itself (block-wise, with halos) is in `medseg.features.stack`.
 """
 from __future__ import annotations
 
@@ -19,27 +19,27 @@ from medseg.image import Image
 __all__ = ["DEFAULT_FEATURES", "FeatureConfig", "default_sigmas", "feature_names", "normalise_channels",
            "robust_range"]
 
-#: intensity, Gaussian smoothing, gradient magnitude, difference of Gaussians, Hessian
-#: eigenvalues, the local standard deviation and the structure-tensor eigenvalues, at every
-#: scale. DRIVE 5-fold random-forest F1: 0.7761 without the last two, 0.7779 with
-#: ``local_std`` (a local contrast measure), 0.7805 with ``structure`` too (local orientation
-#: coherence; 4 of 5 folds better at each step); the two cost ~0.25 s of feature time per
-#: 565x584 RGB image on 2 cores (benchmarks/results/ml.md).
 DEFAULT_FEATURES = ("intensity", "gaussian", "gradient", "dog", "hessian", "local_std", "structure")
+"""The features computed by default: intensity, Gaussian smoothing, gradient magnitude, difference
+of Gaussians, Hessian eigenvalues, the local standard deviation and the structure-tensor
+eigenvalues, at every scale. DRIVE 5-fold random-forest F1: 0.7761 without the last two, 0.7779
+with ``local_std`` (a local contrast measure), 0.7805 with ``structure`` too (local orientation
+coherence; 4 of 5 folds better at each step); the two cost ~0.25 s of feature time per 565x584
+RGB image on 2 cores (benchmarks/results/ml.md)."""
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """What to compute. Serialisable with :func:`medseg.config.to_dict` / :meth:`from_dict`.
+    """What to compute. Serialisable with [`medseg.config.to_dict`][] / `from_dict`.
 
     Attributes
     ----------
     features : tuple of str
-        Names from :data:`medseg.features.FEATURES` (``medseg.features.FEATURES.names()``).
+        Names from [`medseg.features.FEATURES`][] (``medseg.features.FEATURES.names()``).
     sigmas : tuple of float or None
         Physical scales (mm; pixels when the image has unit spacing). ``None``: from the
         image's spacing, ``min(spacing) * (0.5, 1, 2, 4, 8)`` limited to a sixteenth of the
-        smallest physical extent (see :func:`default_sigmas`).
+        smallest physical extent (see `default_sigmas`).
     channels : tuple of int or None
         Channels to use; ``None``: all channels (features are computed per channel).
     normalise : {"percentile", "zscore", "none"}
@@ -89,7 +89,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
-        """The configuration written by :meth:`to_dict` (unknown keys are refused)."""
+        """The configuration written by `to_dict` (unknown keys are refused)."""
         return from_dict(cls, data, what="feature configuration")
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,7 +201,7 @@ def normalise_channels(image: Image, config: FeatureConfig) -> list[np.ndarray]:
 
 
 def feature_names(image: Image, config: FeatureConfig | None = None) -> list[str]:
-    """Names of the features :func:`~medseg.features.stack.feature_stack` computes for ``image``.
+    """Names of the features [`feature_stack`][medseg.features.stack.feature_stack] computes for ``image``.
 
     Parameters
     ----------

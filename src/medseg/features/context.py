@@ -1,13 +1,13 @@
 """The feature registry and the per-channel context every filter reads.
 
-A filter is a function ``fn(ctx) -> list[(name, array)]`` on a :class:`FeatureContext` (one
+A filter is a function ``fn(ctx) -> list[(name, array)]`` on a `FeatureContext` (one
 spatial channel, ``(y, x)`` or ``(z, y, x)``, with its physical spacing and scales); every
 returned array has the channel's spatial shape. Filters are local: each is registered
-(:func:`register_feature`) together with its *halo*, the radius in voxels per axis it reads
-around a voxel, so a :data:`FEATURES` entry (a :class:`Feature`) carries everything about
-its name. The halo lets :mod:`medseg.features.stack` process large volumes in blocks and
+(`register_feature`) together with its *halo*, the radius in voxels per axis it reads
+around a voxel, so a `FEATURES` entry (a `Feature`) carries everything about
+its name. The halo lets `medseg.features.stack` process large volumes in blocks and
 obtain the same values as in one piece. The built-in filters are in
-:mod:`medseg.features.filters`.
+[`medseg.features.filters`][].
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ __all__ = ["FEATURES", "TRUNCATE", "Feature", "FeatureContext", "register_featur
 
 FeatureFn = Callable[["FeatureContext"], list]
 HaloFn = Callable[["FeatureContext"], Any]
-TRUNCATE = 4.0  # Gaussian kernels are cut at 4 sigma (scipy's default)
+TRUNCATE = 4.0
+"""Gaussian kernels are cut at this many sigmas (scipy's default)."""
 
 
 @dataclass
@@ -92,7 +93,7 @@ class FeatureContext:
             self.array, self.vox(sigma), mode="reflect", truncate=TRUNCATE).astype(np.float32, copy=False))
 
     def gradient(self, sigma: float) -> list[np.ndarray]:
-        """Physical-unit derivatives of :meth:`smooth`, one float32 array per axis (cached)."""
+        """Physical-unit derivatives of `smooth`, one float32 array per axis (cached)."""
         return self.cached(("d", sigma), lambda: [d.astype(np.float32, copy=False)
                                                   for d in np.gradient(self.smooth(sigma), *self.spacing)])
 
@@ -127,7 +128,7 @@ class Feature:
         ``(y, x)`` or ``(z, y, x)``.
     reach : callable
         ``reach(ctx) -> int array, shape (ndim,)``: voxels per axis the filter reads
-        beyond the voxel it computes (see :meth:`halo`).
+        beyond the voxel it computes (see `halo`).
 
     Examples
     --------
@@ -163,12 +164,12 @@ class Feature:
         return np.asarray(self.reach(ctx), dtype=int)
 
 
-#: every feature filter by name; entries are :class:`Feature` (function and halo)
 FEATURES: Registry[Feature] = Registry("feature")
+"""Every feature filter by name; entries are `Feature` (function and halo)."""
 
 
 def register_feature(name: str, halo: HaloFn) -> Callable[[FeatureFn], FeatureFn]:
-    """Decorator: register the filter ``fn`` in :data:`FEATURES` under ``name`` with its halo.
+    """Decorator: register the filter ``fn`` in `FEATURES` under ``name`` with its halo.
 
     Parameters
     ----------

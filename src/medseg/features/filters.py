@@ -1,11 +1,11 @@
 """The built-in per-pixel/voxel feature filters, each registered in
-:data:`~medseg.features.context.FEATURES` with its halo.
+[`FEATURES`][medseg.features.context.FEATURES] with its halo.
 
 Every filter works on one spatial channel (a float32 array ``(y, x)`` or ``(z, y, x)`` in a
-:class:`~medseg.features.context.FeatureContext`) with its physical ``spacing``; scales are
+[`FeatureContext`][medseg.features.context.FeatureContext]) with its physical ``spacing``; scales are
 physical lengths (mm, or pixels when the image has no physical spacing) and are converted
 to per-axis voxel sigmas, so the same configuration means the same thing on anisotropic
-volumes. Derivatives are taken with :func:`numpy.gradient` in physical units on
+volumes. Derivatives are taken with `numpy.gradient` in physical units on
 Gaussian-smoothed copies (like scikit-image's ``hessian_matrix``), and smoothed copies are
 shared between filters through the context's cache.
 
@@ -433,7 +433,7 @@ def gabor(ctx: FeatureContext) -> list:
 
 def _entropy_footprint(radius: float, spacing: tuple[float, ...]) -> np.ndarray:
     """A boolean ball of physical ``radius`` on a grid of ``spacing``, at least 3 voxels wide
-    on every axis (unlike :func:`medseg.postprocess.ellipsoid_footprint`, which keeps an
+    on every axis (unlike [`medseg.postprocess.ellipsoid_footprint`][], which keeps an
     axis one voxel wide when the radius is below its spacing: an entropy window needs
     neighbours on every axis)."""
     r = [max(1, int(np.ceil(radius / s))) for s in spacing]

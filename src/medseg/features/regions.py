@@ -1,8 +1,8 @@
 """Per-region descriptors: one row per labelled object, spacing-aware.
 
-:func:`region_table` measures every connected object of a label map (or every label
+`region_table` measures every connected object of a label map (or every label
 value) with scikit-image's ``regionprops`` in physical units and returns a list of dicts
-(one per region) that :func:`write_region_csv` writes as CSV.
+(one per region) that `write_region_csv` writes as CSV.
 """
 from __future__ import annotations
 
@@ -132,12 +132,12 @@ def region_table(labels: Image, image: Image | None = None, *, connectivity: boo
 
 
 def write_region_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write :func:`region_table` rows as CSV (atomically); columns are the union of keys.
+    """Write `region_table` rows as CSV (atomically); columns are the union of keys.
 
     Parameters
     ----------
     rows : list of dict
-        Rows from :func:`region_table` (or any dicts of scalars).
+        Rows from `region_table` (or any dicts of scalars).
     path : str or Path
         The CSV file to write.
 

@@ -1,12 +1,12 @@
-"""Feature stacks computed block-wise: :func:`feature_stack`, :func:`feature_rows`,
-:func:`sample_features` and the block iterators.
+"""Feature stacks computed block-wise: `feature_stack`, `feature_rows`,
+`sample_features` and the block iterators.
 
-:func:`feature_stack` returns ``(F, *spatial)`` float32 features of an :class:`Image`;
-:func:`iter_feature_blocks` yields them block by block (with a halo wide enough for every
+`feature_stack` returns ``(F, *spatial)`` float32 features of an `Image`;
+`iter_feature_blocks` yields them block by block (with a halo wide enough for every
 filter, so the values equal the one-piece computation) so that a large 3D volume's stack
-never exceeds ``max_memory_mb`` in working memory; :func:`sample_features` gathers the
+never exceeds ``max_memory_mb`` in working memory; `sample_features` gathers the
 features of chosen voxels the same way. What to compute is a
-:class:`~medseg.features.config.FeatureConfig`.
+[`FeatureConfig`][medseg.features.config.FeatureConfig].
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def _plan_blocks(shape: Sequence[int], halo: np.ndarray, max_voxels: int) -> lis
 
 def feature_blocks(image: Image, config: FeatureConfig | None = None, *, extra_features: int = 0,
                    max_memory_mb: float | None = None) -> list[tuple[slice, ...]]:
-    """The core blocks :func:`iter_feature_blocks` computes ``image``'s stack in (one block
+    """The core blocks `iter_feature_blocks` computes ``image``'s stack in (one block
     when the stack plus ``extra_features`` more per voxel fits the memory bound).
 
     Parameters
@@ -190,7 +190,7 @@ def iter_feature_blocks(image: Image, config: FeatureConfig | None = None, *, ma
     core_slices : tuple of slice
         The block's place in ``spatial``.
     features : numpy.ndarray
-        ``(F, *block_shape)`` float32, equal to the same part of :func:`feature_stack`.
+        ``(F, *block_shape)`` float32, equal to the same part of `feature_stack`.
     """
     for core, parts in _iter_block_parts(image, config or FeatureConfig(), max_memory_mb=max_memory_mb):
         yield core, np.stack(parts)
@@ -239,7 +239,7 @@ def iter_feature_rows(image: Image, config: FeatureConfig | None = None, mask: n
 def feature_rows(image: Image, config: FeatureConfig | None = None, mask: np.ndarray | None = None, *,
                  max_memory_mb: float | None = None) -> np.ndarray:
     """Features of the voxels where ``mask`` is true, computed block-wise like
-    :func:`iter_feature_blocks`: equal to ``feature_stack(image, config)[0][:, mask]``
+    `iter_feature_blocks`: equal to ``feature_stack(image, config)[0][:, mask]``
     without building that stack.
 
     Parameters

@@ -1,6 +1,6 @@
 """Dataset fingerprint: what a dataset holds and what is wrong with it.
 
-:func:`fingerprint` reads every case once and summarises it — dimensionality, channels
+`fingerprint` reads every case once and summarises it — dimensionality, channels
 and modality, shapes and spacings (median/min/max), intensity statistics per channel
 (overall and inside the labels), label values with their voxel fractions, ROI coverage —
 and collects the problems it finds instead of stopping at the first one. The result is
@@ -20,13 +20,13 @@ NaN/Inf labels), ``unexpected_label`` (a value outside ``dataset.json``'s labels
 
 Training calls it with ``strict=True``: the first case training cannot use (unreadable,
 no label map, NaN/Inf, mixed dimensionality or channels, non-integer labels) raises an
-:class:`~medseg.errors.InputError` instead of being listed. The keys the planner reads
-(:func:`medseg.train.planner.make_plan`) are ``dims``, ``n_cases``, ``shapes``,
+[`InputError`][medseg.errors.InputError] instead of being listed. The keys the planner reads
+([`medseg.train.planner.make_plan`][]) are ``dims``, ``n_cases``, ``shapes``,
 ``spacings``, ``n_channels``, ``declared_modality``, ``fg_stats``, ``class_counts``,
 ``label_names`` and ``has_roi``.
 
-:func:`describe_image` describes one image file or DICOM folder instead (``medseg inspect
-IMAGE``), and :func:`format_fingerprint` / :func:`format_description` turn either into
+`describe_image` describes one image file or DICOM folder instead (``medseg inspect
+IMAGE``), and `format_fingerprint` / `format_description` turn either into
 the text ``medseg inspect`` prints.
 """
 from medseg.fingerprint.dataset import PERCENTILES, fingerprint

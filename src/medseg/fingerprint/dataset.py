@@ -1,5 +1,5 @@
-"""The dataset fingerprint: :func:`fingerprint` reads every case once, summarises it and
-lists its problems (see :mod:`medseg.fingerprint`).
+"""The dataset fingerprint: `fingerprint` reads every case once, summarises it and
+lists its problems (see [`medseg.fingerprint`][]).
 
 Examples
 --------
@@ -34,7 +34,10 @@ RANGE_RATIO = 100.0
 __all__ = ["fingerprint", "PERCENTILES", "MAX_LABEL_VALUES"]
 
 PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
-MAX_LABEL_VALUES = 100  # more distinct values than this in a label map: probably not a label map
+"""The intensity percentiles a fingerprint reports per channel, of all voxels and of the
+foreground (from samples pooled over the cases)."""
+MAX_LABEL_VALUES = 100
+"""More distinct values than this in a label map: probably not a label map."""
 
 
 class _Stats:
@@ -103,7 +106,7 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
     Parameters
     ----------
     dataset : Dataset
-        From :func:`medseg.io.load_dataset`.
+        From [`medseg.io.load_dataset`][].
     samples_per_case : int
         Voxels sampled per case and channel (overall, and again inside the labels) for the
         percentiles; means, std, min and max are exact.
@@ -137,10 +140,10 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
     Raises
     ------
     MedsegError
-        Only with ``strict``: an :class:`~medseg.errors.InputError` for no cases, a case
+        Only with ``strict``: an [`InputError`][medseg.errors.InputError] for no cases, a case
         without a label map, NaN/Inf voxels, mixed dimensionality or channel counts, or
         labels that are not non-negative integers; the reader's error for an unreadable
-        file and a :class:`~medseg.errors.GeometryError` for a label map off the image grid.
+        file and a [`GeometryError`][medseg.errors.GeometryError] for a label map off the image grid.
 
     Examples
     --------
@@ -260,7 +263,7 @@ def fingerprint(dataset: Dataset, *, samples_per_case: int = 10_000, seed: int =
 
 
 def _roi_outside(per_case: list[np.ndarray]) -> dict[str, Any] | None:
-    """What the ROIs mean for training (see :mod:`medseg.roi`): the labels outside them."""
+    """What the ROIs mean for training (see [`medseg.roi`][]): the labels outside them."""
     if not per_case:
         return None
     labelled, outside, labelled_in, inside = (int(v) for v in np.sum(per_case, axis=0))
@@ -270,7 +273,7 @@ def _roi_outside(per_case: list[np.ndarray]) -> dict[str, Any] | None:
 
 
 def _trainable_label(ds: Dataset, case: Case, img: Image, dims: int | None, channels: set[int]) -> Image:
-    """The case's label map, or the :class:`InputError` that stops training (``strict``)."""
+    """The case's label map, or the `InputError` that stops training (``strict``)."""
     lab = ds.load_label(case, img)
     if lab is None:
         raise InputError(f"case {case.case_id} has no label map; every training case needs one "
@@ -290,7 +293,7 @@ def _trainable_label(ds: Dataset, case: Case, img: Image, dims: int | None, chan
 
 def _planner_fields(ds: Dataset, records: list[dict[str, Any]], out: dict[str, Any],
                     plan_fg: list[list[np.ndarray]] | None, label_counts: dict[int, int]) -> dict[str, Any]:
-    """The keys :func:`medseg.train.planner.make_plan` reads."""
+    """The keys [`medseg.train.planner.make_plan`][] reads."""
     fg_stats = []
     for samples in plan_fg or []:
         v = np.concatenate(samples) if samples else np.zeros(1, np.float32)

@@ -64,7 +64,7 @@ def describe_image(path: str | Path, *, series: str | None = None) -> dict[str, 
         For a DICOM folder with several series and no ``series``: ``path`` and
         ``series`` (``uid``, ``number``, ``description``, ``modality``, ``n_files`` each).
         Else ``path``, ``format``, ``dimensionality``, ``shape``, ``n_channels``, ``dtype``,
-        ``spacing``, ``origin``, ``direction``, ``intensity`` (:func:`channel_statistics`)
+        ``spacing``, ``origin``, ``direction``, ``intensity`` (`channel_statistics`)
         and ``meta`` (the reader's plain-valued metadata).
 
     Examples

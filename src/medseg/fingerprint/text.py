@@ -42,7 +42,7 @@ def format_fingerprint(fp: dict[str, Any], *, max_problems: int = 20) -> str:
     Parameters
     ----------
     fp : dict
-        From :func:`medseg.fingerprint.fingerprint`.
+        From [`medseg.fingerprint.fingerprint`][].
     max_problems : int
         Problems listed; the rest are counted.
 
@@ -112,7 +112,7 @@ def format_description(data: dict[str, Any]) -> str:
     Parameters
     ----------
     data : dict
-        From :func:`medseg.fingerprint.describe_image`: one image, or the series of a
+        From [`medseg.fingerprint.describe_image`][]: one image, or the series of a
         DICOM folder.
 
     Returns

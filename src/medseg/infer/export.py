@@ -1,10 +1,10 @@
 """ONNX export of a trained fold network with its preprocessing (``medseg export``), and the
-exported model applied to images (:class:`OnnxModel`, ``medseg predict NAME.onnx IN OUT``).
+exported model applied to images (`OnnxModel`, ``medseg predict NAME.onnx IN OUT``).
 
 Beside the graph ``NAME.onnx`` goes ``NAME.onnx.json``: the plan (per-channel normalisation,
 target spacing, patch size, classes) and the inference settings of the model folder (window
 and overlap, Gaussian weighting, mirroring axes, temperature, post-processing), so that
-``medseg predict NAME.onnx IN OUT`` (:class:`OnnxModel`) — or any
+``medseg predict NAME.onnx IN OUT`` (`OnnxModel`) — or any
 ONNX Runtime user who follows the description — reproduces ``medseg predict MODEL_DIR IN OUT``.
 
 The graph takes the preprocessed input ``(N, C, *spatial)`` and returns logits
@@ -167,7 +167,7 @@ def export_onnx(model_dir: str | Path, out: str | Path, *, fold: int | None = No
     """Export one fold's network of a ``unet`` model folder to ONNX with its preprocessing.
 
     Writes ``out`` (the graph) and ``out + ".json"`` (the description
-    :class:`OnnxModel` reads), both atomically.
+    `OnnxModel` reads), both atomically.
 
     Parameters
     ----------
@@ -268,7 +268,7 @@ class OnnxModel:
     Parameters
     ----------
     path : str or Path
-        The ``.onnx`` file written by :func:`medseg.infer.export.export_onnx`.
+        The ``.onnx`` file written by [`medseg.infer.export.export_onnx`][].
     params : OnnxParams or dict, optional
         Prediction options.
 

@@ -2,8 +2,8 @@
 
 PyTorch picks its unfold-based ``slow_conv3d`` for a single sample whose ``C x D x H`` is
 small (a heuristic made for 2D), which made every window of a small 3D patch run one at a
-time 2.7x slower. :func:`onednn_conv3d` gives the predictor a copy of a network whose
-``Conv3d`` layers are :class:`OneDnnConv3d`.
+time 2.7x slower. `onednn_conv3d` gives the predictor a copy of a network whose
+``Conv3d`` layers are `OneDnnConv3d`.
 
 Examples
 --------
@@ -39,7 +39,7 @@ class OneDnnConv3d(torch.nn.Conv3d):
     agree to float rounding (~1e-5). With gradients enabled, on other devices and dtypes,
     and under ``torch.compile`` it is an ordinary ``Conv3d``.
 
-    It takes the arguments of ``torch.nn.Conv3d`` (instances are made by :func:`onednn_conv3d`,
+    It takes the arguments of ``torch.nn.Conv3d`` (instances are made by `onednn_conv3d`,
     which changes the class of existing layers).
     """
 
@@ -62,7 +62,7 @@ def onednn_conv3d(net: torch.nn.Module) -> torch.nn.Module:
     Returns
     -------
     torch.nn.Module
-        A deep copy with :class:`OneDnnConv3d` layers, or ``net`` itself when it has no
+        A deep copy with `OneDnnConv3d` layers, or ``net`` itself when it has no
         ``Conv3d`` or this torch has no oneDNN.
     """
     if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.aten, "mkldnn_convolution")):

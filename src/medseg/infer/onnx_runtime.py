@@ -1,8 +1,8 @@
 """The ONNX Runtime side of medseg: a network exported to ONNX in memory and run with ONNX
-Runtime on the CPU (:class:`OnnxNet`, the predictor's ``backend="onnx"``), the graph export
-(:func:`export_graph`) and where an exported file's preprocessing description lies
-(:func:`sidecar_path`). Needs the optional ``onnx`` and ``onnxruntime`` packages
-(:func:`onnx_available`).
+Runtime on the CPU (`OnnxNet`, the predictor's ``backend="onnx"``), the graph export
+(`export_graph`) and where an exported file's preprocessing description lies
+(`sidecar_path`). Needs the optional ``onnx`` and ``onnxruntime`` packages
+(`onnx_available`).
 
 Examples
 --------
@@ -28,8 +28,8 @@ from medseg.nets import net_info
 
 __all__ = ["ONNX_FORMAT", "OnnxNet", "export_graph", "onnx_available", "sidecar_path"]
 
-#: the ``format`` of the preprocessing description written beside an exported graph
 ONNX_FORMAT = "medseg-onnx"
+"""The ``format`` of the preprocessing description written beside an exported graph."""
 
 
 def sidecar_path(onnx_file: str | Path) -> Path:

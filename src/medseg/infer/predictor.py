@@ -1,15 +1,15 @@
 """The predictor behind ``medseg predict`` for deep-learning models.
 
 Windows of the training patch size, spread evenly over the image (nnU-Net's layout, see
-:func:`~medseg.infer.windows.window_overlaps`), are run in batches under
-``torch.inference_mode`` through MONAI's :func:`~monai.inferers.sliding_window_inference`
+[`window_overlaps`][medseg.infer.windows.window_overlaps]), are run in batches under
+``torch.inference_mode`` through MONAI's `sliding_window_inference`
 with Gaussian weighting. Mirroring test-time augmentation averages the softmax over flips;
 several fold networks are averaged likewise. Probabilities are resampled back to the
 input grid when the plan resampled the image. A temperature (fitted on the validation cases
 at the end of training, ``model.json``'s ``temperature``) divides each network's logits
 before the softmax.
 
-Uncertainty (:meth:`Predictor.predict_uncertainty`, ``medseg predict --uncertainty``) comes
+Uncertainty (`Predictor.predict_uncertainty`, ``medseg predict --uncertainty``) comes
 from running sums over the ensemble members (each fold network on each mirroring), never
 from the members held at once: besides the probability sum, one per-fold probability sum
 (with several folds) and three spatial maps, from which follow the predictive entropy of the
@@ -23,7 +23,7 @@ windows always run there, and the stitching moves to CPU memory when those copie
 not fit in half the GPU's free memory (so a large CT volume does not run the GPU out of
 memory). A single "image" window is bounded by ``max_window_voxels``. A label map of a 3D
 volume whose stitching buffers would exceed ``max_stitch_bytes`` (1 GiB by default) is
-predicted in z-slabs, each with the whole volume's windows over it (:meth:`Predictor.predict`):
+predicted in z-slabs, each with the whole volume's windows over it (`Predictor.predict`):
 ``medseg predict`` on a 512x512x1000 int16 volume then peaked at 2.2 GB of RSS instead of 6.3
 (``benchmarks/bench_dl_memory.py --ct-volume``). A volume the plan resamples runs likewise in
 slabs of the input, each resampled on its own (2.6 GB of RSS instead of 6.3 with
@@ -31,13 +31,13 @@ slabs of the input, each resampled on its own (2.6 GB of RSS instead of 6.3 with
 whole-volume arrays.
 
 Speed: with ``compile="auto"`` (what ``medseg predict`` uses) a window shape that has kept the
-CPU busy for :data:`~medseg.infer.tiered.COMPILE_AFTER_S` seconds of eager forward passes is
+CPU busy for [`COMPILE_AFTER_S`][medseg.infer.tiered.COMPILE_AFTER_S] seconds of eager forward passes is
 compiled with ``torch.compile`` and runs compiled from then on (1.3-1.5x faster per window on
 a 2-core CPU, 2D and 3D; compiling takes 10-20 s once per shape and process), so a long job —
 a large volume, a folder of same-size images — gains and a short one never waits for a
-compiler (``benchmarks/bench_dl_infer.py``; :mod:`medseg.infer.tiered`). Single 3D windows
-run oneDNN convolutions on the CPU (:mod:`medseg.infer.onednn`); ``backend="onnx"`` runs the
-windows with ONNX Runtime (:mod:`medseg.infer.onnx_runtime`).
+compiler (``benchmarks/bench_dl_infer.py``; [`medseg.infer.tiered`][]). Single 3D windows
+run oneDNN convolutions on the CPU ([`medseg.infer.onednn`][]); ``backend="onnx"`` runs the
+windows with ONNX Runtime ([`medseg.infer.onnx_runtime`][]).
 
 Examples
 --------
@@ -78,17 +78,17 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MAX_STITCH_BYTES", "Predictor", "UNCERTAINTY_MAPS", "argmax_labels"]
 
-#: the default bound of :meth:`Predictor.predict`'s whole-volume stitching buffers, K + 1
-#: float32 per voxel (the inferer's output and weight map): 1 GiB, e.g. 89 M voxels with two
-#: classes (a 512x512x340 volume); larger 3D volumes run in z-slabs
 MAX_STITCH_BYTES = 2 ** 30
+"""The default bound of `Predictor.predict`'s whole-volume stitching buffers, K + 1 float32 per
+voxel (the inferer's output and weight map): 1 GiB, e.g. 89 M voxels with two classes (a
+512x512x340 volume); larger 3D volumes run in z-slabs."""
 
-#: The per-voxel maps of :meth:`Predictor.predict_uncertainty`, in order: predictive entropy
-#: of the ensemble over log K (0 certain .. 1 uniform); mutual information between the
-#: prediction and the member (nats over log K); spread of the class probabilities between
-#: fold networks and between mirrorings, ``sqrt(sum_k Var p_k / 2)`` (for two classes the
-#: standard deviation of the foreground probability; 0 with one fold / no mirroring).
 UNCERTAINTY_MAPS = ("entropy", "mutual_information", "fold_spread", "mirror_spread")
+"""The per-voxel maps of `Predictor.predict_uncertainty`, in order: predictive entropy of the
+ensemble over log K (0 certain .. 1 uniform); mutual information between the prediction and the
+member (nats over log K); spread of the class probabilities between fold networks and between
+mirrorings, ``sqrt(sum_k Var p_k / 2)`` (for two classes the standard deviation of the
+foreground probability; 0 with one fold / no mirroring)."""
 
 
 def argmax_labels(prob: np.ndarray, *, block: int = 2 ** 22) -> np.ndarray:
@@ -139,7 +139,7 @@ class Predictor:
     nets : sequence of torch.nn.Module
         The networks, one per fold (eval mode is set here).
     plan : Plan
-        The model's :class:`~medseg.dl.plan.Plan`.
+        The model's [`Plan`][medseg.dl.plan.Plan].
     tta : bool
         Average over mirrored inputs along the plan's mirror axes (only when the plan's
         ``aug_strength`` is at least 0.5, i.e. training showed mirrored inputs often).
@@ -150,7 +150,7 @@ class Predictor:
         narrower seam than the others (MONAI's fixed step leaves seams of a few pixels, or
         none at overlap 0: on DRIVE at overlap 0, the same 25 windows spread evenly scored F1
         +0.0055 and +0.0013 over MONAI's layout with two models; ``benchmarks/results/dl.md``).
-        See :func:`~medseg.infer.windows.window_overlaps`.
+        See [`window_overlaps`][medseg.infer.windows.window_overlaps].
     sw_batch_size : int, optional
         Windows per forward pass; default 2**17 voxels in 2D (8 windows of 128x128: fastest
         of 2-16 on a 2-core CPU, compiled or not), 2**19 in 3D; on a GPU up to 2**20 (2D) /
@@ -171,12 +171,12 @@ class Predictor:
         threads 0.148 vs 0.141 s).
     window : str
         ``"patch"`` — windows of the training patch size (nnU-Net's way; always for a network
-        built for one input size, :attr:`medseg.nets.NetInfo.fixed_input`), or ``"image"`` —
+        built for one input size, `medseg.nets.NetInfo.fixed_input`), or ``"image"`` —
         one window over the whole (padded) image when it has at most ``max_window_voxels``
         voxels, else the largest windows under that bound. With instance normalisation a
         window's statistics then cover more context than in training, so ``medseg train``
         measures both on the validation cases and keeps "image" only where its Dice is
-        within :data:`~medseg.infer.validation.WINDOW_TOLERANCE` of "patch" (it needs far
+        within [`WINDOW_TOLERANCE`][medseg.infer.validation.WINDOW_TOLERANCE] of "patch" (it needs far
         fewer voxels: DRIVE 565x584 with 128x128 patches at overlap 0.25 runs 36 windows =
         1.7x the image's voxels).
     max_window_voxels : int, optional
@@ -185,15 +185,15 @@ class Predictor:
         ``"off"`` (default here), ``"on"`` or ``"auto"`` — ``torch.compile`` the networks for
         the torch backend: "on" compiles each window shape on first use, "auto" (``medseg
         predict``'s default, on the CPU) once eager passes on a shape took
-        :data:`~medseg.infer.tiered.COMPILE_AFTER_S` seconds; see
-        :class:`~medseg.infer.tiered.TieredNet`.
+        [`COMPILE_AFTER_S`][medseg.infer.tiered.COMPILE_AFTER_S] seconds; see
+        [`TieredNet`][medseg.infer.tiered.TieredNet].
     temperature : float
         Divides each network's logits before the softmax (temperature scaling; 1 leaves
         them as they are). The argmax, so the label map, is the same for one network.
     max_stitch_bytes : int, optional
         Memory bound of the whole-volume stitching buffers of a label-map prediction
-        (:meth:`predict`; default :data:`MAX_STITCH_BYTES`): a 3D volume whose buffers would
-        need more runs in z-slabs (see :meth:`predict`), resampled to the plan's spacing or not.
+        (`predict`; default `MAX_STITCH_BYTES`): a 3D volume whose buffers would
+        need more runs in z-slabs (see `predict`), resampled to the plan's spacing or not.
 
     Raises
     ------
@@ -253,7 +253,7 @@ class Predictor:
         self.window = window
         self.max_window_voxels = int(max_window_voxels or 2 ** 21)
         self.max_stitch_bytes = int(max_stitch_bytes or MAX_STITCH_BYTES)
-        #: slabs the last :meth:`predict` ran (0: the whole volume at once)
+        #: slabs the last `predict` ran (0: the whole volume at once)
         self.last_slabs = 0
         vox = float(np.prod(plan.patch_size))
         self.sw_batch_size = sw_batch_size or max(1, int(self._batch_voxels(plan.dims) // vox))
@@ -287,7 +287,7 @@ class Predictor:
         Parameters
         ----------
         array : ndarray, shape (C, *spatial)
-            In the plan's space (:func:`~medseg.dl.preprocessing.preprocess`).
+            In the plan's space ([`preprocess`][medseg.dl.preprocessing.preprocess]).
 
         Returns
         -------
@@ -308,9 +308,9 @@ class Predictor:
         Returns
         -------
         probabilities : ndarray of float32, shape (K, *spatial)
-            As :meth:`probabilities`.
+            As `probabilities`.
         maps : dict
-            ``{name: float32 ndarray (*spatial)}`` for the :data:`UNCERTAINTY_MAPS`.
+            ``{name: float32 ndarray (*spatial)}`` for the `UNCERTAINTY_MAPS`.
         """
         prob, maps = self._ensemble(array, stats=True)
         assert maps is not None
@@ -472,9 +472,9 @@ class Predictor:
         Returns
         -------
         probabilities : Image
-            As :meth:`predict_proba`.
+            As `predict_proba`.
         maps : dict
-            ``{name: float32 ndarray, shape image.shape}`` for the :data:`UNCERTAINTY_MAPS`.
+            ``{name: float32 ndarray, shape image.shape}`` for the `UNCERTAINTY_MAPS`.
 
         Examples
         --------
@@ -508,7 +508,7 @@ class Predictor:
     def predict(self, image: Image, postprocessing: Mapping[str, str] | None = None) -> np.ndarray:
         """Label map of ``image``.
 
-        Normally the argmax of :meth:`predict_proba`. A 3D volume whose whole-volume
+        Normally the argmax of `predict_proba`. A 3D volume whose whole-volume
         stitching buffers (K + 1 float32 per voxel) would exceed ``max_stitch_bytes`` and
         that the plan does not resample runs instead in slabs along its first axis: each slab
         is normalised on its own (with the whole volume's statistics) and run through the
@@ -524,7 +524,7 @@ class Predictor:
         margin of up to one window in model space plus the cubic spline's support and
         prefilter (at most ``(window + 2) * input/model slice ratio + 10`` input slices a
         side), is resampled to the plan's spacing on its own, run, and its probabilities
-        resampled back to the input grid (trilinear, as :meth:`predict_proba`) for the argmax
+        resampled back to the input grid (trilinear, as `predict_proba`) for the argmax
         of its kept centre. The windows are the whole volume's; the resampled slab differs
         from the whole volume's resampling only by the spline's boundary handling at the
         slab's ends, slices away from what is kept, so the labels match the whole-volume ones
@@ -534,7 +534,7 @@ class Predictor:
         ----------
         image : Image
         postprocessing : mapping, optional
-            Per-class rules (:func:`medseg.postprocess.apply_rules`), e.g. ``model.json``'s
+            Per-class rules ([`medseg.postprocess.apply_rules`][]), e.g. ``model.json``'s
             ``postprocessing``.
 
         Returns
@@ -584,7 +584,7 @@ class Predictor:
         return None if length >= shape[0] else int(length)
 
     def _predict_slabs(self, image: Image, length: int) -> np.ndarray:
-        """Labels of a 3D volume slab by slab (see :meth:`predict`).
+        """Labels of a 3D volume slab by slab (see `predict`).
 
         Each slab's extent along z is chosen so that the windows over it are exactly the
         whole volume's windows that touch its kept centre (the slab starts and ends at window
@@ -667,16 +667,16 @@ class Predictor:
         return None if length >= shape[0] else (f, length, margin)
 
     def _predict_resampled_slabs(self, image: Image, zoom: tuple[float, ...], length: int, margin: int) -> np.ndarray:
-        """Labels of a 3D volume the plan resamples, slab by slab in the input's space (see :meth:`predict`).
+        """Labels of a 3D volume the plan resamples, slab by slab in the input's space (see `predict`).
 
         Each slab (its kept centre and ``margin`` slices either side) is normalised with the
         whole volume's statistics and resampled to the plan's spacing with the cubic spline of
-        :func:`~medseg.dl.preprocessing.preprocess`, on the whole volume's model grid (the
+        [`preprocess`][medseg.dl.preprocessing.preprocess], on the whole volume's model grid (the
         slices of the whole-volume resampling that fall inside it, up to the spline's boundary
         handling near the slab's ends, ``_PREFILTER`` slices beyond what is needed). The slab
         spans, in model space, the whole volume's windows over the model slices its kept
-        centre interpolates from (as in :meth:`_predict_slabs`: at most one window beyond
-        them); its class probabilities go back to the input grid by :meth:`_to_grid`'s
+        centre interpolates from (as in `_predict_slabs`: at most one window beyond
+        them); its class probabilities go back to the input grid by `_to_grid`'s
         trilinear interpolation, a few slices at a time, straight into the argmax of the kept
         centre. No array has K x the volume's voxels."""
         plan = self.plan

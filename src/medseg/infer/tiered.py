@@ -1,5 +1,5 @@
 """Compile tiering: a network run eagerly that switches to ``torch.compile`` per window shape
-once that pays (:class:`TieredNet`).
+once that pays (`TieredNet`).
 
 Examples
 --------
@@ -19,19 +19,19 @@ log = logging.getLogger(__name__)
 
 __all__ = ["COMPILE_AFTER_S", "TieredNet"]
 
-#: under ``compile="auto"`` a window shape is compiled once this many seconds of eager
-#: forward passes have been spent on it. Compiling a U-Net takes 10-20 s on a 2-core CPU the
-#: first time and ~5 s once torch's on-disk compile cache has it, and then saves 25-35 % of
-#: every pass: a job long enough to get here loses at most a third of its time to the
-#: compiler, and one of a few minutes (a large volume, a folder) gains it back
 COMPILE_AFTER_S = 60.0
+"""Under ``compile="auto"`` a window shape is compiled once this many seconds of eager forward
+passes have been spent on it. Compiling a U-Net takes 10-20 s on a 2-core CPU the first time and
+~5 s once torch's on-disk compile cache has it, and then saves 25-35 % of every pass: a job long
+enough to get here loses at most a third of its time to the compiler, and one of a few minutes
+(a large volume, a folder) gains it back."""
 
 
 class TieredNet:
     """A network run eagerly that switches to ``torch.compile`` per input shape.
 
     ``mode`` "on" compiles each window shape on first sight, "auto" once the eager passes on
-    that shape took :data:`COMPILE_AFTER_S` seconds, "off" never. Shapes are keyed without
+    that shape took `COMPILE_AFTER_S` seconds, "off" never. Shapes are keyed without
     the batch axis: a smaller last batch is zero-padded to the compiled batch (samples are
     independent: instance/batch statistics are per window in eval mode) — or run eagerly
     when under two thirds full, where padding would cost more than the compiled speed-up

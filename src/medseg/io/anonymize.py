@@ -1,10 +1,10 @@
 """De-identification: DICOM by the PS3.15 Annex E Basic Profile, NIfTI/NRRD/MHA free text cleared.
 
-``medseg anonymize IN OUT`` (and :func:`anonymize`) writes a de-identified copy of a DICOM file,
+``medseg anonymize IN OUT`` (and `anonymize`) writes a de-identified copy of a DICOM file,
 series, study or any folder holding them, or of a NIfTI/NRRD/MHA file or folder:
 
 - **DICOM**: every attribute of the Basic Application Level Confidentiality Profile
-  (:data:`medseg.io.deid_profile.BASIC_PROFILE`, PS3.15 Table E.1-1) is removed, emptied, given a
+  ([`medseg.io.deid_profile.BASIC_PROFILE`][], PS3.15 Table E.1-1) is removed, emptied, given a
   dummy value or (UIDs) replaced, in the top-level data set and in every sequence item; private
   attributes, curve data and overlay comments/data are removed. Where the profile leaves a
   choice (``X/Z``, ``X/Z/D``) the attribute is emptied, keeping type-2 attributes valid; ``X/D`` and
@@ -75,7 +75,7 @@ METHOD = "DICOM PS3.15 E.1 Basic Profile (medseg)"  # LO: at most 64 characters
 
 @dataclass
 class AnonymizeReport:
-    """What :func:`anonymize` did.
+    """What `anonymize` did.
 
     Parameters
     ----------

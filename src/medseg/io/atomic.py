@@ -65,7 +65,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_files(path: str | Path) -> Iterator[Path]:
-    """Like :func:`atomic_path` for formats that write companion files (``.mhd`` + ``.zraw``,
+    """Like `atomic_path` for formats that write companion files (``.mhd`` + ``.zraw``,
     ``.nhdr`` + ``.raw.gz``) named after the target and referenced from it.
 
     Yields a path with the target's *final* name inside a temporary folder beside it, so
@@ -100,7 +100,7 @@ def atomic_files(path: str | Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`).
+    """Write ``data`` to ``path`` atomically (see `atomic_path`).
 
     Parameters
     ----------
@@ -150,7 +150,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     path : str or Path
         The final folder.
     overwrite : bool
-        Replace an existing folder (else :class:`FileExistsError` at the end).
+        Replace an existing folder (else `FileExistsError` at the end).
 
     Yields
     ------
@@ -242,7 +242,7 @@ def refuse_existing(paths: Iterable[str | Path], *, force: bool, where: str | Pa
 def replacing(path: str | Path, *, force: bool, flag: str = "--force", also: str = "") -> Iterator[Path]:
     """Write a whole folder (a model) in place of an existing one, which is restored on failure.
 
-    Without ``force`` an existing non-empty folder is refused (:func:`refuse_existing`). With it,
+    Without ``force`` an existing non-empty folder is refused (`refuse_existing`). With it,
     the old folder is moved aside under a hidden name; it is deleted once the block succeeds and
     put back if the block fails or is interrupted (the new, partial folder is then removed), so
     a failed command leaves what was there.
@@ -254,7 +254,7 @@ def replacing(path: str | Path, *, force: bool, flag: str = "--force", also: str
     force : bool
         Replacing an existing folder was asked for.
     flag, also : str
-        As in :func:`refuse_existing`.
+        As in `refuse_existing`.
 
     Yields
     ------

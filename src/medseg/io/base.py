@@ -1,7 +1,7 @@
 """Format registry: one reader/writer per file suffix, chosen by the path's suffix.
 
 Each format module (``npy``, ``pil``, ``nifti``, ``sitk``, ``dicom``) registers a
-:class:`Format` when it is imported (``medseg.io`` imports them all). A format may carry
+`Format` when it is imported (``medseg.io`` imports them all). A format may carry
 sniffing hooks: ``sniff`` claims a file whose suffix is not registered (DICOM files are
 often named ``IM0001``) and ``sniff_folder`` claims a folder that holds one image (a DICOM
 series). This module names no format: it only asks the registered ones.
@@ -185,7 +185,7 @@ def is_image_file(path: Path) -> bool:
     Returns
     -------
     bool
-        Files claimed only by their content (see :func:`sniff_format`) are not included.
+        Files claimed only by their content (see `sniff_format`) are not included.
     """
     return path.is_file() and not path.name.startswith(".") and image_suffix(path) in _FORMATS
 
@@ -294,7 +294,7 @@ def _name_file(exc: MedsegError, p: Path) -> MedsegError:
 
 
 def read_image(path: str | Path, *, series: str | None = None) -> Image:
-    """Read any supported image file (or a DICOM series folder) into an :class:`Image`.
+    """Read any supported image file (or a DICOM series folder) into an `Image`.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Dataset layouts: folders, explicit image/label/roi folders, npy pairs, nnU-Net/MSD.
 
-A :class:`Dataset` is a list of :class:`Case` records plus loaders; images are read
+A `Dataset` is a list of `Case` records plus loaders; images are read
 lazily, so large datasets are never held in memory at once.
 
 Layouts
@@ -18,7 +18,7 @@ Layouts
     ``labelsTr/``, ``imagesTs/``, ``dataset.json``, channels as ``CASE_0000``, ``CASE_0001``.
 
 Channels on different grids are resampled in physical space onto a reference channel
-(``load_dataset(reference=NAME)``; default: the finest), see :mod:`medseg.io.multimodal`.
+(``load_dataset(reference=NAME)``; default: the finest), see [`medseg.io.multimodal`][].
 
 Pairing in the folder layouts: identical stems first; otherwise a shared leading case
 id (``21_training.tif`` <-> ``21_manual1.gif`` <-> ``21_training_mask.gif``); otherwise
@@ -130,7 +130,7 @@ class Dataset:
 
     @property
     def case_ids(self) -> list[str]:
-        """The ids of :attr:`cases`, in order."""
+        """The ids of `cases`, in order."""
         return [c.case_id for c in self.cases]
 
     @property

@@ -4,7 +4,7 @@ One entry per attribute of the table: its tag and the Basic Profile action. Gene
 table of the standard (the 2020 edition as published in reStructuredText form); the attribute
 groups the table states with wildcards (curve data ``50xx,xxxx``, overlay comments and data
 ``60xx,4000``/``60xx,3000``) and private attributes are handled in code by
-:mod:`medseg.io.anonymize`. Action codes:
+[`medseg.io.anonymize`][]. Action codes:
 
 - ``D`` replace with a non-zero-length dummy value of the same VR
 - ``Z`` replace with a zero-length value (or a dummy)
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 __all__ = ["BASIC_PROFILE"]
 
-#: ``{tag: action}``, tags as ``0xGGGGEEEE`` integers
 BASIC_PROFILE: dict[int, str] = {
     0x00001000: "X",  # AffectedSOPInstanceUID
     0x00001001: "U",  # RequestedSOPInstanceUID
@@ -458,3 +457,4 @@ BASIC_PROFILE: dict[int, str] = {
     0xFFFAFFFA: "X",  # DigitalSignaturesSequence
     0xFFFCFFFC: "X",  # DataSetTrailingPadding
 }
+"""``{tag: action}``, tags as ``0xGGGGEEEE`` integers."""

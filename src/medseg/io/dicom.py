@@ -13,7 +13,7 @@ Reading rules
   The slice spacing comes from those positions, not from ``SliceThickness`` or
   ``SpacingBetweenSlices``.
 * **Uneven slice spacing** (a gap differing from the median by more than 1 % and
-  0.01 mm, e.g. a missing slice) raises :class:`FormatError` with the gaps found: a
+  0.01 mm, e.g. a missing slice) raises `FormatError` with the gaps found: a
   volume on a regular grid would misplace every slice after the gap. Pass
   ``allow_uneven=True`` (Python) to read it anyway with the median spacing and a
   warning. Slices at the same position (several echoes/phases in one series) and
@@ -27,15 +27,15 @@ Reading rules
   position per frame (enhanced CT/MR), otherwise a ``(frames, H, W)`` stack with unit
   frame spacing and ``meta["frames"] = "unpositioned"``.
 * Geometry follows medseg's convention (NumPy axis order, LPS world coordinates in the
-  same reversed order), identical to :func:`medseg.io.sitk.image_from_sitk` applied to
+  same reversed order), identical to [`medseg.io.sitk.image_from_sitk`][] applied to
   SimpleITK's reading of the same files.
 * ``meta`` holds modality, window centre/width, series description/UID/number,
   photometric interpretation and body part — never patient-identifying tags.
 * A **DICOM SEG** (Segmentation Storage) file, or a folder holding one, is read as a label
-  map on its source grid, segment numbers as values (:mod:`medseg.io.dicom_seg_read`).
+  map on its source grid, segment numbers as values ([`medseg.io.dicom_seg_read`][]).
 
 DICOM images are read-only in medseg: write ``.nii.gz``, ``.nrrd`` or ``.mha`` instead; label
-maps can be written as DICOM SEG (``--format dicom-seg``, :mod:`medseg.io.dicom_seg`).
+maps can be written as DICOM SEG (``--format dicom-seg``, [`medseg.io.dicom_seg`][]).
 """
 from __future__ import annotations
 
@@ -474,7 +474,7 @@ def read_dicom_series(folder: str | Path, series: Sequence[str], *, allow_uneven
         A study folder holding several series (at any depth).
     series : sequence of str
         Each a series UID, number, description or its folder's name (as ``series=`` of
-        :func:`read_dicom`).
+        `read_dicom`).
     allow_uneven : bool
         Read series with uneven slice gaps using the median gap (warns).
 
@@ -507,7 +507,7 @@ def read_dicom_series(folder: str | Path, series: Sequence[str], *, allow_uneven
 
 
 def _read(path: Path, **kwargs: Any) -> Image:
-    """The registered reader: :func:`read_dicom`."""
+    """The registered reader: `read_dicom`."""
     return read_dicom(path, **kwargs)
 
 

@@ -1,6 +1,6 @@
 """Values out of parsed DICOM headers: numbers, rescaling, pixel data, spacing, orientation.
 
-Helpers of :mod:`medseg.io.dicom`. Each takes a parsed dataset (``pydicom.Dataset``, or any
+Helpers of [`medseg.io.dicom`][]. Each takes a parsed dataset (``pydicom.Dataset``, or any
 object with its ``get`` method and attributes) and never fails on a missing or malformed
 optional tag: it falls back to the DICOM default.
 """

@@ -1,4 +1,4 @@
-"""DICOM Segmentation objects (SEG) out, through highdicom; in, through :mod:`medseg.io.dicom_seg_read`.
+"""DICOM Segmentation objects (SEG) out, through highdicom; in, through [`medseg.io.dicom_seg_read`][].
 
 A label map computed from a DICOM series (or a single DICOM image) is written as one
 BINARY Segmentation Storage object (SOP Class ``1.2.840.10008.5.1.4.1.1.66.4``) that
@@ -60,8 +60,8 @@ log = logging.getLogger(__name__)
 __all__ = ["DICOM_SEG", "SEGMENTATION_STORAGE", "require_highdicom", "is_dicom_source", "segment_labels",
            "segmenter_class_names", "write_dicom_seg", "read_dicom_seg", "dicom_seg_pairs", "convert_to_dicom_seg"]
 
-#: the ``--format`` value that writes label maps as DICOM SEG
 DICOM_SEG = "dicom-seg"
+"""The ``--format`` value that writes label maps as DICOM SEG."""
 
 # Type 2 attributes highdicom copies from the source: present (maybe empty) in the copy it gets
 _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyDate",
@@ -78,7 +78,7 @@ _FAMILY = {"threshold": "HistogramAnalysis", "otsu": "HistogramAnalysis", "li": 
 
 
 def require_highdicom() -> Any:
-    """Import highdicom, or raise :class:`~medseg.errors.DependencyError` naming the extra.
+    """Import highdicom, or raise [`DependencyError`][medseg.errors.DependencyError] naming the extra.
 
     Returns
     -------
@@ -369,7 +369,7 @@ def write_dicom_seg(labels: Image, path: str | Path, source: str | Path, *, seri
 def read_dicom_seg(path: str | Path) -> Image:
     """Read a DICOM SEG file (or a folder holding one) as a label map on its source grid.
 
-    The same as ``read_label(path)``; see :mod:`medseg.io.dicom_seg_read` for the rules.
+    The same as ``read_label(path)``; see [`medseg.io.dicom_seg_read`][] for the rules.
 
     Parameters
     ----------
@@ -403,7 +403,7 @@ def dicom_seg_pairs(pairs: Sequence[tuple[Path, Path]], out: str | Path,
     Parameters
     ----------
     pairs : sequence of (Path, Path)
-        ``(input, output)`` as :func:`medseg.run.pair_paths` names them.
+        ``(input, output)`` as [`medseg.run.pair_paths`][] names them.
     out : str or Path
         The output argument: an explicit file name must end in ``.dcm``.
     series : str or sequence of str, optional

@@ -1,6 +1,6 @@
 """Reading a DICOM Segmentation object (SEG) back as a label map, with pydicom alone.
 
-:func:`medseg.io.dicom.read_dicom` calls :func:`read_segmentation` for a file whose SOP
+[`medseg.io.dicom.read_dicom`][] calls `read_segmentation` for a file whose SOP
 Class is Segmentation Storage (or Label Map Segmentation Storage), so ``read_image`` /
 ``read_label`` of a SEG file, or of a folder holding one, give the label map.
 
@@ -8,7 +8,7 @@ Reading rules
 -------------
 * The grid comes from the SEG itself: the orientation and pixel spacing of its functional
   groups and the ``ImagePositionPatient`` of each frame. Frames are ordered along the slice
-  normal (row x column), as :mod:`medseg.io.dicom` orders a series' slices, so a SEG that
+  normal (row x column), as [`medseg.io.dicom`][] orders a series' slices, so a SEG that
   holds a frame for every slice of its source series (medseg writes them so) reads back on
   exactly the grid of that series. A SEG that left out empty frames is read on the grid
   from its first to its last frame, the missing slices zero, when the gaps are whole
@@ -37,10 +37,10 @@ from medseg.io.geometry import from_itk
 
 __all__ = ["SEGMENTATION_STORAGE", "LABEL_MAP_SEGMENTATION_STORAGE", "is_segmentation", "read_segmentation"]
 
-#: SOP Class UID of Segmentation Storage (BINARY and FRACTIONAL SEGs)
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
-#: SOP Class UID of Label Map Segmentation Storage (DICOM 2024)
+"""SOP Class UID of Segmentation Storage (BINARY and FRACTIONAL SEGs)."""
 LABEL_MAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
+"""SOP Class UID of Label Map Segmentation Storage (DICOM 2024)."""
 
 _POS_ATOL = 0.01  # mm: frames closer than this along the normal share a slice
 

@@ -1,7 +1,7 @@
 """What an input path means: an image file, a one-image folder, a folder of images, a dataset.
 
 Commands and the web app take "a file or a folder" and must tell these apart the same way;
-:func:`input_kind` is that one answer. It asks the registered formats (their sniffing
+`input_kind` is that one answer. It asks the registered formats (their sniffing
 hooks), so it names no format itself.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from medseg.io.listing import list_images
 
 __all__ = ["InputKind", "input_kind", "is_dataset", "DATASET_MARKERS"]
 
-#: what :func:`input_kind` answers
 InputKind = Literal["image", "unknown", "series", "study", "folder", "dataset"]
+"""What `input_kind` answers."""
 
-#: entries whose presence makes a folder a dataset root (see :func:`medseg.io.load_dataset`)
 DATASET_MARKERS = (*IMAGE_DIRS, "imagesTr", "dataset.json", "images.npy", "images.npz")
+"""Entries whose presence makes a folder a dataset root (see [`medseg.io.load_dataset`][])."""
 
 
 def is_dataset(path: str | Path) -> bool:

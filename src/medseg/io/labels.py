@@ -18,14 +18,14 @@ def read_label(path: str | Path, *, series: str | None = None) -> Image:
     Parameters
     ----------
     path : str or Path
-        A label-map file or DICOM folder (see :func:`read_image`).
+        A label-map file or DICOM folder (see `read_image`).
     series : str, optional
         The DICOM series to read from a folder holding several.
 
     Returns
     -------
     Image
-        Integer array of shape ``(y, x)`` or ``(z, y, x)``, see :func:`as_label`.
+        Integer array of shape ``(y, x)`` or ``(z, y, x)``, see `as_label`.
 
     Examples
     --------

@@ -46,10 +46,10 @@ def list_images(folder: Path) -> list[Path]:
     return out
 
 
-#: an nnU-Net/MSD channel suffix at the end of a file name (``CASE_0000``)
 CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
-#: the pairing rules, best first
+"""An nnU-Net/MSD channel suffix at the end of a file name (``CASE_0000``)."""
 PAIRING_RULES = ("stem", "channel", "lead", "number")
+"""The pairing rules, best first."""
 
 
 def case_key(path: Path, rule: str) -> str:
@@ -94,7 +94,7 @@ def pair_files(images: Sequence[Path], others: Mapping[str, Sequence[Path]], *, 
     """Pair each image with one file of each other group (labels, roi).
 
     Tries identical stems, then the leading case id, then the first number in the name
-    (see :func:`case_key`); the first rule that identifies every image and pairs every file
+    (see `case_key`); the first rule that identifies every image and pairs every file
     wins.
 
     Parameters

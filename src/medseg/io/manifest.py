@@ -8,7 +8,7 @@ one-line error). A command that is killed and started again with the same option
 the ``done`` cases whose input is unchanged and whose outputs are still the files it wrote,
 and redoes the rest.
 
-The overwrite rule (:func:`plan_run`), without ``--force``:
+The overwrite rule (`plan_run`), without ``--force``:
 
 * OUT holds none of the outputs: the run starts.
 * OUT holds a manifest written with the same options: the run resumes. It replaces only
@@ -53,10 +53,10 @@ from medseg.io.atomic import atomic_write_text, refuse_existing
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "Manifest", "stamp", "plan_run"]
 
-#: The manifest's file name in the output folder.
 MANIFEST_NAME = "manifest.json"
-#: The format version written (and the only one resumed).
+"""The manifest's file name in the output folder."""
 MANIFEST_VERSION = 1
+"""The format version written (and the only one resumed)."""
 
 
 def stamp(path: str | Path) -> list[int] | None:
@@ -225,7 +225,7 @@ def plan_run(out: str | Path, pairs: Sequence[tuple[Path, Path]], targets: Seque
     targets : sequence of Path
         Every path the run may write that exists already or will exist (label maps,
         probability and uncertainty maps found, ``uncertainty.csv``), as for
-        :func:`~medseg.io.atomic.refuse_existing`.
+        [`refuse_existing`][medseg.io.atomic.refuse_existing].
     options : mapping
         The options that decide the result.
     force : bool

@@ -4,12 +4,12 @@ as channels on the grid of one reference modality.
 Where the modalities come from
 ------------------------------
 * the MSD/nnU-Net layout: ``CASE_0000``, ``CASE_0001``, ... with ``channel_names`` in
-  ``dataset.json`` (:func:`medseg.io.load_dataset`);
+  ``dataset.json`` ([`medseg.io.load_dataset`][]);
 * a folder layout with one sub-folder per modality: ``images/T1/case1.nii.gz``,
   ``images/FLAIR/case1.nii.gz`` (+ ``labels/case1.nii.gz``); the channel names are the
-  sub-folder names, sorted (:func:`modality_folders`, :func:`pair_modalities`);
+  sub-folder names, sorted (`modality_folders`, `pair_modalities`);
 * a DICOM study whose series are picked by description, number, UID or folder name
-  (``--series T1post --series FLAIR``; :func:`read_study`, :func:`convert_study`).
+  (``--series T1post --series FLAIR``; `read_study`, `convert_study`).
 
 Geometry
 --------
@@ -18,7 +18,7 @@ images, nearest neighbour for label maps) onto the reference modality: the one n
 ``reference`` (``--reference NAME``), by default the finest (smallest voxel volume; ties:
 the first). The stacked image has the reference's geometry. A modality whose physical
 extent does not overlap the reference's, or a case that lacks a modality, is one
-:class:`~medseg.errors.InputError` naming both.
+[`InputError`][medseg.errors.InputError] naming both.
 
 Examples
 --------
@@ -66,7 +66,7 @@ def norm_name(name: str) -> str:
 def channel_difference(trained: Sequence[str], given: Sequence[str]) -> str | None:
     """How the channels of an input differ from those a model was trained on (None: they agree).
 
-    Names are compared with :func:`norm_name`; an empty list means "unknown" and agrees with
+    Names are compared with `norm_name`; an empty list means "unknown" and agrees with
     any list of the same length.
 
     Parameters
@@ -166,7 +166,7 @@ def choose_reference(images: Sequence[Image], names: Sequence[str], reference: s
     images : sequence of Image
         The modalities.
     names : sequence of str
-        Their names (compared with :func:`norm_name`).
+        Their names (compared with `norm_name`).
     reference : str, optional
         The reference's name (``--reference``); default: the smallest voxel volume, ties
         (within 0.1 %) going to the first.
@@ -281,7 +281,7 @@ def stack_modalities(images: Sequence[Image], names: Sequence[str], *, reference
     names : sequence of str
         The modalities' names (the channel names).
     reference : str, optional
-        The reference modality's name; default: the finest (:func:`choose_reference`).
+        The reference modality's name; default: the finest (`choose_reference`).
     where : str
         Prefix of error messages (the case or file).
 
@@ -413,7 +413,7 @@ def pair_modalities(folders: Sequence[Path]) -> list[tuple[str, tuple[Path, ...]
     Parameters
     ----------
     folders : sequence of Path
-        One folder per modality (:func:`modality_folders`).
+        One folder per modality (`modality_folders`).
 
     Returns
     -------
@@ -533,7 +533,7 @@ def convert_study(src: str | Path, dst: str | Path, *, series: Sequence[str], la
     dst : str or Path
         The dataset folder to write.
     series : sequence of str
-        The channel series, in order (see :func:`read_study`).
+        The channel series, in order (see `read_study`).
     label_series : str, optional
         The series holding the label map.
     layout : {"msd", "folders", "npy"}

@@ -3,7 +3,7 @@
 ITK (through SimpleITK) writes its complaints straight to the process's stderr or stdout, below
 Python: "Uncompress failed", "data not read completely", "Cannot parse file". Printed, they
 bury medseg's one line; ignored, they hide corruption (a MetaImage whose compressed data is
-garbage reads "successfully"). :func:`native_output` captures file descriptor 2 around a call,
+garbage reads "successfully"). `native_output` captures file descriptor 2 around a call,
 so that the caller decides: a read that reported trouble fails with one clear error, and the
 captured text goes to the debug log only.
 
@@ -37,7 +37,7 @@ _TROUBLE = ("failed", "error", "cannot", "not read completely", "unable", "corru
 
 
 class NativeOutput:
-    """The text native code wrote to stderr during a :func:`native_output` block."""
+    """The text native code wrote to stderr during a `native_output` block."""
 
     def __init__(self) -> None:
         self.text = ""

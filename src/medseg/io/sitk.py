@@ -18,7 +18,7 @@ __all__ = ["image_from_sitk", "image_to_sitk", "read_sitk", "write_sitk"]
 
 
 def image_from_sitk(img: Any, meta: dict | None = None) -> Image:
-    """A SimpleITK image as an :class:`Image` (NumPy axis order, geometry converted).
+    """A SimpleITK image as an `Image` (NumPy axis order, geometry converted).
 
     Parameters
     ----------
@@ -59,7 +59,7 @@ def image_from_sitk(img: Any, meta: dict | None = None) -> Image:
 
 
 def image_to_sitk(image: Image) -> Any:
-    """An :class:`Image` as a SimpleITK image with the same geometry.
+    """An `Image` as a SimpleITK image with the same geometry.
 
     Parameters
     ----------
@@ -106,7 +106,7 @@ def read_sitk(path: Path) -> Image:
     Returns
     -------
     Image
-        See :func:`image_from_sitk`.
+        See `image_from_sitk`.
 
     Raises
     ------

@@ -19,6 +19,8 @@ from medseg.io.base import write_image
 __all__ = ["write_dataset", "default_suffix", "LAYOUTS"]
 
 LAYOUTS = ("folders", "msd", "npy")
+"""The dataset layouts `write_dataset` writes: ``folders`` (images/, labels/, roi/), ``msd`` (the
+nnU-Net v2 raw layout) and ``npy``."""
 CaseTuple = tuple[str, Image, "Image | None", "Image | None"]
 
 
@@ -79,7 +81,7 @@ def write_dataset(cases: Iterable[CaseTuple], root: str | Path, *, layout: str =
         (images.npy + labels.npy; all cases must share one 2D/3D shape).
     suffix : str, optional
         File suffix for ``folders``/``msd`` (default: chosen per image, see
-        :func:`default_suffix`; ``msd`` defaults to ``.nii.gz``).
+        `default_suffix`; ``msd`` defaults to ``.nii.gz``).
     label_names : mapping of int to str, optional
         Label names for ``dataset.json`` (``msd``).
     channel_names : list of str, optional

@@ -1,8 +1,8 @@
-"""The method registry: every ``--method`` name maps to a :class:`~medseg.contract.Segmenter`.
+"""The method registry: every ``--method`` name maps to a [`Segmenter`][medseg.contract.Segmenter].
 
-The contract itself (what a method is) lives in :mod:`medseg.contract`; this module only
+The contract itself (what a method is) lives in [`medseg.contract`][]; this module only
 registers methods, looks them up (with a "did you mean" for unknown names), runs one on an
-image (:func:`segment`) and loads trained model folders (:func:`load_model`).
+image (`segment`) and loads trained model folders (`load_model`).
 """
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ __all__ = ["METHODS", "register_method", "segment", "get_method", "load_model", 
 
 log = logging.getLogger(__name__)
 
-#: every registered method class, by its ``--method`` name
 METHODS: Registry[type[Segmenter]] = Registry("method")
+"""Every registered method class, by its ``--method`` name."""
 
 _BUILTIN = ("medseg.methods.classical", "medseg.methods.ml", "medseg.methods.dl")
 
 
 def register_method(cls: type[Segmenter]) -> type[Segmenter]:
-    """Class decorator: add ``cls`` to :data:`METHODS` under ``cls.name``."""
+    """Class decorator: add ``cls`` to `METHODS` under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
     return METHODS.register(cls.name)(cls)
@@ -60,7 +60,7 @@ def segment(image: Image | np.ndarray, method: str = "otsu", **params: Any) -> I
     image : Image or ndarray
         Shape ``([C,] Y, X)`` or ``([C,] Z, Y, X)``; an array gets unit spacing.
     method : str
-        A name of :data:`METHODS` (``medseg methods`` lists them).
+        A name of `METHODS` (``medseg methods`` lists them).
     **params
         The method's parameters (its ``Params`` fields).
 

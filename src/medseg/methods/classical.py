@@ -1,5 +1,5 @@
-"""Register every classical method (see :mod:`medseg.classical`, ``threshold`` included)
-in :data:`~medseg.methods.base.METHODS`.
+"""Register every classical method (see [`medseg.classical`][], ``threshold`` included)
+in [`METHODS`][medseg.methods.base.METHODS].
 
 The registry loader imports this module.
 """

@@ -6,8 +6,8 @@ with exact resume and writes a model folder; ``medseg predict MODEL_DIR IN OUT``
 ``medseg segment IN OUT --model MODEL_DIR`` apply it (sliding window, mirroring TTA,
 fold ensemble, post-processing chosen on validation).
 
-This adapter wires training (:mod:`medseg.train`) to inference (:mod:`medseg.infer`),
-which never import each other: :func:`train_unet` hands training the validator inference
+This adapter wires training ([`medseg.train`][]) to inference ([`medseg.infer`][]),
+which never import each other: `train_unet` hands training the validator inference
 provides.
 """
 from __future__ import annotations
@@ -44,8 +44,8 @@ __all__ = ["UNetMethod", "UNetParams", "train_unet"]
 
 def train_unet(dataset: Dataset, out_dir: str | Path, options: TrainConfig | None = None, *,
                step_callback: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Train a ``unet`` model folder: :func:`medseg.train.engine.train_model` validating with
-    :class:`medseg.infer.validation.PredictorValidator`.
+    """Train a ``unet`` model folder: [`medseg.train.engine.train_model`][] validating with
+    [`medseg.infer.validation.PredictorValidator`][].
 
     Parameters
     ----------
@@ -141,7 +141,7 @@ class UNetMethod(Segmenter):
     # ------------------------------------------------------------------ training
     def train(self, dataset: Dataset, out_dir: str | Path, options: TrainConfig | None = None, *,
               step_callback: Callable[[int], None] | None = None) -> UNetMethod:
-        """Train on a :class:`~medseg.io.Dataset` into the model folder ``out_dir`` (:func:`train_unet`).
+        """Train on a [`Dataset`][medseg.io.Dataset] into the model folder ``out_dir`` (`train_unet`).
 
         Parameters
         ----------
@@ -176,7 +176,7 @@ class UNetMethod(Segmenter):
         rois : sequence of Image or ndarray or None, optional
         epochs, iters_per_epoch : int
         **options
-            Further :class:`~medseg.train.config.TrainConfig` fields.
+            Further [`TrainConfig`][medseg.train.config.TrainConfig] fields.
 
         Returns
         -------
@@ -232,13 +232,13 @@ class UNetMethod(Segmenter):
     # ------------------------------------------------------------------ inference
     @property
     def plan(self) -> Plan:
-        """The model's :class:`~medseg.dl.plan.Plan`."""
+        """The model's [`Plan`][medseg.dl.plan.Plan]."""
         if self._info is None:
             raise ModelError("the model is not trained; train it or load a model folder")
         return plan_from_dict(self._info["plan"])
 
     def predictor(self):
-        """The :class:`~medseg.infer.predictor.Predictor` of the selected folds (built once)."""
+        """The [`Predictor`][medseg.infer.predictor.Predictor] of the selected folds (built once)."""
         if self._predictor is None:
             from medseg.dl.device import resolve_device  # deferred: imports torch
             from medseg.dl.network import load_fold_net  # deferred: imports torch
@@ -290,7 +290,7 @@ class UNetMethod(Segmenter):
     def predict_uncertainty(self, image: Image) -> dict[str, Any]:
         """Probabilities, label map and per-voxel uncertainty of ``image`` in one ensemble pass.
 
-        See :meth:`medseg.infer.predictor.Predictor.predict_uncertainty` for the maps
+        See [`medseg.infer.predictor.Predictor.predict_uncertainty`][] for the maps
         (predictive entropy of the fold and mirroring ensemble, mutual information, spread
         between folds and between mirrors).
 

@@ -1,5 +1,5 @@
-"""Register the machine-learning methods (:mod:`medseg.ml.classifiers`) in
-:data:`~medseg.methods.base.METHODS`. The classes live in :mod:`medseg.ml`."""
+"""Register the machine-learning methods ([`medseg.ml.classifiers`][]) in
+[`METHODS`][medseg.methods.base.METHODS]. The classes live in [`medseg.ml`][]."""
 from __future__ import annotations
 
 from medseg.methods.base import register_method

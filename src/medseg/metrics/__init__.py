@@ -1,11 +1,11 @@
 """Segmentation metrics: overlap, surface distance and probability metrics, evaluation tables and reports.
 
-Every function takes NumPy arrays or :class:`~medseg.image.Image` objects (2D or 3D);
+Every function takes NumPy arrays or [`Image`][medseg.image.Image] objects (2D or 3D);
 distances are in physical units (the Images' spacing, or an explicit ``spacing``). What each
 metric is — title, unit, which direction is better — is written once, in
-:data:`~medseg.metrics.catalogue.METRICS`.
+[`METRICS`][medseg.metrics.catalogue.METRICS].
 
-Modules, bottom to top: ``_inputs`` and ``catalogue``; ``confusion`` (the one :func:`dice`),
+Modules, bottom to top: ``_inputs`` and ``catalogue``; ``confusion`` (the one `dice`),
 ``distance``, ``probability``; ``aggregate``; ``pairing``; ``evaluation``; the renderers
 ``report_html`` and ``report_compare``; the writers ``report`` and ``compare``.
 

@@ -1,4 +1,4 @@
-"""Input checking shared by every metric: arrays or :class:`~medseg.image.Image`s in, checked arrays out."""
+"""Input checking shared by every metric: arrays or [`Image`][medseg.image.Image]s in, checked arrays out."""
 from __future__ import annotations
 
 from typing import Any
@@ -31,9 +31,9 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
     """Return ``x`` as an integer/bool label array, refusing non-integer values.
 
     Float arrays are accepted when every value is a whole number (labels stored as
-    float in NIfTI are common); ``0.3`` is refused with :class:`InputError`. A map holding
+    float in NIfTI are common); ``0.3`` is refused with `InputError`. A map holding
     only 0 and 255 is a mask image (PNG/GIF masks): 255 is its foreground and becomes label
-    1, as :func:`medseg.io.read_label` reads it, so every metric sees the same foreground
+    1, as [`medseg.io.read_label`][] reads it, so every metric sees the same foreground
     whichever way the file was read.
 
     Parameters
@@ -47,7 +47,7 @@ def label_array(x: Any, what: str = "label map") -> np.ndarray:
     -------
     numpy.ndarray
         Integer array of the same shape (whole-number floats become int64, bools uint8):
-        :func:`medseg.io.labels.label_values`, the rule every reader applies too.
+        [`medseg.io.labels.label_values`][], the rule every reader applies too.
 
     Examples
     --------
@@ -98,7 +98,7 @@ def prob_array(x: Any, what: str = "probability map") -> np.ndarray:
 
 
 def spacing_of(*items: Any, spacing: Any = None, ndim: int) -> tuple[float, ...]:
-    """Spacing from an explicit argument, else the first :class:`Image` among ``items``, else 1.
+    """Spacing from an explicit argument, else the first `Image` among ``items``, else 1.
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ def pair_arrays(pred: Any, truth: Any, *,
     Returns
     -------
     tuple of numpy.ndarray
-        ``(pred, truth)`` as label arrays (see :func:`label_array`).
+        ``(pred, truth)`` as label arrays (see `label_array`).
     """
     p = label_array(pred, what[0])
     t = label_array(truth, what[1])

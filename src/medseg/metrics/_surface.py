@@ -1,4 +1,4 @@
-"""The engine under :mod:`medseg.metrics.distance`: surface extraction and exact nearest-surface search.
+"""The engine under [`medseg.metrics.distance`][]: surface extraction and exact nearest-surface search.
 
 Speed: the masks are cropped to their joint bounding box and the surfaces found with
 shifted ANDs. Distances are then found without a distance transform: for every surface

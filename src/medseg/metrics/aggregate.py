@@ -8,7 +8,7 @@
   (every voxel weighs the same, so big cases dominate). Distance and probability metrics
   have no pooled form and stay case-averaged; the summary marks each metric's ``mode``.
 
-:func:`worst_cases` ranks cases by a metric, in the direction the catalogue gives it.
+`worst_cases` ranks cases by a metric, in the direction the catalogue gives it.
 """
 from __future__ import annotations
 

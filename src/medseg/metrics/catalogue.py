@@ -1,8 +1,8 @@
 """The metric catalogue: the one place that says what each metric column *is*.
 
-Every numeric column of ``metrics.csv`` has one :class:`Metric` entry here — its display
+Every numeric column of ``metrics.csv`` has one `Metric` entry here — its display
 title, unit, which direction is better, its family and a one-line definition. The CSV
-writer takes its column order from :data:`METRICS` (the catalogue is ordered like
+writer takes its column order from `METRICS` (the catalogue is ordered like
 ``metrics.csv``), the summaries take the metrics to aggregate from it, and the HTML report
 and ``compare`` (ranking, paired tests, plots) take titles and directions from it, so they
 can never disagree on whether, say, Hausdorff is lower-is-better.
@@ -55,8 +55,8 @@ class Metric:
     direction : {"higher", "lower", "zero", "none"}
         Which values are better (see the module docstring).
     family : {"overlap", "distance", "probability", "volume", "count"}
-        The module that computes it: :mod:`~medseg.metrics.confusion` (overlap, volume,
-        count), :mod:`~medseg.metrics.distance` or :mod:`~medseg.metrics.probability`.
+        The module that computes it: [`confusion`][medseg.metrics.confusion] (overlap, volume,
+        count), [`distance`][medseg.metrics.distance] or [`probability`][medseg.metrics.probability].
     description : str
         A one-line definition.
 
@@ -89,8 +89,6 @@ def _m(name: str, title: str, unit: str, direction: Direction, family: Family, d
     return Metric(name, title, unit, direction, family, description)
 
 
-#: Every metric column, in ``metrics.csv`` order (probability columns only appear when
-#: probability maps were given).
 METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("dice", "Dice", "", "higher", "overlap", "2|P∩T| / (|P| + |T|)"),
     _m("iou", "IoU (Jaccard)", "", "higher", "overlap", "|P∩T| / |P∪T|"),
@@ -123,15 +121,16 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("outside_roi", "predicted outside the ROI", "", "lower", "roi",
        "fraction of the label's predicted voxels that lie outside the region of interest (never scored)"),
 )}
+"""Every metric column, in ``metrics.csv`` order (probability columns only appear when probability
+maps were given)."""
 
-#: Metrics shown first in summaries and reports.
 MAIN_METRICS = ("dice", "iou", "precision", "recall", "specificity", "accuracy", "hd95", "assd", "nsd")
-#: Columns of ``metrics.csv`` before the metrics (they identify the row) ...
+"""Metrics shown first in summaries and reports."""
 KEY_COLUMNS = ("case", "label", "label_name")
-#: ... and after them (``empty``: which mask was empty, if any).
+"""Columns of ``metrics.csv`` before the metrics (they identify the row)."""
 NOTE_COLUMNS = ("empty",)
+"""Columns of ``metrics.csv`` after the metrics (``empty``: which mask was empty, if any)."""
 
-#: How undefined and infinite values and the distances are defined (``summary.json`` and the report).
 CONVENTIONS = (
     "Undefined values (a ratio 0/0, e.g. Dice when both masks are empty) are shown as — and left out of the "
     "statistics, which report how many were left out. When exactly one mask is empty, Hausdorff/HD95/ASSD are ∞ "
@@ -141,6 +140,8 @@ CONVENTIONS = (
     "NSD counts surface voxels within the tolerance. Distances use the files' voxel spacing; formats without one "
     "(PNG, JPEG, GIF, TIFF without resolution tags) measure lengths in pixels, and the reports say px."
 )
+"""How undefined and infinite values and the distances are defined (``summary.json`` and the
+report)."""
 
 
 def metric(name: str) -> Metric:
@@ -204,7 +205,7 @@ def columns(*, probabilities: bool = False, roi: bool = False) -> tuple[str, ...
     Returns
     -------
     tuple of str
-        :data:`KEY_COLUMNS`, the catalogue's metrics, :data:`NOTE_COLUMNS`.
+        `KEY_COLUMNS`, the catalogue's metrics, `NOTE_COLUMNS`.
 
     Examples
     --------

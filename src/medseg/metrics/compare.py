@@ -1,8 +1,8 @@
 """Compare several evaluations of the same cases: aligned per-case values, paired tests, ranking.
 
-Which direction is better for each metric comes from :mod:`medseg.metrics.catalogue`
-(:func:`~medseg.metrics.catalogue.cost`). :func:`write_comparison` hands plain data to the
-renderer :mod:`medseg.metrics.report_compare`, which does not import this module.
+Which direction is better for each metric comes from [`medseg.metrics.catalogue`][]
+([`cost`][medseg.metrics.catalogue.cost]). `write_comparison` hands plain data to the
+renderer [`medseg.metrics.report_compare`][], which does not import this module.
 """
 from __future__ import annotations
 
@@ -245,7 +245,7 @@ def rank_runs(runs: Sequence[Run], metrics: Sequence[str] = ("dice", "hd95", "ns
 def paired_tests(runs: Sequence[Run], metric: str, label: int) -> list[dict[str, Any]]:
     """Wilcoxon signed-rank tests of every pair of runs on the shared cases (two-sided).
 
-    The p-values are *raw*; :func:`adjust_holm` corrects a family of them (``write_comparison``
+    The p-values are *raw*; `adjust_holm` corrects a family of them (``write_comparison``
     corrects every test it writes).
 
     Parameters
@@ -261,7 +261,7 @@ def paired_tests(runs: Sequence[Run], metric: str, label: int) -> list[dict[str,
         One per pair ``(a, b)``: ``a, b, metric, label, n`` (cases where both are defined),
         ``median_difference`` (a − b), ``a_better``, ``b_better`` (case counts), ``p_value``
         (``nan`` with fewer than two cases or no difference), ``n_nonzero`` (the cases that
-        differ: those the test ranks) and ``p_min`` (:func:`smallest_p` of ``n_nonzero``: the
+        differ: those the test ranks) and ``p_min`` (`smallest_p` of ``n_nonzero``: the
         smallest p-value the test can give these cases, reached when every case favours
         the same run).
 
@@ -339,12 +339,12 @@ def adjust_holm(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tests with ``p_holm``: Holm-adjusted over all of them (one family), and ``p_holm_min``.
 
     ``p_holm_min`` is the smallest adjusted p-value a test could reach, whatever the data:
-    its :func:`smallest_p` times the number of tests (Holm's factor for the smallest p), capped at 1.
+    its `smallest_p` times the number of tests (Holm's factor for the smallest p), capped at 1.
 
     Parameters
     ----------
     tests : sequence of dict
-        :func:`paired_tests` results (``p_value`` and ``p_min``).
+        `paired_tests` results (``p_value`` and ``p_min``).
 
     Returns
     -------
@@ -366,7 +366,7 @@ def adjust_holm(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def smallest_p(n: int) -> float:
     """The smallest two-sided p-value the Wilcoxon signed-rank test can give with ``n`` non-zero differences.
 
-    Computed by running the test (as :func:`paired_tests` does) on the most extreme data: all
+    Computed by running the test (as `paired_tests` does) on the most extreme data: all
     ``n`` differences of the same sign, of distinct sizes. Its exact value is ``2 / 2**n``, so
     with 5 or fewer pairs no difference can ever be significant at 0.05.
 
@@ -424,7 +424,7 @@ def write_comparison(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[
     Parameters
     ----------
     runs : sequence of Run
-        The evaluations (see :func:`load_runs`).
+        The evaluations (see `load_runs`).
     out : str or Path
         Output folder (created).
     metrics : sequence of str

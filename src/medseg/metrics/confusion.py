@@ -29,8 +29,9 @@ from medseg.metrics.catalogue import names
 __all__ = ["overlap", "dice", "confusion_counts", "confusion_matrix", "mask_counts", "from_counts",
            "OVERLAP_METRICS"]
 
-#: Metrics computed by :func:`overlap` from the four counts (the catalogue's "overlap" family, in column order).
 OVERLAP_METRICS = names("overlap")
+"""Metrics computed by `overlap` from the four counts (the catalogue's "overlap" family, in column
+order)."""
 
 
 def _div(a: float, b: float) -> float:
@@ -127,8 +128,8 @@ def from_counts(tp: int, fp: int, fn: int, tn: int, *, voxel_volume: float = 1.0
     Returns
     -------
     dict
-        ``tp, fp, fn, tn``, the metrics of :data:`OVERLAP_METRICS`, ``volume_pred``,
-        ``volume_truth`` and ``empty`` (like :func:`overlap`).
+        ``tp, fp, fn, tn``, the metrics of `OVERLAP_METRICS`, ``volume_pred``,
+        ``volume_truth`` and ``empty`` (like `overlap`).
 
     Examples
     --------
@@ -181,7 +182,7 @@ def overlap(pred: Any, truth: Any, *, label: int | None = None, roi: Any = None,
     Returns
     -------
     dict
-        ``tp, fp, fn, tn`` (ints), the floats in :data:`OVERLAP_METRICS`, ``volume_pred``,
+        ``tp, fp, fn, tn`` (ints), the floats in `OVERLAP_METRICS`, ``volume_pred``,
         ``volume_truth`` and ``empty``. Undefined ratios are ``nan``.
 
     Examples

@@ -23,7 +23,7 @@ Definitions (identical to MONAI's ``compute_hausdorff_distance``,
 Empty-mask convention: both surfaces empty → every distance metric is ``nan``
 (undefined); exactly one empty → Hausdorff/HD95/ASSD are ``inf`` and NSD is ``0``.
 
-Speed: see :mod:`medseg.metrics._surface` — the result is exact, not approximate, and
+Speed: see `medseg.metrics._surface` — the result is exact, not approximate, and
 does not depend on the number of threads (``MEDSEG_NUM_THREADS``).
 """
 from __future__ import annotations
@@ -41,15 +41,15 @@ from medseg.metrics.catalogue import names
 __all__ = ["SurfaceDistances", "surface_distances", "hausdorff", "hd95", "assd", "nsd", "distance_metrics",
            "surface", "DISTANCE_METRICS"]
 
-#: The surface-distance metrics (the catalogue's "distance" family, in column order).
 DISTANCE_METRICS = names("distance")
+"""The surface-distance metrics (the catalogue's "distance" family, in column order)."""
 
 
 @dataclass(frozen=True)
 class SurfaceDistances:
     """Directed surface distances (mm) between a prediction and a ground truth.
 
-    Computed once by :func:`surface_distances`; every distance metric is a method, so
+    Computed once by `surface_distances`; every distance metric is a method, so
     several metrics cost one distance computation.
 
     Attributes

@@ -1,8 +1,8 @@
-"""Evaluate predictions against ground truth: one row per case and label, in a :class:`MetricsTable`.
+"""Evaluate predictions against ground truth: one row per case and label, in a `MetricsTable`.
 
 Works on arrays/Images (one case or lists) and on paths (files or folders, paired like
-datasets by :func:`medseg.io.datasets.pair_files`). The CLI ``medseg evaluate`` is a thin
-shell over :func:`evaluate` and :func:`medseg.metrics.report.write_evaluation`.
+datasets by [`medseg.io.datasets.pair_files`][]). The CLI ``medseg evaluate`` is a thin
+shell over `evaluate` and [`medseg.metrics.report.write_evaluation`][].
 """
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ __all__ = ["MetricsTable", "evaluate", "evaluate_case", "outside_fraction", "COL
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``metrics.csv`` in order, from the catalogue (probability columns are added
-#: before ``hausdorff`` when probabilities are given: see :func:`~medseg.metrics.catalogue.columns`).
 COLUMNS = columns()
+"""Columns of ``metrics.csv`` in order, from the catalogue (probability columns are added before
+``hausdorff`` when probabilities are given: see [`columns`][medseg.metrics.catalogue.columns])."""
 _INT_COLUMNS = ("label", *names("count"))
 _STR_COLUMNS = tuple(c for c in KEY_COLUMNS + NOTE_COLUMNS if c not in _INT_COLUMNS)
 
@@ -48,7 +48,7 @@ class MetricsTable:
     Attributes
     ----------
     rows : list of dict
-        One row per case and label with the :data:`COLUMNS` (and ``roc_auc, pr_auc, ece, brier``
+        One row per case and label with the `COLUMNS` (and ``roc_auc, pr_auc, ece, brier``
         when probabilities were given).
     labels : list of int
         The evaluated labels (background excluded).
@@ -58,7 +58,7 @@ class MetricsTable:
         NSD tolerance in mm.
     confusion : numpy.ndarray or None
         Multi-class confusion matrix ``(K, K)`` summed over cases (rows: truth, columns:
-        prediction) over :attr:`confusion_labels` (background included).
+        prediction) over `confusion_labels` (background included).
     sources : dict
         ``{case: {"prediction", "truth", "roi", "image", "probabilities": Path | None}}``.
     has_roi : bool
@@ -66,7 +66,7 @@ class MetricsTable:
     length_unit : str
         ``"mm"``, or ``"px"`` when no evaluated file stores a pixel size (PNG, GIF, TIFF without
         resolution tags): distances and volumes are then in pixels (see
-        :data:`medseg.image.SPACING_UNKNOWN`).
+        [`medseg.image.SPACING_UNKNOWN`][]).
     outside_roi : dict
         ``{case: fraction}``: the share of the case's predicted foreground (every nonzero
         label) that lies outside its region of interest, where it is never scored; only cases
@@ -129,7 +129,7 @@ class MetricsTable:
         return np.asarray([float(r[metric]) for r in self.rows if label is None or r["label"] == label])
 
     def summary(self, *, pooled: bool = False) -> dict[str, Any]:
-        """Per-label statistics of :attr:`metrics` (see :func:`medseg.metrics.aggregate.summarize`).
+        """Per-label statistics of `metrics` (see [`medseg.metrics.aggregate.summarize`][]).
 
         Parameters
         ----------
@@ -154,7 +154,7 @@ class MetricsTable:
         Returns
         -------
         str
-            The CSV text (header :attr:`columns`, ``\\n`` line ends, floats rounded to 10 digits).
+            The CSV text (header `columns`, ``\\n`` line ends, floats rounded to 10 digits).
 
         Examples
         --------
@@ -176,7 +176,7 @@ class MetricsTable:
 
     @classmethod
     def read_csv(cls, path: str | Path) -> MetricsTable:
-        """Read a ``metrics.csv`` written by :meth:`to_csv`.
+        """Read a ``metrics.csv`` written by `to_csv`.
 
         Parameters
         ----------
@@ -329,8 +329,9 @@ def outside_fraction(pred: np.ndarray, roi: np.ndarray) -> float:
     return float("nan") if n == 0 else float(np.count_nonzero(fg & ~np.asarray(roi, bool))) / n
 
 
-#: ``evaluate`` warns about cases with more than this share of predicted foreground outside the ROI
 OUTSIDE_ROI_WARN = 0.01
+"""``evaluate`` warns about cases with more than this share of predicted foreground outside the
+ROI."""
 
 
 def _as_list(x: Any) -> list[Any] | None:
@@ -342,7 +343,7 @@ def _as_list(x: Any) -> list[Any] | None:
 def evaluate(pred: Any, truth: Any, *, roi: Any = None, labels: Sequence[int] | None = None, tolerance: float = 1.0,
              probabilities: Any = None, images: Any = None, label_names: dict[int, str] | None = None,
              distances: bool = True, progress: bool = False, subset: bool = False) -> MetricsTable:
-    """Evaluate one case, a list of cases, or files/folders; return a :class:`MetricsTable`.
+    """Evaluate one case, a list of cases, or files/folders; return a `MetricsTable`.
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """Metrics of probability maps: ROC-AUC, PR-AUC (average precision), expected calibration error
-and the Brier score; :func:`fit_temperature` fits temperature scaling.
+and the Brier score; `fit_temperature` fits temperature scaling.
 
 All four score the probability of one class (``prob``, values in ``[0, 1]``) against the
 binary truth ``truth == label`` (or ``truth > 0`` for ``label=None``), optionally inside a
@@ -7,7 +7,7 @@ region of interest. When the truth holds only one class inside the ROI, ROC-AUC 
 are undefined and returned as ``nan``.
 
 The curves behind the numbers (ROC, precision-recall, reliability) come from
-:func:`probability_histogram`: voxel counts in fixed probability bins, a few kilobytes per
+`probability_histogram`: voxel counts in fixed probability bins, a few kilobytes per
 case whatever its size, that add up over cases (pooled curves).
 """
 from __future__ import annotations
@@ -24,11 +24,11 @@ from medseg.metrics.catalogue import names
 __all__ = ["roc_auc", "pr_auc", "ece", "brier", "fit_temperature", "probability_metrics", "class_probability",
            "PROBABILITY_METRICS", "ProbabilityHistogram", "probability_histogram", "CURVE_BINS"]
 
-#: Probability bins of the ROC and precision-recall curves (:func:`probability_histogram`).
 CURVE_BINS = 1000
+"""Probability bins of the ROC and precision-recall curves (`probability_histogram`)."""
 
-#: The probability metrics (the catalogue's "probability" family, in column order).
 PROBABILITY_METRICS = names("probability")
+"""The probability metrics (the catalogue's "probability" family, in column order)."""
 
 
 def class_probability(prob: Any, label: int | None, spatial_ndim: int) -> np.ndarray:
@@ -344,7 +344,7 @@ def probability_metrics(prob: Any, truth: Any, *, label: int | None = 1, roi: An
 
 
 def _bin(p: np.ndarray, bins: int) -> np.ndarray:
-    """Equal-width bin of each probability: ``[b/B, (b+1)/B)``, the last bin including 1 (as :func:`ece`)."""
+    """Equal-width bin of each probability: ``[b/B, (b+1)/B)``, the last bin including 1 (as `ece`)."""
     return np.minimum((p * bins).astype(np.int64), bins - 1)
 
 
@@ -352,11 +352,11 @@ def _bin(p: np.ndarray, bins: int) -> np.ndarray:
 class ProbabilityHistogram:
     """Voxel counts of one class's probability in equal-width bins, split by the truth: the data of the curves.
 
-    Fixed size whatever the image (:data:`CURVE_BINS` + 3 x calibration bins numbers); ``a + b``
+    Fixed size whatever the image (`CURVE_BINS` + 3 x calibration bins numbers); ``a + b``
     pools two cases (every voxel weighs the same). The ROC and precision-recall curves
-    threshold at the bin edges, so their areas agree with the exact :func:`roc_auc` and
-    :func:`pr_auc` up to ties within a bin (exactly when no two distinct probabilities share a
-    bin). The calibration sums are exact: :meth:`ece` equals :func:`ece` with the same bins.
+    threshold at the bin edges, so their areas agree with the exact `roc_auc` and
+    `pr_auc` up to ties within a bin (exactly when no two distinct probabilities share a
+    bin). The calibration sums are exact: `ece` equals `ece` with the same bins.
 
     Attributes
     ----------
@@ -473,7 +473,7 @@ class ProbabilityHistogram:
         return float(np.sum(np.diff(recall) * precision[1:]))
 
     def ece(self) -> float:
-        """Expected calibration error over the calibration bins (exact, as :func:`ece`).
+        """Expected calibration error over the calibration bins (exact, as `ece`).
 
         Returns
         -------
@@ -537,7 +537,7 @@ def probability_histogram(prob: Any, truth: Any, *, label: int | None = 1, roi: 
     bins : int
         Equal-width bins of the ROC and PR curves.
     calibration_bins : int, default 15
-        Bins of the reliability diagram and ECE (the default of :func:`ece`).
+        Bins of the reliability diagram and ECE (the default of `ece`).
 
     Returns
     -------

@@ -1,7 +1,7 @@
 """Write an evaluation to disk: ``metrics.csv``, ``summary.json`` and a self-contained ``report.html``.
 
-Dependencies point one way: this writer uses the data (:class:`~medseg.metrics.evaluation.MetricsTable`)
-and the renderer (:mod:`medseg.metrics.report_html`); neither imports it.
+Dependencies point one way: this writer uses the data ([`MetricsTable`][medseg.metrics.evaluation.MetricsTable])
+and the renderer ([`medseg.metrics.report_html`][]); neither imports it.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def summary_document(table: MetricsTable, *, pooled: bool = False,
     Returns
     -------
     dict
-        JSON-safe (see :func:`json_safe`): format and version, aggregation, case and
+        JSON-safe (see `json_safe`): format and version, aggregation, case and
         label counts, NSD tolerance, the metric conventions, per-label statistics under
         ``metrics`` and, for several labels, the confusion matrix.
 

@@ -1,9 +1,9 @@
 """The HTML page of a comparison of several evaluations.
 
-A renderer of plain data: :func:`medseg.metrics.compare.write_comparison` computes the
+A renderer of plain data: [`medseg.metrics.compare.write_comparison`][] computes the
 ranking, the paired tests and the aligned per-case values and passes them here; this module
-does not import :mod:`medseg.metrics.compare`. Titles and directions come from
-:mod:`medseg.metrics.catalogue`.
+does not import [`medseg.metrics.compare`][]. Titles and directions come from
+[`medseg.metrics.catalogue`][].
 """
 from __future__ import annotations
 
@@ -41,13 +41,13 @@ def comparison_html(runs: Sequence[Mapping[str, Any]], labels: Sequence[int], ra
     labels : sequence of int
         The labels every run has.
     ranking : sequence of dict
-        :func:`~medseg.metrics.compare.rank_runs`'s result (best first).
+        [`rank_runs`][medseg.metrics.compare.rank_runs]'s result (best first).
     tests : sequence of dict
-        :func:`~medseg.metrics.compare.paired_tests`'s results, with ``p_holm`` and
-        ``p_holm_min`` (:func:`~medseg.metrics.compare.adjust_holm`) when adjusted.
+        [`paired_tests`][medseg.metrics.compare.paired_tests]'s results, with ``p_holm`` and
+        ``p_holm_min`` ([`adjust_holm`][medseg.metrics.compare.adjust_holm]) when adjusted.
     aligned : mapping
         ``{(label, metric): {run name: per-case values, shape (n_cases,)}}`` on the shared
-        cases, in page order; metrics in :data:`PLOTTED_METRICS` are drawn.
+        cases, in page order; metrics in `PLOTTED_METRICS` are drawn.
     label_names : mapping
         ``{label: name}`` where known.
     title : str

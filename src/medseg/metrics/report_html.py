@@ -1,9 +1,9 @@
 """The HTML page of one evaluation: summary tables, metric plots, probability curves, worst-case overlays.
 
-A renderer: it turns a :class:`~medseg.metrics.evaluation.MetricsTable` and its summary
-document into HTML and writes nothing; :mod:`medseg.metrics.report` writes the files. Titles
-and directions come from :mod:`medseg.metrics.catalogue`; colours from
-:mod:`medseg.viz.overlay` (Okabe-Ito, colour-blind safe).
+A renderer: it turns a [`MetricsTable`][medseg.metrics.evaluation.MetricsTable] and its summary
+document into HTML and writes nothing; [`medseg.metrics.report`][] writes the files. Titles
+and directions come from [`medseg.metrics.catalogue`][]; colours from
+[`medseg.viz.overlay`][] (Okabe-Ito, colour-blind safe).
 
 The worst cases are drawn at full resolution, one image pixel per screen pixel where the
 page has room (small slices enlarged by whole factors), and open in a zoom viewer on a click.
@@ -11,7 +11,7 @@ Volumes show the slice with the most errors among those with ground truth and th
 orthogonal views through the centre of the errors. With probability maps the page draws the
 ROC and precision-recall curves and the reliability diagram behind ROC-AUC, PR-AUC and ECE,
 pooled over cases and per case, from fixed-size histograms
-(:func:`~medseg.metrics.probability.probability_histogram`), one case in memory at a time.
+([`probability_histogram`][medseg.metrics.probability.probability_histogram]), one case in memory at a time.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ from medseg.viz.plots import (
 
 __all__ = ["evaluation_html", "summary_rows", "case_html", "probability_curves", "PANEL_WIDTH_2D", "PANEL_WIDTH_3D"]
 
-#: Metrics the report shows after :data:`~medseg.metrics.catalogue.MAIN_METRICS` (when present).
+#: Metrics the report shows after [`MAIN_METRICS`][medseg.metrics.catalogue.MAIN_METRICS] (when present).
 EXTRA_METRICS = ("roc_auc", "pr_auc", "ece", "brier", "hausdorff", "balanced_accuracy", "mcc", "volume_similarity")
 
 log = logging.getLogger(__name__)
@@ -413,7 +413,7 @@ Curves = dict[int, tuple[ProbabilityHistogram, dict[str, ProbabilityHistogram]]]
 def probability_curves(table: MetricsTable, *, bins: int = CURVE_BINS, calibration_bins: int = 15) -> Curves:
     """Per label, the pooled and the per-case probability histograms of the cases with probability maps.
 
-    Each case's maps are read from ``table.sources``, binned (:func:`probability_histogram`,
+    Each case's maps are read from ``table.sources``, binned (`probability_histogram`,
     inside the case's ROI like the metrics) and dropped before the next case, so memory stays
     that of one case.
 
@@ -490,14 +490,14 @@ def evaluation_html(table: MetricsTable, doc: Mapping[str, Any], *, title: str, 
     table : MetricsTable
         The evaluation.
     doc : dict
-        Its summary document (:func:`medseg.metrics.report.summary_document`).
+        Its summary document ([`medseg.metrics.report.summary_document`][]).
     title : str
         Page title.
     n_worst : int
         How many of the worst cases by Dice to draw.
     explanations : dict, optional
         ``{case: html}`` shown under each worst case (``medseg evaluate --explain``, see
-        :func:`medseg.explain.report.explain_cases`).
+        [`medseg.explain.report.explain_cases`][]).
 
     Returns
     -------

@@ -1,13 +1,13 @@
 """Pixel classifiers on feature stacks: the ML methods, their training and prediction,
 safe persistence and the interactive scribble path.
 
-Layout: :mod:`~medseg.ml.classifiers` (one class per method, each with its ``Params`` and
-``build_estimator``; :data:`ML_METHODS`), :mod:`~medseg.ml.segmenter` (their base,
-:class:`PixelClassifier`), :mod:`~medseg.ml.fitting` (one stage), :mod:`~medseg.ml.autocontext`
-(the chain of stages), :mod:`~medseg.ml.prediction`, :mod:`~medseg.ml.sampling` (training
-pixels), :mod:`~medseg.ml.estimators` (shared options, scikit-learn plumbing),
-:mod:`~medseg.ml.persist` (model folders) and :mod:`~medseg.ml.interactive`
-(:func:`fit_predict_scribbles`). :mod:`medseg.methods.ml` registers the methods.
+Layout: [`classifiers`][medseg.ml.classifiers] (one class per method, each with its ``Params`` and
+``build_estimator``; `ML_METHODS`), `segmenter` (their base,
+`PixelClassifier`), [`fitting`][medseg.ml.fitting] (one stage), [`autocontext`][medseg.ml.autocontext]
+(the chain of stages), [`prediction`][medseg.ml.prediction], [`sampling`][medseg.ml.sampling] (training
+pixels), [`estimators`][medseg.ml.estimators] (shared options, scikit-learn plumbing),
+[`persist`][medseg.ml.persist] (model folders) and `interactive`
+(`fit_predict_scribbles`). `medseg.methods.ml` registers the methods.
 """
 from medseg.ml.classifiers import (
     KNN,

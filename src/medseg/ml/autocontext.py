@@ -1,10 +1,10 @@
 """Auto-context (ilastik's): a chain of stages, each trained on the image plus the previous
 stage's class probabilities as extra channels.
 
-:func:`add_context` appends the probabilities; :class:`AutoContext` is the multi-stage
-fitting part of :class:`~medseg.ml.segmenter.PixelClassifier` (a mixin), with
+`add_context` appends the probabilities; `AutoContext` is the multi-stage
+fitting part of [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier] (a mixin), with
 cross-fitted training probabilities. Prediction through the chain is in
-:mod:`medseg.ml.prediction`.
+[`medseg.ml.prediction`][].
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _subset(source: Source, keep: set[int]) -> Source:
 
 class AutoContext:
     """Fits the chain of auto-context stages (mixed into
-    :class:`~medseg.ml.segmenter.PixelClassifier`; sets ``context_``, the previous stage)."""
+    [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier]; sets ``context_``, the previous stage)."""
 
     def _fit_stages(self, source: Source, n: int, *, options: TrainParams | None,
                     class_names: dict[int, str] | None) -> Any:

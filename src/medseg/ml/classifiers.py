@@ -1,6 +1,6 @@
-"""The ML methods: one :class:`~medseg.ml.segmenter.PixelClassifier` subclass per
+"""The ML methods: one [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier] subclass per
 estimator, each with its name, its ``Params`` and the ``build_estimator`` that turns them
-into a scikit-learn classifier. :data:`ML_METHODS` lists them; :mod:`medseg.methods.ml`
+into a scikit-learn classifier. `ML_METHODS` lists them; `medseg.methods.ml`
 registers them.
 
 Train with ``medseg train DATASET --method random-forest --out MODEL`` or
@@ -60,9 +60,9 @@ class RandomForest(PixelClassifier):
     ----------
     params : ForestParams or dict, optional
         Trees, depth, leaf size, per-tree sample cap, auto-context stages (1 by default)
-        and the feature options of :class:`~medseg.ml.estimators.FeatureParams`.
+        and the feature options of [`FeatureParams`][medseg.ml.estimators.FeatureParams].
     options : TrainParams, optional
-        Sampling and threshold options for :meth:`fit` and :meth:`train`.
+        Sampling and threshold options for `fit` and `train`.
     **kwargs
         Parameters by name.
 
@@ -84,7 +84,7 @@ class RandomForest(PixelClassifier):
 
     @classmethod
     def build_estimator(cls, params: ForestParams, n_features: int, seed: int) -> Any:
-        """A ``RandomForestClassifier`` (see :meth:`PixelClassifier.build_estimator`)."""
+        """A ``RandomForestClassifier`` (see `PixelClassifier.build_estimator`)."""
         from sklearn.ensemble import RandomForestClassifier
 
         return RandomForestClassifier(**_forest_args(params, seed))
@@ -96,7 +96,7 @@ class ExtraTrees(PixelClassifier):
     Parameters
     ----------
     params : ForestParams or dict, optional
-        As :class:`RandomForest`.
+        As `RandomForest`.
     options : TrainParams, optional
         Sampling and threshold options.
     **kwargs
@@ -119,7 +119,7 @@ class ExtraTrees(PixelClassifier):
 
     @classmethod
     def build_estimator(cls, params: ForestParams, n_features: int, seed: int) -> Any:
-        """An ``ExtraTreesClassifier`` (see :meth:`PixelClassifier.build_estimator`)."""
+        """An ``ExtraTreesClassifier`` (see `PixelClassifier.build_estimator`)."""
         from sklearn.ensemble import ExtraTreesClassifier
 
         return ExtraTreesClassifier(**_forest_args(params, seed))
@@ -162,7 +162,7 @@ class GradientBoosting(PixelClassifier):
 
     @classmethod
     def build_estimator(cls, params: BoostingParams, n_features: int, seed: int) -> Any:
-        """A ``HistGradientBoostingClassifier`` (see :meth:`PixelClassifier.build_estimator`)."""
+        """A ``HistGradientBoostingClassifier`` (see `PixelClassifier.build_estimator`)."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         return HistGradientBoostingClassifier(max_iter=params.max_iter, learning_rate=params.learning_rate,
@@ -210,7 +210,7 @@ class SVM(PixelClassifier):
     @classmethod
     def build_estimator(cls, params: SVMParams, n_features: int, seed: int) -> Any:
         """Scaler, Nystroem map and calibrated ``LinearSVC`` in a pipeline (see
-        :meth:`PixelClassifier.build_estimator`)."""
+        `PixelClassifier.build_estimator`)."""
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.kernel_approximation import Nystroem
         from sklearn.pipeline import make_pipeline
@@ -259,7 +259,7 @@ class DecisionTree(PixelClassifier):
 
     @classmethod
     def build_estimator(cls, params: TreeParams, n_features: int, seed: int) -> Any:
-        """A ``DecisionTreeClassifier`` (see :meth:`PixelClassifier.build_estimator`)."""
+        """A ``DecisionTreeClassifier`` (see `PixelClassifier.build_estimator`)."""
         from sklearn.tree import DecisionTreeClassifier
 
         return DecisionTreeClassifier(max_depth=params.max_depth, min_samples_leaf=params.min_samples_leaf,
@@ -301,7 +301,7 @@ class KNN(PixelClassifier):
 
     @classmethod
     def build_estimator(cls, params: KNNParams, n_features: int, seed: int) -> Any:
-        """Scaler and ``KNeighborsClassifier`` in a pipeline (see :meth:`PixelClassifier.build_estimator`)."""
+        """Scaler and ``KNeighborsClassifier`` in a pipeline (see `PixelClassifier.build_estimator`)."""
         from sklearn.neighbors import KNeighborsClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -347,7 +347,7 @@ class MLP(PixelClassifier):
 
     @classmethod
     def build_estimator(cls, params: MLPParams, n_features: int, seed: int) -> Any:
-        """Scaler and ``MLPClassifier`` in a pipeline (see :meth:`PixelClassifier.build_estimator`)."""
+        """Scaler and ``MLPClassifier`` in a pipeline (see `PixelClassifier.build_estimator`)."""
         from sklearn.neural_network import MLPClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -357,6 +357,6 @@ class MLP(PixelClassifier):
                                                              early_stopping=True, random_state=seed))
 
 
-#: every ML method class, in the order ``medseg methods`` describes them
 ML_METHODS: tuple[type[PixelClassifier], ...] = (RandomForest, ExtraTrees, GradientBoosting, SVM, DecisionTree,
                                                 KNN, MLP)
+"""Every ML method class, in the order ``medseg methods`` describes them."""

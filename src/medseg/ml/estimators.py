@@ -1,9 +1,9 @@
 """What every ML method shares on the scikit-learn side: the feature options
-(:class:`FeatureParams`), the training options (:class:`TrainParams`), fitting with
+(`FeatureParams`), the training options (`TrainParams`), fitting with
 ``n_jobs`` cores, up-front parameter validation and the types a model file may hold.
 
 Each method's own estimator and its parameters live on its class in
-:mod:`medseg.ml.classifiers` (``build_estimator``).
+[`medseg.ml.classifiers`][] (``build_estimator``).
 """
 from __future__ import annotations
 
@@ -31,18 +31,18 @@ def _h(text: str) -> dict[str, str]:
     return {"help": text}
 
 
-#: help text of the ``autocontext`` field
 AUTOCONTEXT_HELP = ("auto-context stages after the first (ilastik's auto-context): each stage adds the "
                     "previous stage's class probabilities to the image as channels and is trained again; "
                     "the training probabilities come from two half-models (cross-fitting), so the next "
                     "stage learns from probabilities like those it sees on new images; with binary "
                     "dense labels a stage leaves the pixels its predecessor finds clearly background "
                     "(a bound learnt on held-out pixels) to that predecessor. 0: one stage")
+"""Help text of the ``autocontext`` field."""
 
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """Feature-stack fields shared by every ML method (see :class:`FeatureConfig`)."""
+    """Feature-stack fields shared by every ML method (see `FeatureConfig`)."""
 
     features: tuple[str, ...] = field(default=DEFAULT_FEATURES, metadata=_h(
         "comma-separated feature filters (see medseg.features.FEATURES)"))
@@ -63,7 +63,7 @@ class FeatureParams:
 
 
 def feature_config(params: FeatureParams) -> FeatureConfig:
-    """The :class:`FeatureConfig` of a method's parameters (validates the feature names).
+    """The `FeatureConfig` of a method's parameters (validates the feature names).
 
     Parameters
     ----------
@@ -180,8 +180,6 @@ def validate_estimator(estimator: Any, name: str) -> None:
             raise ConfigError(f"invalid parameter for method '{name}': {msg}") from None
 
 
-# Types (beyond those skops trusts by default) that a medseg ML model file may contain.
-# Loading refuses any file holding a type outside this list and skops' defaults.
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -192,3 +190,5 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.neighbors._ball_tree.BallTree",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
 )
+"""Types (beyond those skops trusts by default) that a medseg ML model file may contain. Loading
+refuses any file holding a type outside this list and skops' defaults."""

@@ -1,9 +1,9 @@
 """Fitting one stage of a pixel classifier: sample training pixels, gather their features,
 weight the classes, fit the estimator and tune the decision threshold.
 
-:class:`StageFitting` is the fitting part of :class:`~medseg.ml.segmenter.PixelClassifier`
+`StageFitting` is the fitting part of [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier]
 (a mixin: it sets the fitted attributes the segmenter defines). Training pixels follow the
-convention of :mod:`medseg.ml.sampling` (dense labels, or sparse scribbles with
+convention of [`medseg.ml.sampling`][] (dense labels, or sparse scribbles with
 ``ignore_label``).
 """
 from __future__ import annotations
@@ -99,7 +99,7 @@ class _Samples:
 
 
 class StageFitting:
-    """Fits one stage (mixed into :class:`~medseg.ml.segmenter.PixelClassifier`; sets
+    """Fits one stage (mixed into [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier]; sets
     ``estimator_``, ``classes_``, ``class_weights_``, ``class_names_``, ``threshold_``,
     ``reject_below_``, ``feature_config_``, ``feature_names_``, ``n_channels_``, ``ndim_``
     and ``train_info_``)."""

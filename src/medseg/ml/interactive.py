@@ -1,6 +1,6 @@
 """The interactive path: fit on scribbles of one image and predict that image at once.
 
-The web app calls :func:`fit_predict_scribbles` after every stroke. The feature stack is
+The web app calls `fit_predict_scribbles` after every stroke. The feature stack is
 computed once and used for both training and prediction, and the default forest is
 small, so a 512x512 image takes well under 2 s on 2 cores.
 """

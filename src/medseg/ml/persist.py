@@ -8,12 +8,12 @@ class weights, channel count, ...; plus the scikit-learn version and the SHA-256
 ``context/``, a model folder of its own.
 
 This module knows the files, not the classifier: it writes and reads ``(estimator,
-description)`` pairs (:class:`StoredStage`); :class:`~medseg.ml.segmenter.PixelClassifier`
+description)`` pairs (`StoredStage`); [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier]
 turns its fitted attributes into descriptions and back.
 
 Loading checks the format version, the checksum (a modified estimator file is refused as
 tampered) and that the file holds only types in skops' defaults plus
-:data:`medseg.ml.estimators.TRUSTED_TYPES`; anything else is refused before any object
+[`medseg.ml.estimators.TRUSTED_TYPES`][]; anything else is refused before any object
 is built.
 """
 from __future__ import annotations
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 __all__ = ["CONTEXT_DIR", "MODEL_FILE", "StoredStage", "read_model_folder", "write_model_folder"]
 
 MODEL_FILE = "model.skops"
-CONTEXT_DIR = "context"  # sub-folder holding the previous auto-context stage
+"""The fitted estimator's file in a model folder (skops format: no code is stored)."""
+CONTEXT_DIR = "context"
+"""The sub-folder of an auto-context model holding its previous stage (a model folder of its own)."""
 
 
 class StoredStage(NamedTuple):
@@ -106,7 +108,7 @@ def _write_stage(directory: Path, method: str, stages: Sequence[tuple[Any, dict[
 
 
 def read_model_folder(directory: str | Path, method: str) -> list[StoredStage]:
-    """Read and check a model folder written by :func:`write_model_folder`.
+    """Read and check a model folder written by `write_model_folder`.
 
     Parameters
     ----------

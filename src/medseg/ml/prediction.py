@@ -1,9 +1,9 @@
 """Prediction with a fitted pixel classifier: class probabilities block by block, through
 the chain of auto-context stages, and label maps from them.
 
-:class:`Prediction` is the prediction part of :class:`~medseg.ml.segmenter.PixelClassifier`
+`Prediction` is the prediction part of [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier]
 (a mixin: it reads the fitted attributes the segmenter defines). Features are computed
-block-wise (:func:`~medseg.features.stack.iter_feature_rows`), so prediction on a large 3D
+block-wise ([`iter_feature_rows`][medseg.features.stack.iter_feature_rows]), so prediction on a large 3D
 volume keeps a bounded working set; the estimator uses ``n_jobs`` cores.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ _BATCH = 1 << 18  # rows per predict_proba call (bounds the (rows, F) matrix cop
 
 class Prediction:
     """Probabilities and labels of a fitted pixel classifier (mixed into
-    :class:`~medseg.ml.segmenter.PixelClassifier`, whose attributes it reads:
+    [`PixelClassifier`][medseg.ml.segmenter.PixelClassifier], whose attributes it reads:
     ``estimator_``, ``classes_``, ``class_weights_``, ``feature_config_``,
     ``feature_names_``, ``n_channels_``, ``ndim_``, ``threshold_``, ``reject_below_`` and
     ``context_``, the previous auto-context stage)."""
@@ -74,7 +74,7 @@ class Prediction:
         return label_like(image, self._labels_from_proba(prob, roi, image), method=self.name)
 
     def __call__(self, image: Image) -> Image:
-        """:meth:`predict` without an ROI (the :class:`~medseg.contract.Segmenter` call)."""
+        """`predict` without an ROI (the [`Segmenter`][medseg.contract.Segmenter] call)."""
         return self.predict(image)
 
     # ------------------------------------------------------------------ internals
@@ -134,7 +134,7 @@ class Prediction:
                      shared: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities ``(K, *spatial)``; ``stack``: this stage's precomputed
         ``(F, *spatial)`` features (no auto-context); ``shared``: the precomputed ``(F, n)``
-        features of the image's own channels at the ROI voxels (see :meth:`_shared_rows`)."""
+        features of the image's own channels at the ROI voxels (see `_shared_rows`)."""
         self._check_fitted()
         image = check_input(image, type(self))
         r = None if roi is None else as_label_array(roi, image, "ROI") > 0

@@ -1,15 +1,15 @@
 """The trainable pixel-classifier segmenter shared by every ML method.
 
-:class:`PixelClassifier` is a :class:`~medseg.contract.Segmenter` with a
+`PixelClassifier` is a [`Segmenter`][medseg.contract.Segmenter] with a
 scikit-learn-like API: ``fit(images, labels, rois=None)``, ``predict(image)``,
 ``predict_proba(image)``, ``save(dir)``/``load(dir)``, and ``train(dataset, out_dir)``
 for ``medseg train``. The concrete methods (``random-forest``, ``svm``, ...) in
-:mod:`medseg.ml.classifiers` choose the estimator (``build_estimator``) and its ``Params``.
+[`medseg.ml.classifiers`][] choose the estimator (``build_estimator``) and its ``Params``.
 
-The class is assembled from its parts: fitting one stage (:mod:`medseg.ml.fitting`), the
-auto-context chain (:mod:`medseg.ml.autocontext`) and prediction
-(:mod:`medseg.ml.prediction`); model folders are read and written by
-:mod:`medseg.ml.persist`, which this module feeds with the fitted attributes.
+The class is assembled from its parts: fitting one stage ([`medseg.ml.fitting`][]), the
+auto-context chain ([`medseg.ml.autocontext`][]) and prediction
+([`medseg.ml.prediction`][]); model folders are read and written by
+[`medseg.ml.persist`][], which this module feeds with the fitted attributes.
 """
 from __future__ import annotations
 
@@ -60,14 +60,14 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
     """Per-pixel classification on a feature stack (base of the ML methods).
 
     A subclass sets ``name``, ``summary``, ``Params`` (a subclass of
-    :class:`~medseg.ml.estimators.FeatureParams`) and :meth:`build_estimator`.
+    [`FeatureParams`][medseg.ml.estimators.FeatureParams]) and `build_estimator`.
 
     Parameters
     ----------
     params : Params, dict or None
         The method's parameters (feature options plus the estimator's own).
     options : TrainParams, optional
-        Sampling, class-balance and threshold options for :meth:`fit` and :meth:`train`.
+        Sampling, class-balance and threshold options for `fit` and `train`.
     **kwargs
         Parameters by name, overriding ``params``.
 
@@ -88,7 +88,7 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
     TrainParams: ClassVar[type] = TrainParams
     #: training pixels per image when ``TrainParams.samples_per_image`` is not given
     default_samples_per_image: ClassVar[int] = 10000
-    #: parameter defaults of the interactive scribble path (:func:`medseg.ml.fit_predict_scribbles`)
+    #: parameter defaults of the interactive scribble path ([`medseg.ml.fit_predict_scribbles`][])
     interactive_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, params: Any = None, *, options: TrainParams | None = None, **kwargs: Any) -> None:
@@ -107,9 +107,9 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
         self.threshold_: float | None = None
         self.context_: PixelClassifier | None = None  # the previous auto-context stage
         #: pixels whose foreground probability from the previous stage is below this are
-        #: left to that stage (see :meth:`_fit_stream`); ``None``: this stage classifies all
+        #: left to that stage (see `_fit_stream`); ``None``: this stage classifies all
         self.reject_below_: float | None = None
-        #: what the training ROIs meant (:mod:`medseg.roi`): "background" (the outside is learnt),
+        #: what the training ROIs meant ([`medseg.roi`][]): "background" (the outside is learnt),
         #: "unknown" (predictions need an ROI) or None (trained without ROIs)
         self.roi_outside_: str | None = None
 
@@ -143,7 +143,7 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
             2D/3D images ``([C,] *spatial)`` (all with the same channel count).
         labels : Image, ndarray or sequence of them
             Integer label maps ``spatial`` on the images' grids (see
-            :mod:`medseg.ml.sampling` for the scribble convention).
+            [`medseg.ml.sampling`][] for the scribble convention).
         rois : Image, ndarray or sequence, optional
             Masks ``spatial`` (>0 inside) limiting the training pixels.
         options : TrainParams, optional
@@ -166,7 +166,7 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
         return self._fit_stages(lambda: iter(triples), len(imgs), options=options, class_names=class_names)
 
     def _roi_policy(self, labels: Sequence[Any], rois: Sequence[Any], options: TrainParams | None) -> str | None:
-        """What the training ROIs mean (see :mod:`medseg.roi`); sparse scribbles leave the
+        """What the training ROIs mean (see [`medseg.roi`][]); sparse scribbles leave the
         outside unknown (an unlabelled pixel is not a background pixel)."""
         policy = outside_policy(labels, rois)
         opts = options if options is not None else self.options
@@ -249,7 +249,7 @@ class PixelClassifier(AutoContext, StageFitting, Prediction, Segmenter):
 
     @classmethod
     def load(cls, directory: str | Path, params: Any = None) -> PixelClassifier:
-        """Load a model folder written by :meth:`save` (refuses tampered/unsafe files).
+        """Load a model folder written by `save` (refuses tampered/unsafe files).
 
         Parameters
         ----------

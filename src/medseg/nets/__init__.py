@@ -1,4 +1,4 @@
-"""Network factory: the :data:`NETS` registry and :func:`create_net`.
+"""Network factory: the `NETS` registry and `create_net`.
 
 Networks are built from MONAI where MONAI has them (``unet``: residual-unit U-Net;
 ``dynunet``: the nnU-Net-style network with deep supervision) and from our own small
@@ -9,10 +9,10 @@ MONAI: ``attention-unet`` (attention gates on the skips), ``segresnet`` (residua
 vision transformer encoder, built for one input size: the plan's patch), 2D and 3D. Encoder
 U-Nets with ImageNet-classification encoders in the segmentation-models-pytorch layout
 (``smp-unet:resnet34``, ``smp-unet:efficientnet-b0``, ``smp-unet:mobilenet_v2``; 2D only;
-:mod:`medseg.nets.encoders`, weights by ``--pretrained``: :mod:`medseg.nets.pretrained`), and
-the recurrent options (:mod:`medseg.nets.recurrent`): ``r2unet`` (recurrent residual units, 2D
+[`medseg.nets.encoders`][], weights by ``--pretrained``: [`medseg.nets.pretrained`][]), and
+the recurrent options ([`medseg.nets.recurrent`][]): ``r2unet`` (recurrent residual units, 2D
 and 3D) and ``unet-convlstm`` (a 2D U-Net per slice with a ConvLSTM across the slices; 3D
-patches). :func:`net_info` says what each takes (:class:`NetInfo`: dimensions, patch divisor,
+patches). `net_info` says what each takes (`NetInfo`: dimensions, patch divisor,
 fixed input size, pretrainable encoder, size).
 
 Every factory takes the same core keywords: ``spatial_dims`` (2 or 3), ``in_channels``,
@@ -43,11 +43,13 @@ from medseg.registry import Registry
 __all__ = ["NETS", "NetInfo", "check_net_dims", "create_net", "net_divisor", "net_info", "nets_for", "register_net"]
 
 NETS: Registry[Callable[..., nn.Module]] = Registry("network")
+"""Every network factory by its ``--net`` name; `create_net` builds from it and `register_net` adds
+to it."""
 
 
 @dataclass(frozen=True)
 class NetInfo:
-    """What a network of :data:`NETS` can take (``medseg methods unet`` lists it).
+    """What a network of `NETS` can take (``medseg methods unet`` lists it).
 
     Attributes
     ----------
@@ -82,7 +84,7 @@ _INFO: dict[str, NetInfo] = {}
 
 def register_net(name: str, info: NetInfo | None = None,
                  ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator adding a network factory to :data:`NETS` under ``name``.
+    """Decorator adding a network factory to `NETS` under ``name``.
 
     Parameters
     ----------
@@ -108,7 +110,7 @@ def register_net(name: str, info: NetInfo | None = None,
 
 
 def net_info(name: str) -> NetInfo:
-    """The :class:`NetInfo` of the registered network ``name``.
+    """The `NetInfo` of the registered network ``name``.
 
     Raises
     ------
@@ -408,7 +410,7 @@ for _enc, _what, _size in (("resnet34", "ResNet-34", 24430242), ("efficientnet-b
 @register_net("r2unet", NetInfo(params=609570, summary="recurrent residual U-Net (R2U-Net, t=2)"))
 def _r2unet(*, spatial_dims: int, in_channels: int, out_channels: int,
             channels: Sequence[int] = (16, 32, 64, 128), norm: str = "instance", **_: Any) -> nn.Module:
-    """:class:`~medseg.nets.recurrent.R2UNet`: recurrent residual convolutional units, ``t = 2``."""
+    """[`R2UNet`][medseg.nets.recurrent.R2UNet]: recurrent residual convolutional units, ``t = 2``."""
     from medseg.nets.recurrent import R2UNet  # deferred: loaded on first use
 
     _check(spatial_dims, in_channels, out_channels, channels)
@@ -419,7 +421,7 @@ def _r2unet(*, spatial_dims: int, in_channels: int, out_channels: int,
                                        summary="2D U-Net per slice, ConvLSTM across slices"))
 def _unet_convlstm(*, spatial_dims: int, in_channels: int, out_channels: int,
                    channels: Sequence[int] = (16, 32, 64, 128), norm: str = "instance", **_: Any) -> nn.Module:
-    """:class:`~medseg.nets.recurrent.SliceConvLSTMUNet`: volumes as sequences of slices (3D patches)."""
+    """[`SliceConvLSTMUNet`][medseg.nets.recurrent.SliceConvLSTMUNet]: volumes as sequences of slices (3D patches)."""
     from medseg.nets.recurrent import SliceConvLSTMUNet  # deferred: loaded on first use
 
     _check(spatial_dims, in_channels, out_channels, channels)
@@ -434,10 +436,10 @@ def create_net(name: str, **kw: Any) -> nn.Module:
     Parameters
     ----------
     name : str
-        A name of :data:`NETS` (``unet``, ``dynunet``, ``classic-unet``, ``attention-unet``,
+        A name of `NETS` (``unet``, ``dynunet``, ``classic-unet``, ``attention-unet``,
         ``segresnet``, ``unet++``, ``swin-unetr``, ``unetr``, ``smp-unet:resnet34``,
         ``smp-unet:efficientnet-b0``, ``smp-unet:mobilenet_v2``, ``r2unet``, ``unet-convlstm``;
-        :func:`net_info` tells which dimensions each takes).
+        `net_info` tells which dimensions each takes).
     **kw
         ``spatial_dims``, ``in_channels``, ``out_channels``, ``channels``, ``norm`` and the
         factory's own options (see the module docstring).

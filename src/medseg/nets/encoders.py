@@ -7,7 +7,7 @@ concatenation and two 3x3 convolution-batch-norm-ReLU blocks per level, then a 3
 segmentation head. segmentation-models-pytorch itself cannot be used here: it imports
 torchvision, which has no build for this torch; so the encoders are written out with the
 parameter names of the state dicts that published weights use, and such a file loads by
-name (:func:`medseg.nets.pretrained.load_pretrained`):
+name ([`medseg.nets.pretrained.load_pretrained`][]):
 
 - ResNet-34 and MobileNet-V2: torchvision's layout (``conv1.weight``, ``bn1.*``,
   ``layer1.0.conv1.weight``, ...; ``features.0.0.weight``, ``features.1.conv.0.0.weight``, ...),
@@ -230,9 +230,9 @@ class EfficientNetB0Encoder(nn.Module):
         return [f1, f2, f3, f4, self.blocks[6](self.blocks[5](f4))]
 
 
-#: encoder name -> class
 ENCODERS: dict[str, type[nn.Module]] = {"resnet34": ResNet34Encoder, "efficientnet-b0": EfficientNetB0Encoder,
                                         "mobilenet_v2": MobileNetV2Encoder}
+"""Encoder name -> class."""
 
 
 # ---------------------------------------------------------------- U-Net decoder (smp layout)
@@ -275,7 +275,7 @@ class EncoderUNet(nn.Module):
     Parameters
     ----------
     encoder : str
-        ``"resnet34"``, ``"efficientnet-b0"`` or ``"mobilenet_v2"`` (:data:`ENCODERS`).
+        ``"resnet34"``, ``"efficientnet-b0"`` or ``"mobilenet_v2"`` (`ENCODERS`).
     in_channels, out_channels : int
         Input channels (the first convolution is built for them; pretrained RGB weights are
         adapted when loaded) and classes.

@@ -1,6 +1,6 @@
 """Late fusion of modalities: one encoder per input channel, fused features, one decoder.
 
-``late-fusion-unet`` (what :func:`medseg.dl.network.build_net` builds for a plan with
+``late-fusion-unet`` (what [`medseg.dl.network.build_net`][] builds for a plan with
 ``fusion: "late"``) gives every modality (input channel) its own small encoder: the same
 architecture (two 3x3 convolutions, normalisation and leaky ReLU per level, stride-2
 down-sampling), separate weights, half the plan's widths. At each level, the skip levels
@@ -133,12 +133,12 @@ class LateFusionUNet(nn.Module):
 
 def late_fusion_unet(*, spatial_dims: int, in_channels: int, out_channels: int,
                      channels: Sequence[int] = (16, 32, 64, 128), norm: str = "instance", **_: Any) -> nn.Module:
-    """The ``late-fusion-unet`` factory of :data:`medseg.nets.NETS`: a :class:`LateFusionUNet`.
+    """The ``late-fusion-unet`` factory of [`medseg.nets.NETS`][]: a `LateFusionUNet`.
 
     Parameters
     ----------
     spatial_dims, in_channels, out_channels, channels, norm
-        As :class:`LateFusionUNet`; other keywords of :func:`medseg.nets.create_net` are ignored.
+        As `LateFusionUNet`; other keywords of [`medseg.nets.create_net`][] are ignored.
 
     Returns
     -------

@@ -44,7 +44,7 @@ _PREFIXES = ("module.", "encoder.", "backbone.", "model.")
 
 @dataclass
 class PretrainedReport:
-    """What :func:`load_pretrained` did.
+    """What `load_pretrained` did.
 
     Attributes
     ----------
@@ -140,7 +140,7 @@ def load_pretrained(net: nn.Module, path: str | Path) -> PretrainedReport:
     Parameters
     ----------
     net : torch.nn.Module
-        A network of :data:`medseg.nets.NETS`; its ``encoder`` submodule when it has one,
+        A network of [`medseg.nets.NETS`][]; its ``encoder`` submodule when it has one,
         else the whole network, is what the file is matched against.
     path : str or Path
         The state dict file (see the module docstring for the layouts understood).
@@ -148,7 +148,7 @@ def load_pretrained(net: nn.Module, path: str | Path) -> PretrainedReport:
     Returns
     -------
     PretrainedReport
-        Its :meth:`~PretrainedReport.summary` is also logged.
+        Its `summary` is also logged.
 
     Raises
     ------

@@ -1,11 +1,11 @@
 """Preprocessing: ``Image -> Image`` functions (2D/3D, channel-aware) and pipelines.
 
-Intensity: :func:`minmax`, :func:`zscore`, :func:`clip_percentile`, :func:`window` (CT
-presets), :func:`equalize`, :func:`clahe`, :func:`gamma`. Filters: :func:`gaussian`,
-:func:`median`, :func:`bilateral`, :func:`nlmeans`, :func:`anisotropic_diffusion`,
-:func:`n4`, and the noise estimate :func:`noise_std`. Grid: :func:`resample`,
-:func:`crop_foreground`, :func:`uncrop`, :func:`select_channel`. :class:`Pipeline` chains
-named steps (:data:`STEPS`) and saves them as JSON.
+Intensity: `minmax`, `zscore`, `clip_percentile`, `window` (CT
+presets), `equalize`, `clahe`, `gamma`. Filters: `gaussian`,
+`median`, `bilateral`, `nlmeans`, `anisotropic_diffusion`,
+`n4`, and the noise estimate `noise_std`. Grid: `resample`,
+`crop_foreground`, `uncrop`, `select_channel`. `Pipeline` chains
+named steps (`STEPS`) and saves them as JSON.
 """
 from medseg.preprocess.filters import anisotropic_diffusion, bilateral, gaussian, median, n4, nlmeans, noise_std
 from medseg.preprocess.geometry import crop_foreground, resample, select_channel, uncrop

@@ -12,7 +12,7 @@ __all__ = ["as_image", "float_array", "per_channel"]
 
 
 def as_image(image: Image | np.ndarray) -> Image:
-    """Accept an :class:`Image` or a bare 2D/3D array.
+    """Accept an `Image` or a bare 2D/3D array.
 
     Parameters
     ----------

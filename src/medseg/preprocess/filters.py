@@ -1,9 +1,9 @@
 """Denoising and bias correction: Gaussian, median, bilateral, non-local means,
 anisotropic diffusion (SciPy/SimpleITK/scikit-image) and N4 (SimpleITK), and the noise
-estimate (:func:`noise_std`) that sets their data-derived defaults.
+estimate (`noise_std`) that sets their data-derived defaults.
 
 Scales are physical (mm; pixels at spacing 1). Each channel is filtered separately;
-every filter maps an :class:`~medseg.image.Image` ``([C,] *spatial)`` to a new one of the
+every filter maps an `Image` ``([C,] *spatial)`` to a new one of the
 same shape and geometry. SimpleITK is imported by the filters that use it.
 """
 from __future__ import annotations
@@ -127,7 +127,7 @@ def bilateral(image: Image, *, sigma_spatial: float = 2.0, sigma_color: float | 
         Spatial scale in mm.
     sigma_color : float, optional
         Intensity scale; default: twice the estimated noise standard deviation
-        (:func:`noise_std`), so it follows the data's noise.
+        (`noise_std`), so it follows the data's noise.
 
     Returns
     -------
@@ -157,7 +157,7 @@ def nlmeans(image: Image, *, h: float | None = None, patch_size: int = 5, patch_
         Shape ``([C,] *spatial)``.
     h : float, optional
         Filter strength; default 0.8 x the estimated noise standard deviation
-        (:func:`noise_std`).
+        (`noise_std`).
     patch_size, patch_distance : int
         Patch width and search distance in voxels.
 

@@ -16,6 +16,7 @@ from medseg.preprocess._util import as_image, float_array
 __all__ = ["CHANNEL_NAMES", "crop_foreground", "resample", "select_channel", "uncrop"]
 
 CHANNEL_NAMES = {"red": 0, "green": 1, "blue": 2}
+"""Channel names `select_channel` accepts for RGB images, and the channel index each stands for."""
 
 
 def _spacing_arg(spacing: float | Sequence[float] | str, ndim: int) -> np.ndarray:
@@ -101,7 +102,7 @@ def _mask_arg(mask, image: Image) -> np.ndarray:
 def crop_foreground(image: Image, *, mask: str | np.ndarray | Image | None = None, margin: float = 0.0) -> Image:
     """Crop to the bounding box of ``mask`` (default: voxels above the image minimum).
 
-    The crop is recorded in ``meta["crop"]`` so :func:`uncrop` can put a result back on
+    The crop is recorded in ``meta["crop"]`` so `uncrop` can put a result back on
     the original grid; the origin moves so world positions are unchanged.
 
     Parameters
@@ -144,7 +145,7 @@ def crop_foreground(image: Image, *, mask: str | np.ndarray | Image | None = Non
 
 
 def uncrop(image: Image, *, fill: float = 0) -> Image:
-    """Undo :func:`crop_foreground`: pad back onto the original grid (``meta["crop"]``).
+    """Undo `crop_foreground`: pad back onto the original grid (``meta["crop"]``).
 
     Parameters
     ----------

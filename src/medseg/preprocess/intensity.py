@@ -11,7 +11,6 @@ from medseg.preprocess._util import as_image, float_array, per_channel
 
 __all__ = ["WINDOW_PRESETS", "clahe", "clip_percentile", "equalize", "gamma", "minmax", "window", "zscore"]
 
-#: CT window presets (level, width) in Hounsfield units.
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     "brain": (40.0, 80.0),
     "subdural": (75.0, 215.0),
@@ -21,6 +20,7 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     "liver": (60.0, 160.0),
     "bone": (400.0, 1800.0),
 }
+"""CT window presets (level, width) in Hounsfield units."""
 
 
 def minmax(image: Image, *, lower: float = 0.0, upper: float = 1.0) -> Image:
@@ -134,7 +134,7 @@ def window(image: Image, *, preset: str | None = None, level: float | None = Non
     image : Image
         CT intensities in HU, shape ``([C,] *spatial)``.
     preset : str, optional
-        One of :data:`WINDOW_PRESETS` (brain, lung, abdomen, bone, ...).
+        One of `WINDOW_PRESETS` (brain, lung, abdomen, bone, ...).
     level, width : float, optional
         Explicit window (override the preset's values).
 

@@ -1,6 +1,6 @@
 """Preprocessing pipelines: an ordered list of named steps that is a value.
 
-A :class:`Pipeline` is built from Python, from CLI strings (``"gaussian:sigma=1"``) or
+A `Pipeline` is built from Python, from CLI strings (``"gaussian:sigma=1"``) or
 from JSON, applied with ``pipeline(image)``, and saved/loaded as JSON::
 
     {"format": "medseg-preprocess", "format_version": 1,
@@ -29,10 +29,11 @@ from medseg.registry import Registry
 __all__ = ["PIPELINE_FORMAT", "STEPS", "Pipeline", "Step", "describe_steps"]
 
 PIPELINE_FORMAT = "medseg-preprocess"
+"""The ``format`` of a pipeline JSON file (`Pipeline.save` writes it, `Pipeline.load` checks it)."""
 PIPELINE_FORMAT_VERSION = 1
 
-#: Preprocessing steps by name (functions ``image, **params -> Image``).
 STEPS: Registry[Callable[..., Image]] = Registry("preprocessing step")
+"""Preprocessing steps by name (functions ``image, **params -> Image``)."""
 for _name, _fn in {
     "minmax": intensity.minmax, "zscore": intensity.zscore, "clip": intensity.clip_percentile,
     "window": intensity.window, "equalize": intensity.equalize, "clahe": intensity.clahe,
@@ -125,7 +126,7 @@ class Step:
     Parameters
     ----------
     name : str
-        A name of :data:`STEPS`.
+        A name of `STEPS`.
     params : mapping
         Keyword parameters of the step's function; converted to its annotated types.
 
@@ -307,7 +308,7 @@ class Pipeline:
 
     @classmethod
     def load(cls, path: str | Path) -> Pipeline:
-        """Read a pipeline JSON file (see :meth:`save`).
+        """Read a pipeline JSON file (see `save`).
 
         Parameters
         ----------

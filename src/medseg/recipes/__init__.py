@@ -12,7 +12,7 @@ Each recipe is a JSON file in this package (``<name>.json``)::
 ``medseg segment IN OUT --recipe NAME [--PARAM VALUE ...]``: the flags override the
 recipe's method parameters. From Python: ``get_recipe("lung-ct")(image)``. What a recipe
 ``expects`` (modality, channels, units, MR weighting, body region) is checked against the
-image before it runs (:mod:`medseg.recipes.expectations`): an evident mismatch is refused,
+image before it runs ([`medseg.recipes.expectations`][]): an evident mismatch is refused,
 what cannot be checked is a warning. A single-channel image skips a recipe's ``channel``
 steps (a grey photograph has no green channel to pick).
 """
@@ -59,16 +59,16 @@ class Recipe:
     dims : tuple of int
         The image dimensions it is made for (2, 3).
     preprocess : tuple of dict
-        Preprocessing steps ``{"step": ..., "params": {...}}`` (see :mod:`medseg.preprocess`).
+        Preprocessing steps ``{"step": ..., "params": {...}}`` (see [`medseg.preprocess`][]).
     params : dict
         The method's parameters.
     post : tuple of dict
-        Post-processing stages (:class:`~medseg.postprocess.PostParams` fields).
+        Post-processing stages ([`PostParams`][medseg.postprocess.PostParams] fields).
     notes : str
         Free text: where it works, where it does not.
     expects : dict
         What the input must be, checked before the recipe runs (see
-        :mod:`medseg.recipes.expectations`): ``modality`` (``"CT"``, ``"MR"`` or ``"photo"``),
+        [`medseg.recipes.expectations`][]): ``modality`` (``"CT"``, ``"MR"`` or ``"photo"``),
         ``channels`` (allowed counts, e.g. ``[1, 3]``), ``units`` (``"HU"``: air near -1000, so
         the minimum must be below -500), ``weighting`` (``"T1"``) and ``region`` (``"head"``).
     """
@@ -128,7 +128,7 @@ class Recipe:
         Returns
         -------
         dict
-            :meth:`to_dict` with ``family: "recipe"``.
+            `to_dict` with ``family: "recipe"``.
         """
         return {**self.to_dict(), "family": "recipe"}
 
@@ -150,7 +150,7 @@ class Recipe:
 
 
 class RecipeSegmenter:
-    """Callable ``Image -> label Image`` running a :class:`Recipe` (same grid as the input).
+    """Callable ``Image -> label Image`` running a `Recipe` (same grid as the input).
 
     Parameters
     ----------
@@ -243,6 +243,7 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 RECIPES: Registry[Recipe] = Registry("recipe")
+"""Every recipe by name: the JSON recipes shipped in this package, loaded on first use."""
 
 
 def _load_builtin() -> None:

@@ -3,12 +3,12 @@
 A recipe states the imaging modality it is made for (``"CT"``, ``"MR"`` or ``"photo"``, a
 fundus camera's), the number of channels it takes, and optionally the units of its
 intensities (``"HU"``), the MR weighting (``"T1"``) and the body region (``"head"``).
-:func:`check_expectations` compares them with the image:
+`check_expectations` compares them with the image:
 
 * the modality comes from the file's metadata (DICOM ``Modality``; a channel name such as
   ``T1`` or ``FLAIR``) or, when the file carries none, from evidence: air near -1000 means a
   CT in Hounsfield units, a 2D PNG/JPEG/TIFF/BMP/GIF or an RGB image is a photograph;
-* an evident mismatch is refused in one line (:class:`~medseg.errors.InputError`): a CT or a
+* an evident mismatch is refused in one line ([`InputError`][medseg.errors.InputError]): a CT or a
   photograph given to an MR recipe, an MR to a CT recipe, a wrong number of channels, values
   that are not Hounsfield units for a recipe that needs them;
 * what cannot be checked is said, not guessed: an unknown modality, a series description
@@ -31,10 +31,10 @@ __all__ = ["EXPECT_KEYS", "MODALITIES", "check_expectations", "image_modality", 
 
 log = logging.getLogger(__name__)
 
-#: what a recipe may state about its input
 EXPECT_KEYS = ("modality", "channels", "units", "weighting", "region")
-#: the modalities a recipe may expect, and how messages name them
+"""What a recipe may state about its input."""
 MODALITIES = {"CT": "a CT", "MR": "an MR image", "photo": "a photograph (fundus camera)"}
+"""The modalities a recipe may expect, and how messages name them."""
 
 # DICOM Modality codes (PS3.3 C.7.3.1.1.1) by what they are
 _DICOM = {"CT": "CT", "MR": "MR", "PT": "PET", "NM": "nuclear medicine", "US": "ultrasound", "CR": "X-ray",

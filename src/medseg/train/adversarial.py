@@ -158,7 +158,7 @@ class AdversarialTerm:
         Parameters
         ----------
         x, logits, target, mask : torch.Tensor
-            As in :meth:`segmentor_term`; ``logits`` detached.
+            As in `segmentor_term`; ``logits`` detached.
 
         Returns
         -------
@@ -184,7 +184,7 @@ class AdversarialTerm:
         return {"critic": self.critic.state_dict(), "critic_opt": self.opt.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`.
+        """Restore `state_dict`.
 
         Parameters
         ----------

@@ -1,7 +1,7 @@
 """Training data: cases prepared in the plan's space, patch sampling and augmentation.
 
 Cases are preprocessed as inference preprocesses its inputs
-(:func:`medseg.dl.preprocessing.preprocess`). Everything random here is drawn from a
+([`medseg.dl.preprocessing.preprocess`][]). Everything random here is drawn from a
 generator seeded by ``(seed, step)``, so the batch of a given step is the same whether it
 was produced in a background thread, after a resume, or in an uninterrupted run: the
 sampler's whole state is the step counter.
@@ -59,7 +59,7 @@ class PreparedCase:
         Voxel coordinates inside the ROI (subsampled).
     outside_in_loss : bool
         The outside of the ROI is background (the plan's ``roi_outside``): it takes part in
-        the loss and :data:`medseg.roi.OUTSIDE_SHARE` of the patches are centred anywhere.
+        the loss and [`medseg.roi.OUTSIDE_SHARE`][] of the patches are centred anywhere.
     """
 
     case_id: str

@@ -3,21 +3,21 @@
 ``torchrun --nproc_per_node N [--nnodes M ...] -m medseg train DATASET --method unet ...`` starts N
 processes per machine; each learns its rank from the environment torchrun sets (``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``), and
-:func:`process_group` joins them with gloo on the CPU or NCCL on GPUs. What this module gives
+`process_group` joins them with gloo on the CPU or NCCL on GPUs. What this module gives
 the training code:
 
-- who is who (:func:`rank`, :func:`world_size`, :func:`is_distributed`) and per-rank seeds
-  (:func:`rank_seed`): each rank samples other patches; a single process keeps ``--seed``;
-- the global batch split over the ranks (:func:`split_batch`); the plan's batch size and
+- who is who (`rank`, `world_size`, `is_distributed`) and per-rank seeds
+  (`rank_seed`): each rank samples other patches; a single process keeps ``--seed``;
+- the global batch split over the ranks (`split_batch`); the plan's batch size and
   learning rate stay the global ones, as in nnU-Net, so N processes take the same kind of
   step as one, N times faster at best;
 - the collectives the loop and the losses need: sums without gradient
-  (:func:`all_reduce_sum`), a gather *with* gradient (:func:`all_gather_grad`, for the
+  (`all_reduce_sum`), a gather *with* gradient (`all_gather_grad`, for the
   batch Dice whose sums span the global batch), agreement on a number
-  (:func:`all_reduce_max`), objects (:func:`broadcast_object`, :func:`all_gather_object`),
-  and :func:`on_rank0`, which runs a step on rank 0 and re-raises its error on every rank so
+  (`all_reduce_max`), objects (`broadcast_object`, `all_gather_object`),
+  and `on_rank0`, which runs a step on rank 0 and re-raises its error on every rank so
   a bad option stops all ranks with the same message instead of leaving them waiting;
-- :func:`launch`, the ``--nproc`` shortcut: torch's elastic launcher on this machine; a rank
+- `launch`, the ``--nproc`` shortcut: torch's elastic launcher on this machine; a rank
   that dies stops the others, and the command ends with one line naming it.
 
 Examples
@@ -52,9 +52,9 @@ __all__ = ["TIMEOUT", "RankFailedError", "all_gather_grad", "all_gather_object",
            "all_reduce_sum", "barrier", "broadcast_object", "env_world", "first_line", "is_distributed", "launch",
            "on_rank0", "process_group", "rank", "rank_seed", "split_batch", "world_size", "wrap_ddp"]
 
-#: how long a rank waits in a collective for the others (a dead peer is noticed at once; this
-#: bounds a live but stuck one, e.g. rank 0 choosing the inference window on a large dataset)
 TIMEOUT = datetime.timedelta(hours=2)
+"""How long a rank waits in a collective for the others (a dead peer is noticed at once; this
+bounds a live but stuck one, e.g. rank 0 choosing the inference window on a large dataset)."""
 
 T = TypeVar("T")
 
@@ -218,7 +218,7 @@ def first_line(exc: BaseException) -> str:
 
 
 def wrap_ddp(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``net`` in :class:`~torch.nn.parallel.DistributedDataParallel` (``net`` itself in one process).
+    """``net`` in `DistributedDataParallel` (``net`` itself in one process).
 
     Parameters
     ----------
@@ -355,9 +355,9 @@ def barrier() -> None:
 def on_rank0(fn: Callable[[], T]) -> T:
     """Run ``fn`` on rank 0 and give its result to every rank; its error is raised on every rank.
 
-    The error keeps its :class:`~medseg.errors.MedsegError` class and message, so all ranks
+    The error keeps its [`MedsegError`][medseg.errors.MedsegError] class and message, so all ranks
     stop with the same line; another exception stops the others with a
-    :class:`RankFailedError` and propagates on rank 0.
+    `RankFailedError` and propagates on rank 0.
 
     Parameters
     ----------

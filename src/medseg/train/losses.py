@@ -5,7 +5,7 @@ and an optional 0/1 ``mask`` ``(N, *spatial)``; voxels where ``mask == 0`` contr
 nothing. Dice is the batch ("global") soft Dice over the foreground classes, as in
 nnU-Net, which is stable for classes absent from some patches.
 
-In a distributed run (:mod:`medseg.train.distributed`) both terms are those of the global
+In a distributed run ([`medseg.train.distributed`][]) both terms are those of the global
 batch: the Dice sums are gathered over the ranks and the cross-entropy is averaged over all
 of their voxels, so N processes compute the gradient one process would on the same batch.
 """
@@ -24,6 +24,7 @@ __all__ = ["LOSSES", "make_loss"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 LOSSES: Registry[Callable[..., LossFn]] = Registry("loss")
+"""Loss factories by name (``dice_ce``, ``ce``, ``dice``); `make_loss` builds one."""
 
 
 def _ce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
@@ -94,7 +95,7 @@ def make_loss(name: str, n_classes: int, weights: Sequence[float] | None = None)
     Parameters
     ----------
     name : str
-        A name of :data:`LOSSES`.
+        A name of `LOSSES`.
     n_classes : int
         Classes including background (at least 2).
     weights : sequence of float, optional

@@ -12,8 +12,8 @@ that fits:
   segmentation-models-pytorch uses for pretrained RGB encoders on other inputs).
 
 What was copied, re-initialised or adapted is counted and said. With few labelled cases
-(at most :data:`FEW_SHOT_CASES` per fold) and a start from earlier weights, training
-switches to a schedule made for it (:func:`few_shot_schedule`): fewer epochs, a lower
+(at most `FEW_SHOT_CASES` per fold) and a start from earlier weights, training
+switches to a schedule made for it (`few_shot_schedule`): fewer epochs, a lower
 learning rate, stronger augmentation, and the copied layers frozen (learning rate 0)
 for the first part, so the new output layer and the normalisation adapt before the body
 moves.
@@ -56,16 +56,16 @@ log = logging.getLogger(__name__)
 __all__ = ["FEW_SHOT_CASES", "ARCHITECTURE_FIELDS", "TransferReport", "FewShot", "parse_label_map",
            "probe_axes", "source_model", "source_weights", "transfer_state", "few_shot_schedule", "norm_parameter"]
 
-#: at most this many labelled training cases (in a fold) make a run few-shot
 FEW_SHOT_CASES = 5
+"""At most this many labelled training cases (in a fold) make a run few-shot."""
 
-#: the plan fields a network's weights depend on; --init-from takes them from the old model
 ARCHITECTURE_FIELDS = ("net", "channels", "num_res_units", "norm")
+"""The plan fields a network's weights depend on; --init-from takes them from the old model."""
 
 
 @dataclass
 class TransferReport:
-    """What :func:`transfer_state` did, tensor by tensor.
+    """What `transfer_state` did, tensor by tensor.
 
     Parameters
     ----------
@@ -233,7 +233,7 @@ def transfer_state(old: Mapping[str, torch.Tensor], new: Mapping[str, torch.Tens
         Adapt first-layer weights to another input channel count (else they start anew).
     class_axes, channel_axes : mapping of str to list of int, optional
         Per tensor, its axes that count classes / input channels (found by building the
-        network with one class / channel more, see :func:`probe_axes`). Default: inferred
+        network with one class / channel more, see `probe_axes`). Default: inferred
         where the shapes differ, which cannot tell class axes when the class counts match.
 
     Returns
@@ -305,7 +305,7 @@ def probe_axes(build: Callable[[int, int], Mapping[str, torch.Tensor]], classes:
 
 @dataclass(frozen=True)
 class FewShot:
-    """The few-shot schedule of a run (see :func:`few_shot_schedule`).
+    """The few-shot schedule of a run (see `few_shot_schedule`).
 
     Parameters
     ----------
@@ -343,7 +343,7 @@ class FewShot:
         Parameters
         ----------
         plan : Plan
-            The plan after :meth:`apply`.
+            The plan after `apply`.
 
         Returns
         -------

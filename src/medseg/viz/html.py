@@ -1,8 +1,8 @@
 """Small helpers to build self-contained HTML reports (inline CSS, PNGs as data URIs, a tiny inline zoom script).
 
 Images are embedded at full resolution. Overlays are layered: a case's image is embedded
-once, as the CSS background of its panels (:func:`background_style`), and each panel draws a
-transparent PNG over it (:func:`panel`); the same image shown in grey under the error map
+once, as the CSS background of its panels (`background_style`), and each panel draws a
+transparent PNG over it (`panel`); the same image shown in grey under the error map
 is a CSS filter, not a second copy. Clicking any panel or plot opens it in a viewer (zoom
 1:1, 2x, 4x ..., outlines on/off, Esc to close); without JavaScript the page still shows
 every image at full size.
@@ -238,7 +238,7 @@ def panel(caption: str, *, width: float, height: float, natural_width: float, ba
         follows the aspect ratio). The viewer opens at the largest power-of-two zoom that fits
         the window.
     background : str
-        CSS class of the image (:func:`background_style`); empty for none.
+        CSS class of the image (`background_style`); empty for none.
     overlay : bytes, optional
         PNG drawn over the whole panel (stretched to it).
     grey : bool

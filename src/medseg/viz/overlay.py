@@ -1,19 +1,19 @@
 """Overlays of label maps on images: outlines and error maps, slice and view choice for volumes.
 
 Colours come from one documented palette, Okabe & Ito's colour-blind-safe set
-(:data:`OKABE_ITO`):
+(`OKABE_ITO`):
 
-* errors (:data:`ERROR_COLOURS`): true positive sky blue, false positive vermillion,
+* errors (`ERROR_COLOURS`): true positive sky blue, false positive vermillion,
   false negative yellow, wrong foreground class blue — the triple that stays the most
   distinct for normal, protan, deutan and tritan vision, drawn on the image in grey so that
   no image colour competes with them;
-* outlines (:func:`outline_colours`): the candidates of :data:`OUTLINE_CANDIDATES` that are
+* outlines (`outline_colours`): the candidates of `OUTLINE_CANDIDATES` that are
   farthest from the image's own colours (sky blue on an orange fundus photograph, yellow on
-  grey MR), each drawn with a dark or light halo (:func:`halo_colour`) so it stands out on
+  grey MR), each drawn with a dark or light halo (`halo_colour`) so it stands out on
   any background.
 
-Functions take 2D arrays (one slice; :func:`pick_slice`, :func:`centre_slices` and
-:func:`anatomical_views` choose them in 3D) and return new float arrays in ``[0, 1]``: RGB
+Functions take 2D arrays (one slice; `pick_slice`, `centre_slices` and
+`anatomical_views` choose them in 3D) and return new float arrays in ``[0, 1]``: RGB
 ``(y, x, 3)`` images or RGBA ``(y, x, 4)`` layers to draw over an image; inputs are never
 modified.
 """
@@ -32,18 +32,18 @@ __all__ = ["OKABE_ITO", "ERROR_COLOURS", "OUTLINE_CANDIDATES", "LABEL_COLOURS", 
            "halo_colour", "outline_layer", "error_layer", "composite", "error_overlay", "outline_overlay",
            "error_window", "upscale"]
 
-#: Okabe & Ito's colour-blind-safe palette (hex), the one source of every overlay colour.
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7",
              "white": "#FFFFFF"}
+"""Okabe & Ito's colour-blind-safe palette (hex), the one source of every overlay colour."""
 
-#: Outcome of a voxel -> palette colour name of the error maps.
 ERROR_COLOURS = {"true positive": "sky blue", "false positive": "vermillion", "false negative": "yellow",
                  "wrong class": "blue"}
+"""Outcome of a voxel -> palette colour name of the error maps."""
 
-#: Outline colours to choose from, in order of preference (see :func:`outline_colours`).
 OUTLINE_CANDIDATES = ("sky blue", "yellow", "bluish green", "reddish purple", "white", "orange", "vermillion",
                       "blue")
+"""Outline colours to choose from, in order of preference (see `outline_colours`)."""
 
 
 def rgb(name: str) -> np.ndarray:
@@ -52,7 +52,7 @@ def rgb(name: str) -> np.ndarray:
     Parameters
     ----------
     name : str
-        A key of :data:`OKABE_ITO`.
+        A key of `OKABE_ITO`.
 
     Returns
     -------
@@ -67,15 +67,16 @@ def rgb(name: str) -> np.ndarray:
     return np.array([int(h[i:i + 2], 16) / 255.0 for i in (0, 2, 4)])
 
 
-#: RGB colours (0..1) of labels 1, 2, ... (cycled) when no image chooses them: the outline candidates.
 LABEL_COLOURS = np.array([rgb(n) for n in OUTLINE_CANDIDATES])
+"""RGB colours (0..1) of labels 1, 2, ... (cycled) when no image chooses them: the outline
+candidates."""
 TP_COLOUR, FP_COLOUR, FN_COLOUR, WRONG_COLOUR = (rgb(ERROR_COLOURS[k]) for k in ERROR_COLOURS)
-#: Predicted foreground outside the region of interest (never scored), and the ROI's border.
 ROI_COLOUR = rgb("white")
+"""Predicted foreground outside the region of interest (never scored), and the ROI's border."""
 
 
 def display_window(image: np.ndarray) -> tuple[float, float]:
-    """The 1st and 99th percentiles of the finite values: the intensity window of :func:`to_display`.
+    """The 1st and 99th percentiles of the finite values: the intensity window of `to_display`.
 
     Computed once per volume, it gives every slice and view of a case the same window.
 
@@ -120,7 +121,7 @@ def to_display(image: np.ndarray | None, shape: tuple[int, ...], *,
     shape : tuple of int
         The ``(y, x)`` shape of the label slice it is shown with.
     window : tuple of float, optional
-        ``(low, high)`` intensities shown as black and white (see :func:`display_window`);
+        ``(low, high)`` intensities shown as black and white (see `display_window`);
         default the slice's own 1st-99th percentiles.
 
     Returns
@@ -350,7 +351,7 @@ def anatomical_views(direction: Any = None) -> list[View]:
     Parameters
     ----------
     direction : array_like, shape ``(3, 3)``, optional
-        :attr:`medseg.image.Image.direction`: column ``i`` is the world direction of array
+        `medseg.image.Image.direction`: column ``i`` is the world direction of array
         axis ``i`` in ``(S, P, L)`` order (ITK's LPS reversed, like the array axes). ``None``
         (an array without geometry): the views are named by axis and shown unflipped.
 
@@ -403,7 +404,7 @@ def outline_colours(base: np.ndarray | None, n: int, *,
     from the average one). Colours are then taken greedily, each the candidate whose
     smaller distance — to the image, or to the colours already taken — is largest, so that
     several labels also stand apart from each other (candidates in
-    :data:`OUTLINE_CANDIDATES` order on ties).
+    `OUTLINE_CANDIDATES` order on ties).
 
     Parameters
     ----------
@@ -505,15 +506,15 @@ def outline_layer(labels: np.ndarray, colours: Sequence[str] | None = None, *, s
     labels : numpy.ndarray, shape ``(y, x)``
         Integer label map.
     colours : sequence of str, optional
-        Palette names of labels 1, 2, ... (cycled; see :func:`outline_colours`); default
-        :data:`OUTLINE_CANDIDATES`.
+        Palette names of labels 1, 2, ... (cycled; see `outline_colours`); default
+        `OUTLINE_CANDIDATES`.
     scale : int
         Draw at ``scale`` times the resolution (nearest-neighbour), so outlines stay thin on
         small slices shown large.
     fill_alpha : float
         Opacity of the tint inside each label.
     halo : bool
-        Draw the halo (:func:`halo_colour`) just outside each outline.
+        Draw the halo (`halo_colour`) just outside each outline.
 
     Returns
     -------
@@ -545,7 +546,7 @@ def outline_layer(labels: np.ndarray, colours: Sequence[str] | None = None, *, s
 
 def error_layer(truth: np.ndarray, pred: np.ndarray, *, label: int | None = None, roi: np.ndarray | None = None,
                 scale: int = 1, alpha: float = 0.9, box: tuple[slice, slice] | None = None) -> np.ndarray:
-    """A transparent RGBA layer of agreement: :data:`ERROR_COLOURS` inside the ROI.
+    """A transparent RGBA layer of agreement: `ERROR_COLOURS` inside the ROI.
 
     Parameters
     ----------
@@ -556,7 +557,7 @@ def error_layer(truth: np.ndarray, pred: np.ndarray, *, label: int | None = None
         given the wrong class in the "wrong class" colour.
     roi : numpy.ndarray of bool, shape ``(y, x)``, optional
         Where voxels are scored: outcomes are drawn inside it only, predicted foreground
-        outside it in :data:`ROI_COLOUR` (half transparent: present, never scored), and its
+        outside it in `ROI_COLOUR` (half transparent: present, never scored), and its
         border as a thin line.
     scale : int
         Draw at ``scale`` times the resolution.
@@ -625,18 +626,18 @@ def composite(base: np.ndarray, layer: np.ndarray) -> np.ndarray:
 
 def outline_overlay(base: np.ndarray, labels: np.ndarray, *, alpha: float = 0.3,
                     colours: Sequence[str] | None = None) -> np.ndarray:
-    """Tint each label, outline it in its colour with a halo, on the RGB ``base`` (see :func:`outline_layer`).
+    """Tint each label, outline it in its colour with a halo, on the RGB ``base`` (see `outline_layer`).
 
     Parameters
     ----------
     base : numpy.ndarray, shape ``(y, x, 3)``
-        Float RGB in ``[0, 1]`` (see :func:`to_display`).
+        Float RGB in ``[0, 1]`` (see `to_display`).
     labels : numpy.ndarray, shape ``(y, x)``
         Integer label map; label ``k`` gets ``colours[(k - 1) % len(colours)]``.
     alpha : float
         Opacity of the tint inside each label.
     colours : sequence of str, optional
-        Palette names; default :func:`outline_colours` of ``base``.
+        Palette names; default `outline_colours` of ``base``.
 
     Returns
     -------
@@ -657,7 +658,7 @@ def outline_overlay(base: np.ndarray, labels: np.ndarray, *, alpha: float = 0.3,
 
 def error_overlay(base: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, label: int | None = None,
                   alpha: float = 0.9, roi: np.ndarray | None = None) -> np.ndarray:
-    """Colour agreement on ``base`` with :data:`ERROR_COLOURS` (see :func:`error_layer`).
+    """Colour agreement on ``base`` with `ERROR_COLOURS` (see `error_layer`).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Metric plots (Matplotlib, Agg backend): box + strip plots, confusion matrices, paired comparisons.
 
 Matplotlib is imported on the first figure, not with this module, so importing
-:mod:`medseg.viz` (and the report modules that use it) stays cheap.
+[`medseg.viz`][] (and the report modules that use it) stays cheap.
 """
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def png_bytes(fig: Any, *, dpi: int = 96) -> bytes:
     return buf.getvalue()
 
 
-#: Fewest cases for a box plot; fewer are drawn as labelled points (a box of 2-7 values misleads).
 BOX_MIN_N = 8
+"""Fewest cases for a box plot; fewer are drawn as labelled points (a box of 2-7 values misleads)."""
 
 #: Smallest y-axis span as a fraction of a bounded metric's range (Dice: 0.1 of [0, 1]), so that
 #: a 0.0004 spread is not blown up to fill the plot.
@@ -66,7 +66,7 @@ def value_limits(values: Values, *, bounds: tuple[float, float] | None = None) -
     """Y-axis limits for ``values``: a margin around them, never narrower than a sensible span.
 
     Bounded metrics (``bounds``, e.g. ``(0, 1)`` for Dice) span at least
-    :data:`MIN_SPAN_FRACTION` of their range and stay within it (plus a small margin);
+    `MIN_SPAN_FRACTION` of their range and stay within it (plus a small margin);
     unbounded ones at least 20 % of their largest magnitude (or 1 when all are 0). Values all in
     ``[0, 1]`` are taken as bounded by ``[0, 1]`` when no bounds are given.
 
@@ -134,13 +134,13 @@ def _spread(y: np.ndarray, gap: float) -> np.ndarray:
 def metric_box_figure(groups: Mapping[str, Values], *, title: str, ylabel: str = "", seed: int = 0,
                       lower_is_better: bool = False, bounds: tuple[float, float] | None = None,
                       digits: int = 3) -> Any:
-    """Per-case values of each group (label or run): labelled points for few cases, box + points from :data:`BOX_MIN_N`.
+    """Per-case values of each group (label or run): labelled points for few cases, box + points from `BOX_MIN_N`.
 
-    With fewer than :data:`BOX_MIN_N` finite values in every group, each case is a point with
+    With fewer than `BOX_MIN_N` finite values in every group, each case is a point with
     its value written next to it (and no box, which would pretend to show a distribution);
     otherwise a box (median, quartiles, whiskers to 1.5 IQR) with every case as a jittered
     point. ``inf``/``nan`` values cannot be drawn; their counts are written under each group.
-    The y-axis follows :func:`value_limits`.
+    The y-axis follows `value_limits`.
 
     Parameters
     ----------
@@ -268,7 +268,7 @@ def paired_figure(values: Mapping[str, Values], *, title: str, lower_is_better: 
     lower_is_better : bool
         The metric's direction (from the catalogue).
     bounds : tuple of float, optional
-        The metric's possible range, for the axis limits (see :func:`value_limits`).
+        The metric's possible range, for the axis limits (see `value_limits`).
 
     Returns
     -------
@@ -323,7 +323,7 @@ def probability_curves_figure(pooled: Mapping[str, Any], cases: Sequence[Mapping
         ``frequency``, ``count`` (reliability: per probability bin with voxels, the mean
         probability, the fraction that is truly the class, the voxel count) and the numbers
         ``roc_auc``, ``pr_auc``, ``ece``, ``prevalence`` (see
-        :meth:`medseg.metrics.probability.ProbabilityHistogram.curves`).
+        [`medseg.metrics.probability.ProbabilityHistogram.curves`][]).
     cases : sequence of mapping
         The same per case (the numbers may be missing).
     title : str

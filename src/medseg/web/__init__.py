@@ -1,7 +1,7 @@
 """``medseg serve``: a web front end to browse, segment, annotate, train and evaluate.
 
-:func:`create_app` builds the FastAPI application (the HTTP API of :mod:`medseg.web.app`
-and the built page in ``static/``); :func:`serve` runs it with uvicorn until interrupted.
+`create_app` builds the FastAPI application (the HTTP API of [`medseg.web.app`][]
+and the built page in ``static/``); `serve` runs it with uvicorn until interrupted.
 The front end's sources are in the repository's ``web/`` folder (``web/build.sh`` bundles
 them, with niivue, into ``static/``), so users never need node.
 """

@@ -14,10 +14,10 @@ API (JSON; every error is ``{"error": "..."}`` with a 4xx status, never a traceb
 - ``GET /api/jobs/{id}`` -> ``{"state", "progress", "message", "result"}``; ``DELETE`` cancels
 - ``GET /api/info`` -> the served roots (layout, label names) and the server's limits
 
-Security (:class:`Guard`): only Host names the server answers to (DNS rebinding) and
+Security (`Guard`): only Host names the server answers to (DNS rebinding) and
 same-origin requests (CSRF) are let in; with a token every request needs it (header
 ``Authorization: Bearer``/``X-Medseg-Token``, a ``?token=`` on the first page load, then a
-cookie); request bodies are capped. Files are reached only through case ids (:mod:`.store`).
+cookie); request bodies are capped. Files are reached only through case ids (`.store`).
 
 Examples
 --------
@@ -60,8 +60,8 @@ __all__ = ["create_app", "Guard", "Models", "is_loopback", "STATIC"]
 
 log = logging.getLogger(__name__)
 
-#: the built front end (index.html, app.js, app.css), shipped as package data
 STATIC = Path(__file__).resolve().parent / "static"
+"""The built front end (index.html, app.js, app.css), shipped as package data."""
 NIFTI = "application/octet-stream"
 COOKIE = "medseg_token"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -211,7 +211,7 @@ class Models:
                 "created": created, "trained_on": _trained_on(path)}
 
     def path(self, model_id: str) -> Path:
-        """The folder of the model ``model_id`` (an id from :meth:`listing`, never a path).
+        """The folder of the model ``model_id`` (an id from `listing`, never a path).
 
         Raises
         ------

@@ -1,7 +1,7 @@
 """The errors of ``medseg serve``'s HTTP API and their status codes.
 
-Each is a :class:`~medseg.errors.MedsegError` (a problem a user or client causes); the app
-answers it as ``{"error": message}`` with :func:`status_of`.
+Each is a [`MedsegError`][medseg.errors.MedsegError] (a problem a user or client causes); the app
+answers it as ``{"error": message}`` with `status_of`.
 
 Examples
 --------

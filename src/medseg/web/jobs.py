@@ -1,7 +1,7 @@
 """Background jobs of ``medseg serve``: segmentations and trainings, with progress and cancel.
 
-A job runs in a worker thread. Its function reports progress with :meth:`Job.report`, which
-also raises :class:`Cancelled` once the job was cancelled; a cancelled job's result is
+A job runs in a worker thread. Its function reports progress with `Job.report`, which
+also raises `Cancelled` once the job was cancelled; a cancelled job's result is
 discarded even when its function cannot be interrupted (a method call in progress runs to its
 end, then nothing is kept). Jobs write files only through atomic renames, so a cancelled or
 interrupted job leaves nothing half-written.
@@ -35,7 +35,7 @@ FINAL = ("done", "failed", "cancelled")
 
 
 class Cancelled(Exception):
-    """Raised inside a job's function by :meth:`Job.report` once the job is cancelled."""
+    """Raised inside a job's function by `Job.report` once the job is cancelled."""
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Job:
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def report(self, progress: float | None = None, message: str | None = None) -> None:
-        """Record progress (0 to 1) and a message; raise :class:`Cancelled` when cancelled.
+        """Record progress (0 to 1) and a message; raise `Cancelled` when cancelled.
 
         Parameters
         ----------
@@ -82,7 +82,7 @@ class Job:
 
     @property
     def cancelled(self) -> bool:
-        """True once :meth:`Jobs.cancel` was called."""
+        """True once `Jobs.cancel` was called."""
         return self.cancel_event.is_set()
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,7 +115,7 @@ class Jobs:
         ----------
         kind : str
         fn : callable
-            Takes the :class:`Job`; returns the result dict. A :class:`~medseg.errors.MedsegError`
+            Takes the `Job`; returns the result dict. A [`MedsegError`][medseg.errors.MedsegError]
             it raises fails the job with its message.
 
         Returns

@@ -1,10 +1,10 @@
 """NIfTI bytes for the browser: images and label maps to ``.nii.gz`` bytes and back.
 
 The viewer (niivue) reads NIfTI; every image goes out as one, with its geometry (the same
-RAS affine :func:`medseg.io.write_image` would write). A 2D image is a one-slice volume, a
+RAS affine [`medseg.io.write_image`][] would write). A 2D image is a one-slice volume, a
 colour photograph an RGB24 volume (3 channels shown in colour), other multi-channel images a
 4D volume (one frame per channel). Label maps the browser sends back are decoded with
-:func:`decode_label` and checked against the image's grid.
+`decode_label` and checked against the image's grid.
 
 Examples
 --------

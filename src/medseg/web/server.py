@@ -55,7 +55,7 @@ def serve(app: Any, host: str, port: int, *, on_started: Callable[[], None] | No
     Parameters
     ----------
     app : fastapi.FastAPI
-        From :func:`medseg.web.create_app`.
+        From [`medseg.web.create_app`][].
     host : str
     port : int
     on_started : callable, optional

@@ -1,6 +1,6 @@
 """The cases ``medseg serve`` shows: every served root's cases, their images, labels and saves.
 
-Each root is any dataset layout :func:`medseg.io.load_dataset` reads (``images/`` +
+Each root is any dataset layout [`medseg.io.load_dataset`][] reads (``images/`` +
 ``labels/``, an npy pair, MSD), or a plain folder of images (their labels then go to
 ``ROOT/labels/``). A case is known by an id (its case id, prefixed ``N:`` with the root's
 index when several roots are served); ids are looked up, never turned into paths, and every
@@ -10,7 +10,7 @@ is read or written.
 Saving a label map writes it in the dataset's own layout and format with the image's
 geometry, atomically; the previous file is copied first into a history folder beside the
 labels (``labels_history/``, names stamped with the time). Each label has an ETag; a save
-whose ETag is stale (the file changed since it was loaded) raises :class:`Conflict`.
+whose ETag is stale (the file changed since it was loaded) raises `Conflict`.
 
 Examples
 --------
@@ -161,7 +161,7 @@ class Store:
     Parameters
     ----------
     roots : sequence of str or Path
-        Dataset folders (any layout :func:`medseg.io.load_dataset` reads) or plain folders of images.
+        Dataset folders (any layout [`medseg.io.load_dataset`][] reads) or plain folders of images.
     cache : int
         How many decoded images to keep in memory.
 
@@ -414,7 +414,7 @@ class Store:
                 "modified": modified, "test": e.test}
 
     def cases(self) -> list[dict[str, Any]]:
-        """:meth:`info` of every case, in order."""
+        """`info` of every case, in order."""
         return [self.info(i) for i in self.entries]
 
     # ------------------------------------------------------------------ saving
