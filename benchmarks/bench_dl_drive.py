@@ -12,10 +12,19 @@ each needed to first reach F1 0.80 on the held-out images (medseg: from its vali
 log, whose time counts against its budget; plain: evaluated every --eval-every seconds,
 evaluation time excluded from its clock).
 
+``--holdout`` scores both on images neither ever saw: the fold's held-out images are
+removed from medseg's dataset, so medseg's own validation split (which picks its checkpoint,
+inference window, post-processing and temperature) comes from the other 16 images, as it
+would for a user who then predicts new data; the plain loop trains on the same 16. Without
+``--holdout`` medseg validates on the very images it is scored on (its cross-validation
+figure, optimistic with 4 images). ``--variant NAME:key=value,...`` adds medseg runs with
+other ``TrainConfig`` options (e.g. ``--variant ema:ema=on --variant all:ema=on,folds=1``).
+
 Usage::
 
     python benchmarks/bench_dl_drive.py --budget 20 --folds 0,1,2,3,4
     python benchmarks/bench_dl_drive.py --budget 4 --folds 0          # quick check
+    python benchmarks/bench_dl_drive.py --budget 4 --folds 0 --holdout --variant ema:ema=on
 """
 from __future__ import annotations
 
@@ -131,18 +140,35 @@ def plain_loop(train, val, budget_s: float, seed: int, eval_every: float, max_st
 
 
 # ------------------------------------------------------------------------------ medseg
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``NAME:key=value,...`` -> (NAME, TrainConfig overrides)."""
+    import dataclasses
+
+    from medseg.train import TrainConfig
+
+    name, _, opts = text.partition(":")
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    kw = {}
+    for item in filter(None, opts.split(",")):
+        k, _, v = item.partition("=")
+        if k not in types:
+            raise SystemExit(f"--variant {text}: {k} is not a TrainConfig field")
+        kw[k] = int(v) if v.lstrip("-").isdigit() else float(v) if v.replace(".", "", 1).isdigit() else v
+    return name, kw
+
+
 def medseg_run(ds, fold: int, n_folds: int, budget_min: float, seed: int, out: Path, val,
-               device: str = "auto") -> dict:
+               device: str = "auto", options: dict | None = None) -> dict:
     from medseg.methods.base import load_model
     from medseg.methods.dl import train_unet as train_model
     from medseg.train import TrainConfig
 
-    cfg = TrainConfig(time_budget=budget_min, folds=n_folds, fold=str(fold), seed=seed, progress=False,
-                      device=device)
+    opts = {"folds": n_folds, "fold": str(fold), **(options or {})}
+    cfg = TrainConfig(time_budget=budget_min, seed=seed, progress=False, device=device, **opts)
     t0 = time.perf_counter()
     info = train_model(ds, out, cfg)
     wall = time.perf_counter() - t0
-    log = json.loads((out / f"fold_{fold}" / "log.json").read_text())
+    log = json.loads((out / f"fold_{cfg.fold}" / "log.json").read_text())
     first80 = next((h["elapsed_s"] / 60 for h in log["history"] if h.get("val_dice", 0) >= 0.80), None)
     seg = load_model(out)
     preds = [seg(img).array for img, _, _ in val]
@@ -170,7 +196,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--device", default="cpu", help="cpu (the issue's setting) or cuda, for both contenders")
     ap.add_argument("--out", default=None, help="folder for models and results.json (default: a temp folder)")
+    ap.add_argument("--holdout", action="store_true",
+                    help="score on images medseg never saw (its validation split comes from the training images)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...",
+                    help="another medseg run with these TrainConfig options (repeatable)")
     a = ap.parse_args()
+    variants = [parse_variant(v) for v in a.variant]
     if a.threads:
         torch.set_num_threads(a.threads)
     ds = drive_dataset()
@@ -178,25 +209,37 @@ def main() -> None:
     out = Path(a.out or tempfile.mkdtemp(prefix="bench_dl_drive_"))
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else (platform.processor() or platform.machine())
-    print(f"# DRIVE 5-fold, budget {a.budget} min, device {a.device}, torch threads {torch.get_num_threads()}, {dev}")
+    print(f"# DRIVE 5-fold, budget {a.budget} min, device {a.device}, torch threads {torch.get_num_threads()}, {dev}"
+          + (", held-out images unseen by medseg's validation" if a.holdout else ""))
     results = {}
     for k in parse_folds(a.folds, a.n_folds):
         val = load_cases(ds, splits[k]["val"])
         train = load_cases(ds, splits[k]["train"])
         r = {}
-        if not a.skip_medseg:
-            r["medseg"] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"medseg_fold{k}", val,
-                                     device=a.device)
+        runs = ([("medseg", {})] if not a.skip_medseg else []) + variants
+        for name, opts in runs:
+            if a.holdout:  # medseg sees only the training images; its own split validates
+                import dataclasses
+
+                keep = set(splits[k]["train"])
+                sub = dataclasses.replace(ds, cases=[c for c in ds.cases if c.case_id in keep])
+                opts = {"fold": "0", **opts}
+                r[name] = medseg_run(sub, 0, a.n_folds, a.budget, a.seed, out / f"{name}_fold{k}", val,
+                                     device=a.device, options=opts)
+            else:
+                r[name] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"{name}_fold{k}", val,
+                                     device=a.device, options=opts)
         if not a.skip_plain:
             r["plain"] = plain_loop(train, val, a.budget * 60, a.seed, a.eval_every, device=a.device)
         results[k] = r
         for name, v in r.items():
-            print(f"fold {k} {name:7s} F1(FOV) {v['f1']:.4f} pooled {v['f1_pooled']:.4f} steps {v['steps']} "
+            print(f"fold {k} {name:8s} F1(FOV) {v['f1']:.4f} pooled {v['f1_pooled']:.4f} steps {v['steps']} "
                   f"samples/s {v['samples_per_s']:.1f} min->0.80 {v['minutes_to_f1_080']}", flush=True)
-        if "medseg" in r and "plain" in r:
-            print(f"fold {k} medseg - plain: {r['medseg']['f1'] - r['plain']['f1']:+.4f}")
+        for name in r:
+            if name != "plain" and "plain" in r:
+                print(f"fold {k} {name} - plain: {r[name]['f1'] - r['plain']['f1']:+.4f}")
         (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    for name in ("medseg", "plain"):
+    for name in ["medseg", *(v[0] for v in variants), "plain"]:
         f = [r[name]["f1"] for r in results.values() if name in r]
         if f:
             print(f"mean F1 {name}: {np.mean(f):.4f} over {len(f)} fold(s)")

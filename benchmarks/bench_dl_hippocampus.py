@@ -9,9 +9,15 @@ For each requested fold of a 5-fold split (medseg's seeded split, shared by both
 
 and prints the mean Dice over the two classes (anterior, posterior) on the held-out cases.
 
+``--holdout`` keeps the fold's held-out cases out of medseg's dataset (its own validation
+split then comes from the training cases, as for a user predicting new data) and
+``--variant NAME:key=value,...`` adds medseg runs with other ``TrainConfig`` options, as in
+``bench_dl_drive.py``.
+
 Usage::
 
     python benchmarks/bench_dl_hippocampus.py --budget 15 --folds 0,1,2,3,4
+    python benchmarks/bench_dl_hippocampus.py --budget 4 --folds 0 --holdout --variant ema:ema=on
     python benchmarks/bench_dl_hippocampus.py --budget 4 --folds 0      # quick check
     python benchmarks/bench_dl_hippocampus.py --budget 2 --folds 0 --device cuda   # both on a GPU
 """
@@ -104,16 +110,18 @@ def plain_loop(train, val, budget_s: float, seed: int, device: str = "cpu") -> d
     return {"dice": md, "per_class": per, "steps": steps, "samples_per_s": 4 * steps / t_train}
 
 
-def medseg_run(ds, fold, n_folds, budget_min, seed, out: Path, val, device: str = "cpu") -> dict:
+def medseg_run(ds, fold, n_folds, budget_min, seed, out: Path, val, device: str = "cpu",
+               options: dict | None = None) -> dict:
     from medseg.methods.base import load_model
     from medseg.methods.dl import train_unet as train_model
     from medseg.train import TrainConfig
 
     t0 = time.perf_counter()
-    info = train_model(ds, out, TrainConfig(time_budget=budget_min, folds=n_folds, fold=str(fold), seed=seed,
-                                            progress=False, device=device))
+    opts = {"folds": n_folds, "fold": str(fold), **(options or {})}
+    cfg = TrainConfig(time_budget=budget_min, seed=seed, progress=False, device=device, **opts)
+    info = train_model(ds, out, cfg)
     wall = time.perf_counter() - t0
-    log = json.loads((out / f"fold_{fold}" / "log.json").read_text())
+    log = json.loads((out / f"fold_{cfg.fold}" / "log.json").read_text())
     seg = load_model(out)
     t1 = time.perf_counter()
     preds = [seg(img).array for img, _ in val]
@@ -139,7 +147,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--device", default="cpu", help="cpu (the issue's setting) or cuda, for both contenders")
+    ap.add_argument("--holdout", action="store_true",
+                    help="score on cases medseg never saw (its validation split comes from the training cases)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...",
+                    help="another medseg run with these TrainConfig options (repeatable)")
     a = ap.parse_args()
+    from bench_dl_drive import parse_variant
+
+    variants = [parse_variant(v) for v in a.variant]
     if a.threads:
         torch.set_num_threads(a.threads)
     root = shared_data("Hippocampus")
@@ -150,22 +165,31 @@ def main() -> None:
     out = Path(a.out or tempfile.mkdtemp(prefix="bench_dl_hippo_"))
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else "cpu"
-    print(f"# Hippocampus 5-fold, budget {a.budget} min, device {dev}, torch threads {torch.get_num_threads()}")
+    print(f"# Hippocampus 5-fold, budget {a.budget} min, device {dev}, torch threads {torch.get_num_threads()}"
+          + (", held-out cases unseen by medseg's validation" if a.holdout else ""))
     results = {}
     for k in parse_folds(a.folds, a.n_folds):
         val = load_cases(ds, splits[k]["val"])
         r = {}
-        if not a.skip_medseg:
-            r["medseg"] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"medseg_fold{k}", val,
-                                     device=a.device)
+        for name, opts in ([("medseg", {})] if not a.skip_medseg else []) + variants:
+            if a.holdout:  # medseg sees only the training cases; its own split validates
+                import dataclasses
+
+                keep = set(splits[k]["train"])
+                sub = dataclasses.replace(ds, cases=[c for c in ds.cases if c.case_id in keep])
+                r[name] = medseg_run(sub, 0, a.n_folds, a.budget, a.seed, out / f"{name}_fold{k}", val,
+                                     device=a.device, options={"fold": "0", **opts})
+            else:
+                r[name] = medseg_run(ds, k, a.n_folds, a.budget, a.seed, out / f"{name}_fold{k}", val,
+                                     device=a.device, options=opts)
         if not a.skip_plain:
             r["plain"] = plain_loop(load_cases(ds, splits[k]["train"]), val, a.budget * 60, a.seed, a.device)
         results[k] = r
         for name, v in r.items():
-            print(f"fold {k} {name:7s} mean Dice {v['dice']:.4f} (ant {v['per_class'][0]:.4f}, post "
+            print(f"fold {k} {name:8s} mean Dice {v['dice']:.4f} (ant {v['per_class'][0]:.4f}, post "
                   f"{v['per_class'][1]:.4f}) steps {v['steps']} samples/s {v['samples_per_s']:.2f}", flush=True)
         (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    for name in ("medseg", "plain"):
+    for name in ["medseg", *(v[0] for v in variants), "plain"]:
         d = [r[name]["dice"] for r in results.values() if name in r]
         if d:
             print(f"mean Dice {name}: {np.mean(d):.4f} over {len(d)} fold(s)")

@@ -100,3 +100,31 @@ def test_label_values_missing_from_the_training_labels_are_warned_about(fundus, 
         plan = make_plan(fp, measure=False)
     assert plan.n_classes == 3
     assert "label value(s) 1 never occur" in caplog.text
+
+
+def test_plan_shrinks_batch_then_patch_for_a_network_too_slow_for_the_budget(monkeypatch):
+    """A step cost proportional to batch x patch voxels (no real timing): with a budget of a
+    few steps the batch halves to 2, then the longest patch axis halves, until FEW_STEPS fit."""
+    from medseg.train import planner
+
+    timed = []
+
+    def fake_time(plan, device, n=2):
+        timed.append((plan.batch_size, tuple(plan.patch_size)))
+        return 1e-6 * plan.batch_size * float(np.prod(plan.patch_size))
+
+    monkeypatch.setattr(planner, "_time_step", fake_time)
+    fp = _fp3d([[1.0, 1.0, 1.0]] * 3, modality=("MRI",))
+    fp["shapes"] = [[64, 96, 64]] * 3
+    wide = make_plan(fp, time_budget_s=1e9, measure=True)
+    assert wide.batch_size >= 2 and len(timed) >= 1
+    timed.clear()
+    vox = 2 * 32 * 48 * 32  # the step time of batch 2, patch 32x48x32 ...
+    budget = planner.FEW_STEPS * 1e-6 * vox  # ... is exactly what the budget allows FEW_STEPS of
+    plan = make_plan(fp, time_budget_s=budget, measure=True)
+    assert plan.batch_size == 2 and budget / plan.step_seconds >= planner.FEW_STEPS - 1e-6
+    assert plan.patch_size == (32, 48, 32)  # the longest axis halved each time: 96, then 64, then 64
+    assert timed[-1] == (2, (32, 48, 32))
+    # a patch or batch the user gave is kept, however few steps it gets
+    kept = make_plan(fp, overrides={"patch_size": (64, 96, 64)}, time_budget_s=budget, measure=True)
+    assert kept.patch_size == (64, 96, 64)

@@ -1,8 +1,8 @@
-"""Inference on the validation cases, for training: :class:`PredictorValidator` implements the
-:class:`~medseg.dl.validation.Validator` protocol that :func:`medseg.train.engine.train_model`
+"""Inference on the validation cases, for training: `PredictorValidator` implements the
+[`Validator`][medseg.dl.validation.Validator] protocol that [`medseg.train.engine.train_model`][]
 receives. It predicts the held-out cases during training and, at its end, chooses the
-inference window (:data:`WINDOW_TOLERANCE`) and the post-processing
-(:func:`select_postprocessing`) recorded in ``model.json``.
+inference window (`WINDOW_TOLERANCE`) and the post-processing
+(`select_postprocessing`) recorded in ``model.json``.
 
 Examples
 --------
@@ -29,20 +29,20 @@ log = logging.getLogger(__name__)
 
 __all__ = ["WINDOW_TOLERANCE", "PredictorValidator", "select_postprocessing"]
 
-#: ``medseg train`` keeps whole-image windows when their mean validation Dice is at most this
-#: much below that of training-size windows (see :class:`~medseg.infer.predictor.Predictor`'s
-#: ``window``)
 WINDOW_TOLERANCE = 0.001
+"""``medseg train`` keeps whole-image windows when their mean validation Dice is at most this much
+below that of training-size windows (see [`Predictor`][medseg.infer.predictor.Predictor]'s
+``window``)."""
 
 #: (prediction, truth, roi) label maps of one validation case
 Pair = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 
 class PredictorValidator:
-    """The :class:`~medseg.dl.validation.Validator` of training, with :class:`Predictor`.
+    """The [`Validator`][medseg.dl.validation.Validator] of training, with `Predictor`.
 
     Validation predictions use windows of the plan's patch size at
-    :data:`~medseg.dl.validation.VALIDATION_OVERLAP`, no test-time augmentation and the
+    [`VALIDATION_OVERLAP`][medseg.dl.validation.VALIDATION_OVERLAP], no test-time augmentation and the
     torch backend uncompiled (reproducible), and leave the training network's memory layout
     as it is.
 
@@ -77,11 +77,11 @@ class PredictorValidator:
         """Choose, on the validation cases, the inference window and the post-processing.
 
         Window: ``"image"`` (whole-image windows, far fewer voxels to compute) when its
-        mean validation Dice is within :data:`WINDOW_TOLERANCE` of training-size windows,
+        mean validation Dice is within `WINDOW_TOLERANCE` of training-size windows,
         else ``"patch"`` (also when no validation image is larger than a patch, where both
         are the same). Post-processing: keep-largest-component per class where it raises
         the validation Dice of the chosen window's predictions
-        (:func:`select_postprocessing`).
+        (`select_postprocessing`).
 
         Parameters
         ----------
@@ -125,11 +125,15 @@ def _mean_dice(pairs: Sequence[Pair], n_classes: int) -> float:
     return float(np.mean([np.mean(dice_per_class(p, t, n_classes, r)) for p, t, r in pairs]))
 
 
-def select_postprocessing(pairs: Sequence[Pair], n_classes: int, *, min_gain: float = 1e-3) -> dict[str, str]:
-    """Per-class post-processing rules chosen on validation predictions.
+def select_postprocessing(pairs: Sequence[Pair], n_classes: int, *, min_gain: float = 1e-3,
+                          max_case_loss: float = 5e-3) -> dict[str, str]:
+    """Per-class post-processing rules chosen on validation predictions, only where they help clearly.
 
     Keeping only the largest connected component of a class is chosen where it raises the
-    class's mean Dice over the cases by more than ``min_gain``.
+    class's mean Dice over the cases by more than ``min_gain`` **and** lowers no single case's
+    Dice by more than ``max_case_loss``. A rule that deletes a real second component in even
+    one validation case will do so on new data too (a second lesion, the other lung, a vessel
+    cut by the field of view), where the mean of a few validation cases can hide it.
 
     Parameters
     ----------
@@ -138,12 +142,25 @@ def select_postprocessing(pairs: Sequence[Pair], n_classes: int, *, min_gain: fl
     n_classes : int
         Classes including background.
     min_gain : float
+        Least gain of the class's mean Dice.
+    max_case_loss : float
+        Largest loss of Dice the rule may cause on any one case.
 
     Returns
     -------
     dict
         ``{"class": "largest"}`` for the classes it helps (see
-        :func:`medseg.postprocess.apply_rules`).
+        [`medseg.postprocess.apply_rules`][]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = np.zeros((8, 8), np.uint8); truth[1:4, 1:4] = 1
+    >>> stray = truth.copy(); stray[6, 6] = 1          # the rule helps this case ...
+    >>> two = truth.copy(); two[5:8, 5:8] = 1          # ... and would cut this one's second object
+    >>> cases = [(stray, truth, None)] * 10                # mean gain +0.053 ...
+    >>> select_postprocessing(cases, 2), select_postprocessing(cases + [(two, two, None)], 2)
+    ({'1': 'largest'}, {})
     """
     rules: dict[str, str] = {}
     for c in range(1, n_classes):
@@ -151,6 +168,10 @@ def select_postprocessing(pairs: Sequence[Pair], n_classes: int, *, min_gain: fl
         for pred, truth, roi in pairs:
             before.append(class_dice(pred, truth, c, roi))
             after.append(class_dice(apply_rules(pred, {str(c): "largest"}), truth, c, roi))
-        if np.mean(after) > np.mean(before) + min_gain:
+        change = np.asarray(after) - np.asarray(before)
+        if change.mean() > min_gain and change.min() >= -max_case_loss:
             rules[str(c)] = "largest"
+        elif change.mean() > min_gain:
+            log.info("post-processing: keeping the largest component of class %d would raise the validation Dice "
+                     "by %.4f on average but lowers one case by %.4f: not used", c, change.mean(), -change.min())
     return rules

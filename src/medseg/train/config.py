@@ -13,7 +13,7 @@ class TrainConfig:
     The fields are the schedule (``epochs`` or ``time_budget``; ``iters_per_epoch``, ``val_every``,
     ``patience``), the folds (``fold``, ``folds``, ``seed``, ``resume``), the machine
     (``device``, ``workers``, ``compile``, ``progress``, ``distribute``) and overrides of the derived
-    :class:`~medseg.dl.plan.Plan` (``net``, ``patch_size``, ``batch_size``,
+    [`Plan`][medseg.dl.plan.Plan] (``net``, ``patch_size``, ``batch_size``,
     ``channels``, ``lr``, ``optimizer``, ``loss``; ``plan``: a JSON file of plan
     fields). Each field's ``help`` metadata (``medseg train --help``) says more.
 
@@ -41,6 +41,9 @@ class TrainConfig:
         "help": "background augmentation threads (default: one per CPU core beyond the first, at most 2 "
                 "on the CPU and 8 with a GPU; 0: batches made in the training thread)"})
     grad_clip: float = field(default=12.0, metadata={"help": "gradient norm clipping (0: off)"})
+    ema: str = field(default="off", metadata={
+        "help": "on: validate and ship a running average of the weights over the last ~10 percent of the steps "
+                "(medseg.train.ema); off: the weights of the last step"})
     compile: str = field(default="auto", metadata={
         "help": "torch.compile the training network: auto (when a fold is planned to train for 5 minutes "
                 "or more; compiling takes 20-60 s on a CPU), on or off; training goes on uncompiled, with a "

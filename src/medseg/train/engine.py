@@ -2,8 +2,8 @@
 choose the window and the post-processing on the held-out cases, write the model folder
 (``model.json`` last, so a folder without it is incomplete).
 
-Inference comes in as a :class:`~medseg.dl.validation.Validator` argument: the ``unet``
-method (:mod:`medseg.methods.dl`) passes :class:`medseg.infer.validation.PredictorValidator`.
+Inference comes in as a [`Validator`][medseg.dl.validation.Validator] argument: the ``unet``
+method ([`medseg.methods.dl`][]) passes [`medseg.infer.validation.PredictorValidator`][].
 
 Examples
 --------
@@ -142,7 +142,7 @@ def train_model(dataset: Dataset, out_dir: str | Path, cfg: TrainConfig | None =
     cfg : TrainConfig, optional
     validator : Validator
         Inference for validation and for the final choice of the inference window and
-        post-processing (:class:`medseg.infer.validation.PredictorValidator`).
+        post-processing ([`medseg.infer.validation.PredictorValidator`][]).
     step_callback : callable, optional
         ``step_callback(step)`` after each optimisation step; what it raises propagates.
 
@@ -184,6 +184,8 @@ def _check(dataset: Dataset, out: Path, cfg: TrainConfig) -> None:
         raise ConfigError(f"--time-budget must be positive minutes, got {cfg.time_budget}")
     if cfg.compile not in ("auto", "on", "off"):
         raise ConfigError(f"--compile must be auto, on or off, got {cfg.compile!r}")
+    if cfg.ema not in ("on", "off"):
+        raise ConfigError(f"--ema must be on or off, got {cfg.ema!r}")
     if cfg.epochs is not None and cfg.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {cfg.epochs}")
     if cfg.epochs is not None and cfg.time_budget is not None:
@@ -404,7 +406,7 @@ def fit_validation_temperature(folds: Iterable[tuple[Any, Sequence[Any]]], plan:
     windows, no mirroring); one temperature for all folds minimises the negative
     log-likelihood of their voxels (inside the ROI where there is one), at most
     ``max_voxels`` of them drawn evenly from the cases
-    (:func:`medseg.metrics.probability.fit_temperature`). Prediction divides every member's
+    ([`medseg.metrics.probability.fit_temperature`][]). Prediction divides every member's
     logits by it.
 
     Parameters
@@ -444,7 +446,7 @@ def fit_validation_temperature(folds: Iterable[tuple[Any, Sequence[Any]]], plan:
 
 
 def _say_roi(plan: Plan) -> None:
-    """Tell what the training ROIs mean for the model (see :mod:`medseg.roi`)."""
+    """Tell what the training ROIs mean for the model (see [`medseg.roi`][])."""
     if not plan.use_roi:
         return
     if plan.roi_outside == BACKGROUND:

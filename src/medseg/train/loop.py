@@ -2,9 +2,12 @@
 
 Layout of a fold folder::
 
-    fold_K/checkpoint_last.pt   weights (state_dict), after every epoch
-    fold_K/checkpoint_best.pt   weights of the best validation Dice
-    fold_K/train_state.pt       optimiser, step, RNG, history: what --resume needs
+    fold_K/checkpoint_last.pt   weights (state_dict) after every epoch: the model's weights
+                                (with --ema on, the running average of the training weights,
+                                see medseg.train.ema)
+    fold_K/checkpoint_best.pt   the same at the best validation Dice
+    fold_K/train_state.pt       optimiser, step, RNG, history, the raw weights under --ema:
+                                what --resume needs
     fold_K/log.json             per-epoch loss, learning rate, validation Dice, time
     fold_K/tb/                  TensorBoard logs
 
@@ -13,9 +16,9 @@ the newest state always refers to weights that exist. An exception raised from
 ``step_callback`` (or an interruption) leaves the last complete epoch's files for
 ``--resume``.
 
-Validation predicts through the :class:`~medseg.dl.validation.Validator` the caller
+Validation predicts through the [`Validator`][medseg.dl.validation.Validator] the caller
 passes in (sliding windows are inference's business; this package never imports
-:mod:`medseg.infer`).
+[`medseg.infer`][]).
 
 Examples
 --------
@@ -59,6 +62,7 @@ from medseg.train.distributed import (
     world_size,
     wrap_ddp,
 )
+from medseg.train.ema import WeightAverage
 from medseg.train.losses import make_loss
 from medseg.train.transfer import norm_parameter
 
@@ -86,8 +90,8 @@ def _optimizer(plan: Plan, net: torch.nn.Module, frozen: set[str] | None = None)
     raise ConfigError(f"unknown optimizer '{plan.optimizer}'; choose adamw, adam or sgd")
 
 
-#: a fold planned to train at least this long (seconds) is compiled under ``--compile auto``
 COMPILE_MIN_SECONDS = 300.0
+"""A fold planned to train at least this long (seconds) is compiled under ``--compile auto``."""
 
 
 def _use_compile(cfg, plan, time_budget_s: float | None, total_steps: int | None) -> bool:
@@ -95,7 +99,7 @@ def _use_compile(cfg, plan, time_budget_s: float | None, total_steps: int | None
 
     Compiling costs 20-60 s on a CPU and then saves 8 % (3D U-Net) to 20 % (2D) of every
     step (benchmarks/results/dl.md), so ``auto`` compiles only folds planned to train for
-    :data:`COMPILE_MIN_SECONDS` or more: by the time budget, or by the steps times the
+    `COMPILE_MIN_SECONDS` or more: by the time budget, or by the steps times the
     step time measured when planning. The decision depends on the configuration and the
     fold's budget, so a resumed fold decides as the interrupted one did (the compiled
     kernels are deterministic: a resumed compiled run ends bit-identical on the CPU)."""
@@ -158,7 +162,7 @@ def validate(net: torch.nn.Module, cases: Sequence[PreparedCase], plan: Plan, de
     plan : Plan
     device : torch.device
     validator : Validator
-        Predicts the cases (see :meth:`~medseg.dl.validation.Validator.probabilities`).
+        Predicts the cases (see [`probabilities`][medseg.dl.validation.Validator.probabilities]).
 
     Returns
     -------
@@ -215,7 +219,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         ``step_callback(step)`` after each optimisation step; what it raises propagates
         (the files of the last finished epoch stay, for ``--resume``).
     data_parallel : bool
-        In a distributed run (:mod:`medseg.train.distributed`), train this fold with all
+        In a distributed run ([`medseg.train.distributed`][]), train this fold with all
         ranks (DistributedDataParallel: the plan's batch split over them, per-rank sampling
         seeds, the elapsed time and the validation shared, only rank 0 writing); False: this
         rank trains the fold alone (``--distribute folds``).
@@ -245,6 +249,8 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     net = build_net(plan).to(device)
     copied = initialise(net) if initialise is not None else set()
     opt = _optimizer(plan, net, copied if freeze_fraction > 0 else None)
+    ema = WeightAverage(net) if getattr(cfg, "ema", "off") == "on" else None
+    shipped = ema.module if ema is not None else net  # what validation scores and the checkpoints hold
     adv = None
     if getattr(cfg, "adversarial", False):
         if ddp:
@@ -267,8 +273,14 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     if cfg.resume and state_path.is_file():
         st = load_checkpoint(state_path)
         w = load_checkpoint(fold_dir / "checkpoint_last.pt")
-        net.load_state_dict(w["model"])
+        net.load_state_dict(st["raw_model"] if "raw_model" in st else w["model"])
         opt.load_state_dict(st["optimizer"])
+        if ema is not None:
+            if "raw_model" not in st:
+                raise ConfigError(f"{fold_dir}: the interrupted run kept no weight average; resume with --ema off")
+            ema.load_state_dict(w["model"])
+        elif "raw_model" in st:
+            raise ConfigError(f"{fold_dir}: the interrupted run averaged its weights; resume with --ema on")
         if adv is not None:
             if "adversarial" not in st:
                 raise ConfigError(f"{fold_dir}: the interrupted run was not adversarial; resume without --adversarial")
@@ -346,6 +358,8 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
             if adv is not None and head is not None:
                 adv.critic_step(xt, head, yt, mt)
             step += 1
+            if ema is not None:
+                ema.update(net, step)
             ep_losses.append(float(loss.detach()))
             now = time.perf_counter()
             elapsed += now - t_last
@@ -365,14 +379,14 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                        "elapsed_s": round(elapsed, 2), "train_s": round(elapsed - val_s, 2)}
                 ep_losses = []
                 if val_cases and (epoch % max(1, cfg.val_every) == 0 or out_of_time or step == stop):
-                    score, probs = validate(net, val_cases, plan, device, validator, shard=ddp)
+                    score, probs = validate(shipped, val_cases, plan, device, validator, shard=ddp)
                     rec["val_dice"] = score
                     if writes:
                         _tb_images(writer, val_cases[0], probs[0], step)
                     if score > best:
                         best, bad = score, 0
                         if writes:
-                            save_checkpoint({"model": net.state_dict(), "step": step, "val_dice": score},
+                            save_checkpoint({"model": shipped.state_dict(), "step": step, "val_dice": score},
                                             fold_dir / "checkpoint_best.pt")
                     else:
                         bad += 1
@@ -388,7 +402,7 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
                 rec["elapsed_s"] = round(elapsed, 2)
                 rngs = all_gather_object(torch.get_rng_state()) if ddp else None
                 if writes:
-                    _save_state(fold_dir, net, opt, step, elapsed, best, bad, history, val_s, rngs, adv)
+                    _save_state(fold_dir, net, opt, step, elapsed, best, bad, history, val_s, rngs, adv, ema)
                 if cfg.patience and bad >= cfg.patience:
                     log.info("early stopping after %d validations without improvement", bad)
                     stopped_early = True
@@ -403,11 +417,12 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
         if writer is not None:
             writer.close()
     if writes and not (fold_dir / "checkpoint_best.pt").is_file():
-        save_checkpoint({"model": net.state_dict(), "step": step, "val_dice": float("nan")},
+        save_checkpoint({"model": shipped.state_dict(), "step": step, "val_dice": float("nan")},
                         fold_dir / "checkpoint_best.pt")
     summary = {"steps": step, "elapsed_s": round(elapsed, 1), "best_val_dice": best if best >= 0 else None,
                "early_stopped": stopped_early, "compiled": model is not net and not ddp,
-               "first_step_s": None if compile_s is None else round(compile_s, 2), "history": history}
+               "first_step_s": None if compile_s is None else round(compile_s, 2),
+               "weight_average": ema is not None, "history": history}
     if ddp:
         summary["processes"] = world
     if writes:
@@ -417,9 +432,15 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
 
 
 def _save_state(fold_dir: Path, net, opt, step, elapsed, best, bad, history, val_s,
-                rngs: list[torch.Tensor] | None = None, adv: AdversarialTerm | None = None) -> None:
-    save_checkpoint({"model": net.state_dict(), "step": step}, fold_dir / "checkpoint_last.pt")
+                rngs: list[torch.Tensor] | None = None, adv: AdversarialTerm | None = None,
+                ema: WeightAverage | None = None) -> None:
+    # checkpoint_last holds the weights the model ships (the average with --ema on); the raw
+    # weights that the optimisation continues from go to train_state.pt
+    shipped = ema.state_dict() if ema is not None else net.state_dict()
+    save_checkpoint({"model": shipped, "step": step}, fold_dir / "checkpoint_last.pt")
     extra: dict[str, Any] = {} if rngs is None else {"torch_rng_ranks": rngs, "world_size": len(rngs)}
+    if ema is not None:
+        extra["raw_model"] = net.state_dict()
     if adv is not None:
         extra["adversarial"] = adv.state_dict()
     save_checkpoint({"optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "best": best, "bad": bad,

@@ -1,10 +1,10 @@
-"""Self-configuration: dataset fingerprint -> :class:`~medseg.dl.plan.Plan` (``plan.json``).
+"""Self-configuration: dataset fingerprint -> [`Plan`][medseg.dl.plan.Plan] (``plan.json``).
 
-The fingerprint (:func:`medseg.fingerprint.fingerprint`, the one ``medseg inspect`` shows)
+The fingerprint ([`medseg.fingerprint.fingerprint`][], the one ``medseg inspect`` shows)
 summarises what the plan needs: spatial dimensionality, shapes, spacings, channels,
 modality, foreground intensity statistics and class frequencies. The plan derives from it
 the target spacing (median), per-channel normalisation (a channel named CT,
-:func:`is_ct_channel`: clip to the foreground 0.5-99.5 percentiles and z-score with dataset
+`is_ct_channel`: clip to the foreground 0.5-99.5 percentiles and z-score with dataset
 statistics; otherwise, MR and the rest: per-image z-score), the channel names and the
 fusion of the modalities (``early``: channels; ``late``: one encoder each), the patch
 size (median shape, capped by a memory budget), the network
@@ -40,11 +40,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FULL_AUG_PASSES", "make_plan", "augmentation_strength", "is_ct_channel"]
 
-#: Passes over the training voxels after which the full nnU-Net-style augmentation is
-#: used. Augmentation fights over-fitting, which needs many passes over the same data; in
-#: a short schedule it only slows learning down (nnU-Net itself runs ~1000 epochs). Below
-#: this the transform probabilities (flips included) are scaled by passes / FULL_AUG_PASSES.
 FULL_AUG_PASSES = 50.0
+"""Passes over the training voxels after which the full nnU-Net-style augmentation is used.
+Augmentation fights over-fitting, which needs many passes over the same data; in a short
+schedule it only slows learning down (nnU-Net itself runs ~1000 epochs). Below this the
+transform probabilities (flips included) are scaled by passes / FULL_AUG_PASSES."""
 
 
 def is_ct_channel(name: str) -> bool:
@@ -107,6 +107,36 @@ def _time_step(plan: Plan, device: str, n: int = 2) -> float:
         if i:
             times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+FEW_STEPS = 250
+"""Fewer steps than this in the time budget, even for the smallest width: the planner halves
+the batch (down to 2), then the patch's longest axis, until the network gets this many
+(bench_nets: r2unet on Hippocampus got 1 step in 2 minutes, unet++ on DRIVE 9)."""
+
+
+def _shrink_for_budget(plan: Plan, sec: float, budget_s: float, div: int, device: str) -> tuple[Plan, float]:
+    """Smaller batches, then patches, of ``plan`` until ``FEW_STEPS`` steps fit in ``budget_s``."""
+    floor = 2 * div if plan.dims == 3 else max(2 * div, 32)
+    while budget_s / sec < FEW_STEPS:
+        patch = list(plan.patch_size)
+        if plan.batch_size > 2:
+            new = dataclasses.replace(plan, batch_size=max(2, plan.batch_size // 2))
+        else:
+            i = int(np.argmax(patch))
+            half = (patch[i] // 2) // div * div
+            if half < floor:
+                break
+            patch[i] = half
+            if not _deep_enough(patch, div):
+                break
+            new = dataclasses.replace(plan, patch_size=tuple(patch))
+        t = _time_step(new, device)
+        log.info("plan: %.0f steps of batch %d, patch %s in the budget: trying batch %d, patch %s (%.3f s/step)",
+                 budget_s / sec, plan.batch_size, "x".join(map(str, plan.patch_size)), new.batch_size,
+                 "x".join(map(str, new.patch_size)), t)
+        plan, sec = new, t
+    return plan, sec
 
 
 def _flops(plan: Plan) -> float:
@@ -173,12 +203,12 @@ def augmentation_strength(plan: Plan, fp: dict[str, Any], steps: float | None) -
 def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
               time_budget_s: float | None = None, train_steps: int | None = None,
               device: str = "cpu", min_steps: int = 4000, measure: bool = True) -> Plan:
-    """Derive a :class:`~medseg.dl.plan.Plan` from a fingerprint.
+    """Derive a [`Plan`][medseg.dl.plan.Plan] from a fingerprint.
 
     Parameters
     ----------
     fp : dict
-        From :func:`medseg.fingerprint.fingerprint` (``strict=True``); the planner reads
+        From [`medseg.fingerprint.fingerprint`][] (``strict=True``); the planner reads
         ``dims``, ``n_cases``, ``shapes``, ``spacings``, ``n_channels``,
         ``declared_modality``, ``fg_stats``, ``class_counts``, ``label_names`` and
         ``has_roi``.
@@ -329,6 +359,8 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
                     plan, sec = other, t_o
                 else:
                     break
+        if plan is ref and time_budget_s / sec < FEW_STEPS and not {"batch_size", "patch_size"} & set(overrides):
+            plan, sec = _shrink_for_budget(plan, sec, time_budget_s, div, device)
         log.info("plan: channels=%s batch=%d, %.3f s/step -> %d steps in the budget", plan.channels,
                  plan.batch_size, sec, time_budget_s / sec)
         chosen = dataclasses.replace(plan, step_seconds=round(sec, 4))
