@@ -374,8 +374,11 @@ def write_gallery(rows: list[dict] | None) -> Path:
             "run by `scripts/docs_figures.py` on **the same 128×128 disc phantom** "
             "(`medseg.testing.disc_phantom(seed=3)`), with default parameters. Trainable methods were trained "
             "briefly on tiny phantom sets, so their scores show the mechanics, not their ceiling. `skull-strip` "
-            "works on 3D volumes only and is shown on the middle slice of `t1_head_phantom`. Generated page: "
-            "edit the script, not this file.", "",
+            "works on 3D volumes only and is shown on the middle slice of `t1_head_phantom`. A low score here "
+            "means the image is not the kind the method is for, not that it is broken: `vesselness` looks for "
+            "thin tubes (a disc has none), `local` thresholds each neighbourhood, so inside a large uniform disc "
+            "it splits noise, and `multi-otsu` makes three classes by default where this image has two. "
+            "Generated page: edit the script, not this file.", "",
             "![every method on the same image](img/gallery.jpg)", "",
             "| method | family | 2D/3D | trainable | Dice here | when to use it |", "|---|---|---|---|---|---|"]
     for n in sorted(medseg.METHODS.names()):

@@ -152,9 +152,13 @@ def _geometry(x: Any) -> tuple[tuple[float, ...] | None, np.ndarray | None]:
     return None, None
 
 
-#: Display width of one panel in CSS pixels: two per row for 2D images, four (image, truth,
-#: prediction, errors) per row for the views of a volume. The page's content is 1176 px wide.
-PANEL_WIDTH_2D, PANEL_WIDTH_3D = 576, 282
+PANEL_WIDTH_2D = 576
+"""Display width of one panel of a 2D image in CSS pixels: two per row (the page's content is
+1176 px wide)."""
+
+PANEL_WIDTH_3D = 282
+"""Display width of one view of a volume in CSS pixels: four per row (image, truth, prediction,
+errors)."""
 
 
 def _display_scale(w_phys: float, h_phys: float, width: float, height: float) -> float:

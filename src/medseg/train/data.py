@@ -143,6 +143,59 @@ def _rotation(rng: np.random.Generator, dims: int, max_angle: float) -> np.ndarr
     return r
 
 
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    """Uniform white noise in [-1, 1] smoothed by a Gaussian of ``sigma`` voxels, made cheaply.
+
+    The field is drawn on a grid ``f = sigma // 3`` times coarser, smoothed there with
+    ``sigma / f`` and interpolated up (linearly: the field is smooth at that scale), with its
+    amplitude scaled by ``f ** (-d / 2)`` so that its standard deviation is that of the
+    full-grid filter. A 48x64x48 field costs ~1 ms instead of ~25 ms, and the scipy filter
+    no longer holds the interpreter lock for long while the training thread runs.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    shape : tuple of int
+        The field's shape (a patch).
+    sigma : float
+        Smoothing scale in voxels.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float32 field of ``shape``.
+
+    Examples
+    --------
+    >>> f = _smooth_noise(np.random.default_rng(0), (64, 64), 10.0)
+    >>> f.shape, bool(0.0 < f.std() < 0.1)
+    ((64, 64), True)
+    """
+    f = max(1, int(sigma // 3))
+    if f == 1:
+        return ndi.gaussian_filter(rng.uniform(-1, 1, shape), sigma).astype(np.float32)
+    coarse = tuple(int(math.ceil((n - 1) / f)) + 1 for n in shape)
+    field = ndi.gaussian_filter(rng.uniform(-1, 1, coarse), sigma / f) * f ** (-len(shape) / 2)
+    return _upsample(field, f, shape).astype(np.float32)
+
+
+def _upsample(field: np.ndarray, f: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Linear interpolation of a coarse grid (spacing ``f``) at the first ``shape`` fine points,
+    one axis at a time as a small matrix product."""
+    out = field
+    for ax, n in enumerate(shape):
+        c = field.shape[ax]
+        pos = np.arange(n) / f
+        lo = np.minimum(np.floor(pos).astype(int), c - 1)
+        hi = np.minimum(lo + 1, c - 1)
+        w = pos - lo
+        mat = np.zeros((n, c))
+        mat[np.arange(n), lo] += 1 - w
+        mat[np.arange(n), hi] += w
+        out = np.moveaxis(np.tensordot(mat, out, axes=([1], [ax])), 0, ax)
+    return out
+
+
 class PatchSampler:
     """Draws augmented training batches; batch ``step`` depends only on ``(seed, step)``.
 
@@ -234,7 +287,7 @@ class PatchSampler:
                 sigma = rng.uniform(9, 13)
                 alpha = rng.uniform(0, 200 if d == 2 else 100) / sigma
                 for k in range(d):
-                    coords[k] += ndi.gaussian_filter(rng.uniform(-1, 1, tuple(self.patch)), sigma) * alpha * sigma
+                    coords[k] += _smooth_noise(rng, tuple(self.patch), sigma) * alpha * sigma
             coords += center.reshape((d,) + (1,) * d)
             # outside the image: 0, the normalised mean, as the sliding-window inferer pads
             x = np.stack([ndi.map_coordinates(ch, coords, order=1, mode="constant", cval=0.0)
