@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/docs_figures.py            # everything (about 1-2 minutes on 2 CPU cores)
     .venv/bin/python scripts/docs_figures.py --pages    # only the generated pages (CLI reference, gallery)
+    .venv/bin/python scripts/docs_figures.py --only ml,dl,explain,anon,scale   # the stage pages' figures (~1 min)
 
 Figures go to ``docs/img/`` (small PNG/JPG), generated pages to ``docs/reference/cli.md`` and
 ``docs/gallery.md``. Synthetic figures use ``medseg.testing``'s seeded phantoms; real-data figures
@@ -258,6 +259,209 @@ def _recipe(img):
     return get_recipe("retina-vessels")(img)
 
 
+# ---------------------------------------------------------------- stage-page figures (cheap, synthetic)
+def fig_ml() -> None:
+    """A random forest trained on 3 fundus phantoms, shown on a fourth: probability and errors."""
+    import medseg
+    from medseg.metrics import dice
+    from medseg.roi import apply_roi
+    from medseg.testing import fundus_phantom
+
+    plt = _plt()
+    train = [fundus_phantom((128, 128), seed=s) for s in (30, 31, 32)]
+    forest = medseg.METHODS.get("random-forest")().fit([i for i, _, _ in train], [lab for _, lab, _ in train],
+                                                        [roi for _, _, roi in train])
+    img, lab, roi = fundus_phantom((128, 128), seed=33)
+    prob = forest.predict_proba(img, roi)
+    vessel = prob.array[list(prob.meta["classes"]).index(1)]
+    pred = apply_roi(forest.predict(img, roi), roi)
+    rgb = np.moveaxis(img.array, 0, -1)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    axes[0].imshow(_grey(rgb))
+    axes[0].set_title("fundus phantom (not in training)", fontsize=9)
+    axes[1].imshow(vessel, cmap="magma", vmin=0, vmax=1)
+    axes[1].set_title("random forest: P(vessel)", fontsize=9)
+    axes[2].imshow(_errors(rgb, pred.array, lab.array))
+    axes[2].set_title(f"prediction vs truth, Dice in ROI {dice(pred, lab, roi=roi):.2f}\n"
+                      "green correct, orange false positive, purple missed", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    _save(fig, "ml_forest.jpg")
+
+
+def _tiny_unet(tmp: Path) -> Path:
+    """A small 2D U-Net trained for a few seconds on 6 disc phantoms (fold 0 of 2), shared by
+    the deep-learning and explanation figures."""
+    out = tmp / "tiny-unet"
+    if (out / "model.json").exists():
+        return out
+    from medseg.io import load_dataset
+    from medseg.methods.dl import train_unet
+    from medseg.testing import make_dataset
+    from medseg.train import TrainConfig
+
+    ds = make_dataset(tmp / "tiny-disc", kind="disc", n=6, shape=(64, 64), seed=7)
+    cfg = TrainConfig(epochs=8, iters_per_epoch=10, folds=2, fold="0", batch_size=4, progress=False, workers=1,
+                      channels=(8, 16, 32), compile="off")
+    train_unet(load_dataset(ds), out, cfg)
+    return out
+
+
+def fig_dl(tmp: Path) -> None:
+    """Training curve (loss, validation Dice per epoch, from fold_0/log.json) and a prediction."""
+    import json
+
+    import medseg
+    from medseg.metrics import dice
+    from medseg.testing import disc_phantom
+
+    plt = _plt()
+    model_dir = _tiny_unet(tmp)
+    hist = json.loads((model_dir / "fold_0" / "log.json").read_text())["history"]
+    epochs = [h["epoch"] for h in hist]
+    image, truth = disc_phantom((64, 64), seed=99)
+    pred = medseg.load_model(model_dir, {"tta": False, "compile": "off", "backend": "torch"})(image)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1.6, 1]})
+    ax = axes[0]
+    ax.plot(epochs, [h["loss"] for h in hist], "o-", color="#0072B2", label="training loss (Dice + CE)")
+    ax.set_xlabel("epoch (10 steps each)")
+    ax.set_ylabel("training loss", color="#0072B2")
+    ax2 = ax.twinx()
+    ax2.plot(epochs, [h["val_dice"] for h in hist], "s-", color="#D55E00", label="validation Dice")
+    ax2.set_ylabel("validation Dice (fold 0)", color="#D55E00")
+    ax2.set_ylim(0, 1)
+    ax.set_title("fold_0/log.json: 6 disc phantoms 64×64, 2 folds", fontsize=9)
+    axes[1].imshow(_errors(image.array, pred.array, truth.array))
+    axes[1].set_title(f"new phantom, Dice {dice(pred, truth):.2f}\ngreen correct, orange FP, purple missed",
+                      fontsize=9)
+    axes[1].axis("off")
+    _save(fig, "dl_training.png")
+
+
+def fig_explain(tmp: Path) -> None:
+    """Grad-CAM of the tiny U-Net on a disc phantom: image, saliency, overlay."""
+    from medseg.explain import explain_model
+    from medseg.testing import disc_phantom
+
+    plt = _plt()
+    image, _ = disc_phantom((64, 64), seed=99)
+    ex = explain_model(_tiny_unet(tmp), image, label=1, method="gradcam", device="cpu")
+    structure = (np.asarray(ex.labels) == 1).astype(np.uint8)
+    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.4))
+    axes[0].imshow(_grey(image.array), cmap="gray")
+    axes[0].set_title("disc phantom", fontsize=9)
+    im = axes[1].imshow(ex.saliency, cmap="inferno", vmin=0, vmax=1)
+    axes[1].set_title("Grad-CAM saliency of class 1", fontsize=9)
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+    axes[2].imshow(_grey(image.array), cmap="gray")
+    axes[2].imshow(ex.saliency, cmap="inferno", alpha=0.5, vmin=0, vmax=1)
+    axes[2].contour(structure, levels=[0.5], colors=["#56B4E9"], linewidths=0.8)
+    axes[2].set_title("saliency over the image,\npredicted class 1 outlined", fontsize=9)
+    for ax in (axes[0], axes[1], axes[2]):
+        ax.axis("off")
+    _save(fig, "explain_gradcam.png")
+
+
+def _identified_dicom(path: Path) -> None:
+    """One synthetic MR slice (a head phantom) as DICOM, with identifying text in its header."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    from medseg.testing import head_phantom
+
+    head, _ = head_phantom(seed=0)
+    a = head.array[head.shape[0] // 2]
+    a = ((a - a.min()) / (np.ptp(a) + 1e-9) * 1000).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.77", "1.2.826.0.1.3680043.8.498.78"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Doe^Jane", "HOSP-004217", "19700101", "F"
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20200115", "101500", "ACC123"
+    ds.InstitutionName, ds.ReferringPhysicianName = "St Elsewhere Hospital", "House^Greg"
+    ds.Modality, ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = "MR", "T1 axial", 7, 1
+    ds.PixelSpacing, ds.SliceThickness = ["1", "1"], "3"
+    ds.Rows, ds.Columns = a.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = a.tobytes()
+    ds.add_new(0x00091010, "LO", "scanner operator note: Jane D.")  # a private attribute
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def fig_anonymize(tmp: Path) -> None:
+    """A synthetic DICOM header's identifying fields before and after `medseg anonymize --date-shift`."""
+    import pydicom
+
+    plt = _plt()
+    src = tmp / "anon-in" / "slice.dcm"
+    _identified_dicom(src)
+    cmd = ["anonymize", str(src.parent), str(tmp / "anon-out"), "--date-shift"]
+    subprocess.run([sys.executable, "-m", "medseg", "-q", *cmd], check=True)
+    after_path = next((tmp / "anon-out").rglob("*.dcm"))
+    before, after = pydicom.dcmread(src), pydicom.dcmread(after_path)
+    fields = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+              "AccessionNumber", "InstitutionName", "ReferringPhysicianName", "StudyInstanceUID",
+              "SeriesDescription", "PatientIdentityRemoved"]
+
+    def show(ds, key, missing):
+        if key not in ds:
+            return missing
+        v = str(ds[key].value)
+        v = v if v else "(empty)"
+        return v if len(v) <= 30 else v[:27] + "..."
+
+    rows = [[k, show(before, k, "(absent)"), show(after, k, "(removed)")] for k in fields]
+    n_private = [str(sum(1 for e in ds if e.tag.is_private)) for ds in (before, after)]
+    rows.append(["private attributes", *n_private])
+    rows.append(["file name", src.name, str(after_path.relative_to(tmp / "anon-out"))])
+    fig, ax = plt.subplots(figsize=(9.5, 0.26 * (len(rows) + 1)))
+    ax.axis("off")
+    tbl = ax.table(cellText=rows, colLabels=["DICOM attribute", "before", "after medseg anonymize"],
+                   cellLoc="left", colLoc="left", bbox=[0, 0, 1, 1], colWidths=[0.27, 0.36, 0.37])
+    tbl.auto_set_font_size(False)
+    tbl.set_fontsize(9)
+    for (r, c), cell in tbl.get_celld().items():
+        cell.set_edgecolor("#bbbbbb")
+        if r == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#eeeeee")
+        elif c == 2 and rows[r - 1][1] != rows[r - 1][2]:
+            cell.set_facecolor("#e3f2ec")
+    ax.set_title("medseg anonymize in/ out/ --date-shift, on a synthetic MR slice",
+                 fontsize=9, pad=6)
+    _save(fig, "anonymize.png")
+
+
+#: measured by ``python benchmarks/bench_scale.py`` (benchmarks/RESULTS.md, Scale); not re-measured here
+SCALE_MEASURED = {
+    "inference": {"local": 1.78, "Ray ×1": 1.41, "Ray ×2": 2.26},
+    "training": {"1 process": 74.8, "--nproc 2": 62.8},
+}
+
+
+def fig_scale() -> None:
+    """Bar charts of the Scale numbers measured by benchmarks/bench_scale.py (copied from RESULTS.md)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, (part, vals), unit, colours in zip(
+            axes, SCALE_MEASURED.items(), ("cases/s, end to end", "samples/s"),
+            (["#999999", "#56B4E9", "#0072B2"], ["#999999", "#E69F00"])):
+        bars = ax.bar(list(vals), list(vals.values()), color=colours)
+        ax.bar_label(bars, fmt="%.2f" if part == "inference" else "%.1f", fontsize=9)
+        ax.set_ylabel(unit, fontsize=9)
+        ax.set_title(("medseg predict, 24 phantoms 256², tiny 2D unet\n(Ray start-up included)" if part == "inference"
+                      else "medseg train, 8 phantoms 256², 200 steps (gloo)")
+                     + f"\npython benchmarks/bench_scale.py --part {part}", fontsize=9)
+        ax.margins(y=0.15)
+    fig.text(0.5, -0.04, "measured on 2 shared CPU cores (x86_64, load 2-5); numbers copied from "
+             "benchmarks/RESULTS.md (Scale), not re-measured", ha="center", fontsize=9)
+    _save(fig, "scale.png")
+
+
 # ---------------------------------------------------------------- real data
 def fig_real() -> None:
     """Real-data figures from the shared data; skipped cleanly when it is absent."""
@@ -412,7 +616,8 @@ def main(argv: list[str] | None = None) -> None:
     """Make every figure (or only the generated pages with ``--pages``)."""
     ap = argparse.ArgumentParser(description="make the documentation's figures and generated pages")
     ap.add_argument("--pages", action="store_true", help="only docs/reference/cli.md and docs/gallery.md")
-    ap.add_argument("--only", default="", help="comma-separated figure names: data,prep,features,gallery,eval,real")
+    ap.add_argument("--only", default="", help="comma-separated figure names: data,prep,features,gallery,eval,"
+                    "real,ml,dl,explain,anon,scale")
     a = ap.parse_args(argv)
     print(f"wrote {write_cli_reference().relative_to(ROOT)}")
     if a.pages:
@@ -423,7 +628,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for key, fn in (("data", fig_data_model), ("prep", fig_preprocessing), ("features", fig_features),
                         ("gallery", lambda: fig_gallery(Path(tmp))), ("eval", lambda: fig_evaluation(Path(tmp))),
-                        ("real", fig_real)):
+                        ("real", fig_real), ("ml", fig_ml), ("dl", lambda: fig_dl(Path(tmp))),
+                        ("explain", lambda: fig_explain(Path(tmp))), ("anon", lambda: fig_anonymize(Path(tmp))),
+                        ("scale", fig_scale)):
             if only and key not in only:
                 continue
             print(f"{key}:")
