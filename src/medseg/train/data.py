@@ -181,18 +181,15 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
 
 def _upsample(field: np.ndarray, f: int, shape: tuple[int, ...]) -> np.ndarray:
     """Linear interpolation of a coarse grid (spacing ``f``) at the first ``shape`` fine points,
-    one axis at a time as a small matrix product."""
+    one axis at a time, elementwise (no BLAS product: see `PatchSampler`)."""
     out = field
     for ax, n in enumerate(shape):
         c = field.shape[ax]
         pos = np.arange(n) / f
         lo = np.minimum(np.floor(pos).astype(int), c - 1)
         hi = np.minimum(lo + 1, c - 1)
-        w = pos - lo
-        mat = np.zeros((n, c))
-        mat[np.arange(n), lo] += 1 - w
-        mat[np.arange(n), hi] += w
-        out = np.moveaxis(np.tensordot(mat, out, axes=([1], [ax])), 0, ax)
+        w = (pos - lo).reshape((-1,) + (1,) * (out.ndim - ax - 1))
+        out = np.take(out, lo, axis=ax) * (1 - w) + np.take(out, hi, axis=ax) * w
     return out
 
 
@@ -282,7 +279,9 @@ class PatchSampler:
                 mat = _rotation(rng, d, math.pi if d == 2 else math.pi / 6)
             if scl:
                 mat = mat * rng.uniform(0.7, 1.4)
-            coords = np.tensordot(mat, grid.reshape(d, -1), axes=1).reshape(grid.shape)
+            # mat @ grid written out: a BLAS product here would wake numpy's OpenBLAS threads, which
+            # then spin and take the cores from torch's (Hippocampus, 2 cores: 0.21 -> 0.15 s/step)
+            coords = np.stack([sum(mat[i, j] * grid[j] for j in range(d)) for i in range(d)])
             if ela:
                 sigma = rng.uniform(9, 13)
                 alpha = rng.uniform(0, 200 if d == 2 else 100) / sigma

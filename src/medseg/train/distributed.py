@@ -195,9 +195,15 @@ def process_group(device: str) -> Iterator[tuple[int, int]]:
     if rnk != 0:  # rank 0 speaks for the job; the others only report errors
         logging.getLogger("medseg").setLevel(logging.ERROR)
     log.debug("distributed: rank %d of %d (%s)", rnk, world, backend)
+    done = False
     try:
         yield rnk, world
+        done = True
     finally:
+        if done:  # every rank finished: meet before any tears down (a rank whose peer left while
+            # the group was being destroyed could abort at exit: "terminate called without an active exception")
+            with contextlib.suppress(RuntimeError, ValueError):
+                dist.barrier()
         with contextlib.suppress(RuntimeError, ValueError):
             dist.destroy_process_group()
 

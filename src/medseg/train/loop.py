@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 from medseg.config import save_json
 from medseg.dl.checkpoint import load_checkpoint, save_checkpoint
@@ -327,10 +326,6 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     model = _compiled(net) if compile_it else None
     first_compiled = model is not None
     model = wrap_ddp(net, device) if ddp else (net if model is None else model)
-    # numpy's BLAS (OpenBLAS) keeps its threads spinning after each small product the sampler
-    # makes (rotations, elastic fields), taking the cores from torch's threads: one BLAS
-    # thread while training. Hippocampus, 2 cores: 0.21 -> 0.15 s per step (bench_dl_hippocampus)
-    blas = threadpool_limits(limits=1, user_api="blas")
     try:
         for x, y, m in (prefetch or []):
             frac = step / total_steps if total_steps is not None else elapsed / time_budget_s
@@ -418,7 +413,6 @@ def train_fold(train_cases: Sequence[PreparedCase], val_cases: Sequence[Prepared
     finally:
         if prefetch is not None:
             prefetch.close()
-        blas.restore_original_limits()
         bar.close(failed=failed)
         if writer is not None:
             writer.close()

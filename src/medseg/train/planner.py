@@ -168,8 +168,10 @@ def augmentation_strength(plan: Plan, fp: dict[str, Any], steps: float | None) -
     """Augmentation strength (0..1) for a schedule of ``steps`` optimisation steps.
 
     The schedule shows each training voxel ``passes = steps * batch * patch_voxels /
-    (n_cases * median_case_voxels)`` times; the strength is ``passes / FULL_AUG_PASSES``
-    capped at 1 (``steps`` unknown: 1).
+    (n_cases * median_case_voxels)`` times, where ``patch_voxels`` counts only the part of a
+    patch a median case fills (a patch larger than the case along an axis is padding there,
+    which teaches nothing); the strength is ``passes / FULL_AUG_PASSES`` capped at 1
+    (``steps`` unknown: 1).
 
     Parameters
     ----------
@@ -190,13 +192,16 @@ def augmentation_strength(plan: Plan, fp: dict[str, Any], steps: float | None) -
     >>> fp = {"shapes": [[20, 20, 20]] * 10, "spacings": [[1.0, 1.0, 1.0]] * 10, "n_cases": 10}
     >>> augmentation_strength(Plan(dims=3, patch_size=(16, 16, 16), batch_size=2), fp, 100)
     0.205
+    >>> augmentation_strength(Plan(dims=3, patch_size=(32, 32, 32), batch_size=2), fp, 100)  # padding: no more
+    0.4
     """
     if steps is None or not np.isfinite(steps):
         return 1.0
     spacings = np.array(fp["spacings"], dtype=float)
     shapes = np.array(fp["shapes"], dtype=float) * spacings / np.median(spacings, axis=0)  # at the target spacing
     case_vox = float(np.median(np.prod(shapes, axis=1))) * max(1, int(fp["n_cases"]))
-    passes = float(steps) * plan.batch_size * float(np.prod(plan.patch_size)) / max(case_vox, 1.0)
+    filled = np.minimum(np.asarray(plan.patch_size, dtype=float), np.median(shapes, axis=0))
+    passes = float(steps) * plan.batch_size * float(np.prod(filled)) / max(case_vox, 1.0)
     return round(float(np.clip(passes / FULL_AUG_PASSES, 0.0, 1.0)), 3)
 
 
