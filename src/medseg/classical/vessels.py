@@ -18,7 +18,7 @@ from medseg.classical.base import (
 )
 from medseg.errors import ConfigError, InputError
 from medseg.image import Image
-from medseg.postprocess import ellipsoid_footprint, keep_largest
+from medseg.postprocess import ellipsoid_footprint, keep_largest, remove_small
 
 __all__ = ["FILTERS", "VESSEL_RADIUS_FRACTION", "Vesselness", "VesselnessParams", "default_sigmas", "fov_mask",
            "line_detector", "vessel_response", "vesselness"]
@@ -395,11 +395,6 @@ class Vesselness(ClassicalSegmenter):
         if p.min_object_scale > 0:
             ball = ellipsoid_footprint(p.min_object_scale * max(sigmas), sp)
             smallest = int(ball.sum())
-            lab, n = ndi.label(mask)
-            if n:
-                sizes = np.bincount(lab.ravel())
-                sizes[0] = smallest  # background is kept out of the test below
-                mask = sizes[lab] >= smallest
-                mask &= lab > 0
+            mask = remove_small(mask, smallest)
             meta["min_object_voxels"] = smallest
         return mask.view(np.uint8), meta

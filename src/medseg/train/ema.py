@@ -77,7 +77,6 @@ class WeightAverage:
         for p in self.module.parameters():
             p.requires_grad_(False)
         self.tail = float(tail)
-        self._pairs: list[tuple[list[torch.Tensor], list[torch.Tensor]]] | None = None
 
     def _tensors(self, net: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple]]:
         mine = self.module.state_dict(keep_vars=True)
