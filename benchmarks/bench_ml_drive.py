@@ -49,11 +49,11 @@ def load_drive():
     return data
 
 
-def run_medseg(train, test, samples):
+def run_medseg(train, test, samples, features=None):
     from medseg.ml import RandomForest, TrainParams
 
     t0 = time.perf_counter()
-    rf = RandomForest().fit([d[0] for d in train], [d[1] for d in train], [d[2] for d in train],
+    rf = RandomForest(**({"features": features} if features else {})).fit([d[0] for d in train], [d[1] for d in train], [d[2] for d in train],
                             options=TrainParams(samples_per_image=samples))
     t_train = time.perf_counter() - t0
     preds, t_pred = [], []
@@ -107,7 +107,16 @@ def main() -> None:
                          "gallery-style setting; 40000 takes the peer ~4x longer to fit)")
     ap.add_argument("--full-train", action="store_true")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--features", type=str, default=None,
+                    help="medseg feature families, comma-separated (default: RandomForest's defaults); "
+                         "a leading '+' adds to the defaults, e.g. '+lines,tophat'")
     args = ap.parse_args()
+    features = None
+    if args.features:
+        from medseg.features import DEFAULT_FEATURES
+
+        names = [f for f in args.features.lstrip("+").split(",") if f]
+        features = tuple(DEFAULT_FEATURES) + tuple(names) if args.features.startswith("+") else tuple(names)
     if args.samples is None:
         from medseg.ml import RandomForest
 
@@ -124,7 +133,10 @@ def main() -> None:
         test = [data[i] for i in test_idx]
         runners = [("medseg", run_medseg)] + ([] if args.skip_peer else [("skimage", run_skimage)])
         for name, fn in runners:
-            preds, t_train, t_pred = fn(train, test, args.samples if name == "medseg" else args.peer_samples)
+            if name == "medseg":
+                preds, t_train, t_pred = fn(train, test, args.samples, features)
+            else:
+                preds, t_train, t_pred = fn(train, test, args.peer_samples)
             truth = [d[1].array > 0 for d in test]
             rois = [d[2].array > 0 for d in test]
             per = [f1(p[r], t[r]) for p, t, r in zip(preds, truth, rois)]

@@ -80,8 +80,10 @@ def _widths(level: int, dims: int, depth: int) -> tuple[int, ...]:
     return tuple(min(cap, base * 2 ** i) for i in range(depth))
 
 
-def _time_step(plan: Plan, device: str, n: int = 2) -> float:
-    """Seconds per training step (forward+backward+update) of ``plan`` on ``device``."""
+def _time_step(plan: Plan, device: str, n: int = 3) -> float:
+    """Seconds per training step (forward+backward+update) of ``plan`` on ``device``: the
+    fastest of ``n`` steps after a warm-up step (the minimum is the estimate least disturbed
+    by other work on the machine)."""
     import torch
 
     from medseg.dl.network import build_net  # deferred: imports torch
@@ -106,7 +108,7 @@ def _time_step(plan: Plan, device: str, n: int = 2) -> float:
             torch.cuda.synchronize()
         if i:
             times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return float(min(times))
 
 
 FEW_STEPS = 250
@@ -357,9 +359,13 @@ def make_plan(fp: dict[str, Any], *, overrides: dict[str, Any] | None = None,
         if plan is ref and time_budget_s / sec < min_steps and "batch_size" not in overrides:
             # time-bound: samples matter more than steps; a larger batch of the same network
             # often processes more samples per second (better use of the cores)
+            # (timed alternately, the fastest of each kept, so that a burst of other work on
+            # the machine does not decide: DRIVE chose batch 12 in one run and 8 in another)
             for other in sorted((p for p in feasible if p.channels == ref.channels and p.batch_size > ref.batch_size),
                                 key=lambda p: p.batch_size):
                 t_o = _time_step(other, device)
+                sec = min(sec, _time_step(plan, device))
+                t_o = min(t_o, _time_step(other, device))
                 if other.batch_size / t_o > 1.1 * plan.batch_size / sec:
                     plan, sec = other, t_o
                 else:
