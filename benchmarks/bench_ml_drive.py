@@ -4,7 +4,7 @@ Peer: scikit-image's ``multiscale_basic_features`` (RGB, default settings) with 
 ``RandomForestClassifier`` (100 trees, all cores), trained on the same folds with the same
 10 000 training pixels per image drawn uniformly inside the FOV (the way its gallery
 example trains; ``--peer-samples``). medseg: ``RandomForest()`` with its defaults
-(features, scales and balancing come from the data; 40 000 pixels per image, 75 000 per
+(``FOREST_FEATURES``; scales and balancing come from the data; 40 000 pixels per image, 75 000 per
 tree; one auto-context stage), trained with ``fit(images, labels, rois)``.
 
 F1 is computed inside the field-of-view masks (pooled over each fold's test images, and
@@ -108,15 +108,15 @@ def main() -> None:
     ap.add_argument("--full-train", action="store_true")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--features", type=str, default=None,
-                    help="medseg feature families, comma-separated (default: RandomForest's defaults); "
-                         "a leading '+' adds to the defaults, e.g. '+lines,tophat'")
+                    help="medseg feature families, comma-separated (default: RandomForest's defaults, "
+                         "medseg.features.FOREST_FEATURES); a leading '+' adds to them, e.g. '+tophat'")
     args = ap.parse_args()
     features = None
     if args.features:
-        from medseg.features import DEFAULT_FEATURES
+        from medseg.features import FOREST_FEATURES
 
         names = [f for f in args.features.lstrip("+").split(",") if f]
-        features = tuple(DEFAULT_FEATURES) + tuple(names) if args.features.startswith("+") else tuple(names)
+        features = tuple(FOREST_FEATURES) + tuple(names) if args.features.startswith("+") else tuple(names)
     if args.samples is None:
         from medseg.ml import RandomForest
 

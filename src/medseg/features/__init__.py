@@ -11,7 +11,14 @@ registers the built-in filters; [`config`][medseg.features.config] says what a s
 True
 """
 from medseg.features import filters  # noqa: F401 - registers the built-in filters in FEATURES
-from medseg.features.config import DEFAULT_FEATURES, FeatureConfig, default_sigmas, feature_names, normalise_channels
+from medseg.features.config import (
+    DEFAULT_FEATURES,
+    FOREST_FEATURES,
+    FeatureConfig,
+    default_sigmas,
+    feature_names,
+    normalise_channels,
+)
 from medseg.features.context import FEATURES, Feature, FeatureContext, register_feature
 from medseg.features.regions import region_table, write_region_csv
 from medseg.features.stack import (
@@ -25,6 +32,7 @@ from medseg.features.stack import (
 
 __all__ = [
     "DEFAULT_FEATURES",
+    "FOREST_FEATURES",
     "FEATURES",
     "Feature",
     "FeatureConfig",

@@ -31,9 +31,9 @@ from scipy import ndimage as ndi
 from medseg.features.context import TRUNCATE, FeatureContext, register_feature
 
 __all__ = [
-    "difference_of_gaussians", "frangi", "gabor", "gaussian", "gradient_magnitude", "hessian_eigenvalues",
-    "intensity", "laplacian_of_gaussian", "line_strength", "local_binary_pattern", "local_entropy", "local_std",
-    "meijering", "sato", "structure_tensor_eigenvalues", "top_hat",
+    "N_LINE_ORIENTATIONS", "difference_of_gaussians", "frangi", "gabor", "gaussian", "gradient_magnitude",
+    "hessian_eigenvalues", "intensity", "laplacian_of_gaussian", "line_strength", "local_binary_pattern",
+    "local_entropy", "local_std", "meijering", "sato", "structure_tensor_eigenvalues", "top_hat",
 ]
 
 
@@ -479,37 +479,51 @@ def local_entropy(ctx: FeatureContext) -> list:
     return out
 
 
-def _line_offsets(half: np.ndarray, spacing: tuple[float, float], angle: float) -> np.ndarray:
-    """Unique integer ``(dy, dx)`` voxel offsets of a centred line at ``angle`` spanning the
-    window's half-widths ``half`` (in-plane voxels) on a grid of in-plane ``spacing``."""
+N_LINE_ORIENTATIONS = 12
+"""Line orientations over 180 degrees of the ``lines`` feature (15 degrees apart)."""
+
+
+def _line_points(reach: float, spacing: tuple[float, float], angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ``(dy, dx)`` voxel offsets of a centred line at ``angle`` reaching ``reach``
+    (physical) either side, each with the smallest ``|t|`` (physical distance along the line)
+    that produced it, sorted by it: the first offsets up to ``|t| <= r`` are the line of reach ``r``."""
     sy, sx = spacing
-    reach = max(half[0] * sy, half[1] * sx)  # physical half-length
-    t = np.linspace(-reach, reach, 4 * int(half.max()) + 1)
-    dy = np.clip(np.rint(-t * np.sin(angle) / sy), -half[0], half[0])
-    dx = np.clip(np.rint(t * np.cos(angle) / sx), -half[1], half[1])
-    return np.unique(np.stack([dy, dx], axis=1).astype(int), axis=0)
+    step = min(sy, sx) / 4.0
+    t = np.arange(-np.floor(reach / step), np.floor(reach / step) + 1) * step
+    pts = np.stack([np.rint(-t * np.sin(angle) / sy), np.rint(t * np.cos(angle) / sx)], axis=1).astype(int)
+    order = np.argsort(np.abs(t), kind="stable")
+    pts, dist = pts[order], np.abs(t)[order]
+    _, first = np.unique(pts, axis=0, return_index=True)
+    first = np.sort(first)
+    return pts[first], dist[first]
 
 
-def _line_responses(a: np.ndarray, half: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, ...]:
-    """``(mean along the brightest line, mean along the darkest line, window mean)`` of a 2D
-    array over 12 orientations (fewer for lines too short to tell them apart)."""
-    hy, hx = int(half[0]), int(half[1])
+def _line_responses(a: np.ndarray, reaches: list[float], spacing: tuple[float, float]) -> list[tuple[np.ndarray, ...]]:
+    """Per reach (ascending, physical): ``(mean along the brightest line, mean along the darkest
+    line, mean of the window)`` of a 2D array over `N_LINE_ORIENTATIONS` orientations. Lines of
+    one orientation are summed outwards once, the shorter ones read on the way (the cost is
+    that of the longest line only)."""
+    halves = [[max(1, int(round(r / sp))) for sp in spacing] for r in reaches]
+    hy, hx = halves[-1]
     padded = np.pad(a, ((hy, hy), (hx, hx)), mode="symmetric")  # = ndimage "reflect"
     h, w = a.shape
-    n_orient = int(min(12, max(4, 2 * (max(hy, hx) * 2))))
-    hi = np.full(a.shape, -np.inf, np.float32)
-    lo = np.full(a.shape, np.inf, np.float32)
+    hi = [np.full(a.shape, -np.inf, np.float32) for _ in reaches]
+    lo = [np.full(a.shape, np.inf, np.float32) for _ in reaches]
     line = np.empty(a.shape, np.float32)
-    for k in range(n_orient):
-        offs = _line_offsets(np.array([hy, hx]), spacing, np.pi * k / n_orient)
+    for k in range(N_LINE_ORIENTATIONS):
+        pts, dist = _line_points(reaches[-1], spacing, np.pi * k / N_LINE_ORIENTATIONS)
         line.fill(0.0)
-        for dy, dx in offs:
-            line += padded[hy + dy:hy + dy + h, hx + dx:hx + dx + w]
-        line /= len(offs)
-        np.maximum(hi, line, out=hi)
-        np.minimum(lo, line, out=lo)
-    avg = ndi.uniform_filter(a, (2 * hy + 1, 2 * hx + 1), mode="reflect")
-    return hi, lo, avg
+        n = 0
+        for j, r in enumerate(reaches):
+            while n < len(pts) and dist[n] <= r + 1e-9:
+                dy, dx = pts[n]
+                line += padded[hy + dy:hy + dy + h, hx + dx:hx + dx + w]
+                n += 1
+            mean = line / n
+            np.maximum(hi[j], mean, out=hi[j])
+            np.minimum(lo[j], mean, out=lo[j])
+    return [(hi[j], lo[j], ndi.uniform_filter(a, (2 * hv[0] + 1, 2 * hv[1] + 1), mode="reflect"))
+            for j, hv in enumerate(halves)]
 
 
 @register_feature("lines", _h_window)
@@ -544,12 +558,12 @@ def line_strength(ctx: FeatureContext) -> list:
     ('lines_dark_s1', True)
     """
     pols = [p for p, _ in _polarities(ctx)]
+    reaches = [2.5 * float(s) for s in ctx.sigmas]
+    planes = ctx.array[None] if ctx.ndim == 2 else ctx.array
+    per_plane = [_line_responses(p, reaches, ctx.spacing[-2:]) for p in planes]
     out = []
-    for s in ctx.sigmas:
-        half = _half_widths(ctx, s)[-2:]
-        planes = ctx.array[None] if ctx.ndim == 2 else ctx.array
-        res = [_line_responses(p, half, ctx.spacing[-2:]) for p in planes]
-        hi, lo, avg = (np.stack([r[i] for r in res]) for i in range(3))
+    for j, s in enumerate(ctx.sigmas):
+        hi, lo, avg = (np.stack([r[j][i] for r in per_plane]) for i in range(3))
         if ctx.ndim == 2:
             hi, lo, avg = hi[0], lo[0], avg[0]
         if "dark" in pols:

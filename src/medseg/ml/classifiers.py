@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from medseg.errors import ConfigError
+from medseg.features.config import FOREST_FEATURES
 from medseg.ml.estimators import AUTOCONTEXT_HELP, FeatureParams
 from medseg.ml.segmenter import PixelClassifier
 
@@ -29,8 +30,11 @@ def _h(text: str) -> dict[str, str]:
 # ------------------------------------------------------------------------------- forests
 @dataclass(frozen=True)
 class ForestParams(FeatureParams):
-    """Parameters of ``random-forest`` and ``extra-trees``."""
+    """Parameters of ``random-forest`` and ``extra-trees`` (their default features add the
+    line strength to the others': `medseg.features.FOREST_FEATURES`)."""
 
+    features: tuple[str, ...] = field(default=FOREST_FEATURES, metadata=_h(
+        "comma-separated feature filters (see medseg.features.FEATURES)"))
     n_estimators: int = field(default=50, metadata=_h("number of trees"))
     max_depth: int | None = field(default=None, metadata=_h("maximum tree depth (default: unlimited)"))
     min_samples_leaf: int = field(default=3, metadata=_h("minimum training pixels per leaf"))
