@@ -128,3 +128,24 @@ def test_plan_shrinks_batch_then_patch_for_a_network_too_slow_for_the_budget(mon
     # a patch or batch the user gave is kept, however few steps it gets
     kept = make_plan(fp, overrides={"patch_size": (64, 96, 64)}, time_budget_s=budget, measure=True)
     assert kept.patch_size == (64, 96, 64)
+
+
+def test_plan_batch_choice_is_not_decided_by_one_slow_timing(monkeypatch):
+    """A burst of other work slows the first timing of the reference batch three-fold; the
+    cost per sample is the same at every batch size, so the reference batch must stay (the
+    planner re-times it while comparing and keeps the fastest timing of each)."""
+    from medseg.train import planner
+
+    calls = {}
+
+    def fake_time(plan, device, n=3):
+        calls[plan.batch_size] = calls.get(plan.batch_size, 0) + 1
+        burst = 3.0 if plan.batch_size == 2 and calls[2] == 1 else 1.0
+        return 0.01 * plan.batch_size * burst
+
+    monkeypatch.setattr(planner, "_time_step", fake_time)
+    fp = _fp3d([[1.0, 1.0, 1.0]] * 3, modality=("MRI",))
+    fp["shapes"] = [[32, 32, 32]] * 3
+    plan = make_plan(fp, time_budget_s=10.0, measure=True)
+    assert calls[2] >= 2  # the reference batch was timed again
+    assert plan.batch_size == 2 and plan.step_seconds == 0.02
