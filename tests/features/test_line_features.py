@@ -6,7 +6,7 @@ from scipy import ndimage as ndi
 
 from medseg.features import FOREST_FEATURES, FeatureConfig, feature_stack
 from medseg.features.context import FeatureContext
-from medseg.features.filters import N_LINE_ORIENTATIONS, _line_points, line_strength, top_hat
+from medseg.features.filters import N_LINE_ORIENTATIONS, _line_points, line_means, line_strength, top_hat
 from medseg.image import Image
 
 
@@ -79,3 +79,43 @@ def test_forests_take_line_strength_by_default_and_distance_classifiers_do_not()
     stack, names = feature_stack(img, FeatureConfig(features=("lines",), sigmas=(1.0, 2.0)))
     assert stack.shape == (4, 32, 30) and names == ["lines_dark_s1", "lines_bright_s1", "lines_dark_s2",
                                                     "lines_bright_s2"]
+
+
+def test_line_means_one_polarity_equals_the_pair_and_the_dark_side_is_the_negated_bright():
+    rng = np.random.default_rng(2)
+    a = rng.random((30, 33)).astype(np.float32)
+    reaches = [1.0, 2.5, 4.0]
+    pairs = line_means(a, reaches, (1.0, 1.0))
+    for (hi, lo), (hi_only, none), (none2, lo_only), (neg_hi, _) in zip(
+            pairs, line_means(a, reaches, dark=False), line_means(a, reaches, bright=False), line_means(-a, reaches)):
+        assert none is None and none2 is None
+        np.testing.assert_array_equal(hi, hi_only)
+        np.testing.assert_array_equal(lo, lo_only)
+        np.testing.assert_allclose(lo, -neg_hi, atol=1e-6)
+        assert (hi >= lo).all()
+
+
+def test_the_recipes_line_detector_averages_each_lengths_line_response():
+    """`classical.vessels.line_detector` (lengths 3..W, one W x W window) computed from line
+    means summed from scratch per length matches the shared outward pass."""
+    from medseg.classical.vessels import _standardise, line_detector
+
+    rng = np.random.default_rng(3)
+    a = ndi.gaussian_filter(rng.normal(size=(48, 52)), 1.0).astype(np.float32)
+    radius = 2.0
+    x = _standardise(-a)
+    window = 2 * int(round(2.5 * radius)) + 1
+    avg = ndi.uniform_filter(x, window, mode="reflect")
+    pad = window // 2
+    padded = np.pad(x, pad, mode="symmetric")
+    h, w = x.shape
+    acc = x.copy()
+    lengths = list(range(3, window + 1, 2))
+    for n in lengths:
+        best = np.full(x.shape, -np.inf, np.float32)
+        for k in range(N_LINE_ORIENTATIONS):
+            pts, dist = _line_points((n - 1) / 2, (1.0, 1.0), np.pi * k / N_LINE_ORIENTATIONS)
+            line = np.mean([padded[pad + dy:pad + dy + h, pad + dx:pad + dx + w] for dy, dx in pts], axis=0)
+            best = np.maximum(best, line)
+        acc += _standardise(best - avg)
+    np.testing.assert_allclose(line_detector(a, radius, dark=True), acc / (len(lengths) + 1), atol=1e-4)

@@ -22,18 +22,19 @@ Examples
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
 
+from medseg.errors import ConfigError
 from medseg.features.context import TRUNCATE, FeatureContext, register_feature
 
 __all__ = [
     "N_LINE_ORIENTATIONS", "difference_of_gaussians", "frangi", "gabor", "gaussian", "gradient_magnitude",
     "hessian_eigenvalues", "intensity", "laplacian_of_gaussian", "line_strength", "local_binary_pattern",
-    "local_entropy", "local_std", "meijering", "sato", "structure_tensor_eigenvalues", "top_hat",
+    "line_means", "local_entropy", "local_std", "meijering", "sato", "structure_tensor_eigenvalues", "top_hat",
 ]
 
 
@@ -498,20 +499,56 @@ def _line_points(reach: float, spacing: tuple[float, float], angle: float) -> tu
     return pts[first], dist[first]
 
 
-def _line_responses(a: np.ndarray, reaches: list[float], spacing: tuple[float, float]) -> list[tuple[np.ndarray, ...]]:
-    """Per reach (ascending, physical): ``(mean along the brightest line, mean along the darkest
-    line, mean of the window)`` of a 2D array over `N_LINE_ORIENTATIONS` orientations. Lines of
-    one orientation are summed outwards once, the shorter ones read on the way (the cost is
-    that of the longest line only)."""
-    halves = [[max(1, int(round(r / sp))) for sp in spacing] for r in reaches]
-    hy, hx = halves[-1]
+def line_means(a: np.ndarray, reaches: Sequence[float], spacing: Sequence[float] = (1.0, 1.0), *,
+               orientations: int = N_LINE_ORIENTATIONS, bright: bool = True, dark: bool = True
+               ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Mean intensity along the brightest and the darkest line through each pixel, per line reach.
+
+    For each reach ``r`` (physical, either side of the pixel) and each of ``orientations``
+    directions over 180 degrees, the mean of the pixels on the centred line of that reach;
+    the maximum and the minimum over the directions are kept. Lines of one direction are
+    summed outwards once and the shorter reaches read on the way, so the cost is that of the
+    longest line only. The image is mirrored at its border (scipy's ``"reflect"``).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        ``(y, x)`` intensities.
+    reaches : sequence of float
+        Line half-lengths in physical units, ascending.
+    spacing : sequence of float
+        Pixel spacing ``(y, x)``.
+    orientations : int
+        Line directions over 180 degrees.
+    bright, dark : bool
+        Compute the brightest line's mean, the darkest line's mean (what is not asked for is
+        ``None``, and costs nothing).
+
+    Returns
+    -------
+    list of tuple of numpy.ndarray
+        Per reach, ``(brightest, darkest)``, float32 of ``a``'s shape (or ``None``).
+
+    Examples
+    --------
+    >>> img = np.zeros((15, 15), np.float32); img[7, :] = 1.0
+    >>> (hi, lo), = line_means(img, [3.0])
+    >>> float(hi[7, 7]), float(lo[7, 7]) < 0.2
+    (1.0, True)
+    """
+    a = np.asarray(a, np.float32)
+    if a.ndim != 2 or not len(reaches) or not (bright or dark):
+        raise ConfigError(f"line_means needs a 2D array, at least one reach and bright or dark, got shape {a.shape}")
+    sp = (float(spacing[0]), float(spacing[1]))
+    hy, hx = (max(1, int(round(reaches[-1] / s))) for s in sp)
     padded = np.pad(a, ((hy, hy), (hx, hx)), mode="symmetric")  # = ndimage "reflect"
     h, w = a.shape
-    hi = [np.full(a.shape, -np.inf, np.float32) for _ in reaches]
-    lo = [np.full(a.shape, np.inf, np.float32) for _ in reaches]
+    hi = [np.full(a.shape, -np.inf, np.float32) if bright else None for _ in reaches]
+    lo = [np.full(a.shape, np.inf, np.float32) if dark else None for _ in reaches]
     line = np.empty(a.shape, np.float32)
-    for k in range(N_LINE_ORIENTATIONS):
-        pts, dist = _line_points(reaches[-1], spacing, np.pi * k / N_LINE_ORIENTATIONS)
+    mean = np.empty(a.shape, np.float32)
+    for k in range(orientations):
+        pts, dist = _line_points(reaches[-1], sp, np.pi * k / orientations)
         line.fill(0.0)
         n = 0
         for j, r in enumerate(reaches):
@@ -519,11 +556,17 @@ def _line_responses(a: np.ndarray, reaches: list[float], spacing: tuple[float, f
                 dy, dx = pts[n]
                 line += padded[hy + dy:hy + dy + h, hx + dx:hx + dx + w]
                 n += 1
-            mean = line / n
-            np.maximum(hi[j], mean, out=hi[j])
-            np.minimum(lo[j], mean, out=lo[j])
-    return [(hi[j], lo[j], ndi.uniform_filter(a, (2 * hv[0] + 1, 2 * hv[1] + 1), mode="reflect"))
-            for j, hv in enumerate(halves)]
+            np.divide(line, n, out=mean)
+            if bright:
+                np.maximum(hi[j], mean, out=hi[j])
+            if dark:
+                np.minimum(lo[j], mean, out=lo[j])
+    return list(zip(hi, lo))
+
+
+def _planes(per_plane: list[np.ndarray], ndim: int) -> np.ndarray:
+    """Float32 2D result (``ndim`` 2) or the planes stacked along the first axis (3D)."""
+    return (per_plane[0] if ndim == 2 else np.stack(per_plane)).astype(np.float32, copy=False)
 
 
 @register_feature("lines", _h_window)
@@ -560,16 +603,18 @@ def line_strength(ctx: FeatureContext) -> list:
     pols = [p for p, _ in _polarities(ctx)]
     reaches = [2.5 * float(s) for s in ctx.sigmas]
     planes = ctx.array[None] if ctx.ndim == 2 else ctx.array
-    per_plane = [_line_responses(p, reaches, ctx.spacing[-2:]) for p in planes]
+    sp = ctx.spacing[-2:]
+    windows = [tuple(2 * max(1, int(round(r / v))) + 1 for v in sp) for r in reaches]
+    # per plane, per scale: (brightest line, darkest line, window mean); None: polarity not asked for
+    per_plane = [[(*m, ndi.uniform_filter(p, win, mode="reflect"))
+                  for m, win in zip(line_means(p, reaches, sp, bright="bright" in pols, dark="dark" in pols),
+                                    windows)] for p in planes]
     out = []
     for j, s in enumerate(ctx.sigmas):
-        hi, lo, avg = (np.stack([r[j][i] for r in per_plane]) for i in range(3))
-        if ctx.ndim == 2:
-            hi, lo, avg = hi[0], lo[0], avg[0]
         if "dark" in pols:
-            out.append((f"lines_dark_s{s:g}", (avg - lo).astype(np.float32)))
+            out.append((f"lines_dark_s{s:g}", _planes([r[j][2] - r[j][1] for r in per_plane], ctx.ndim)))
         if "bright" in pols:
-            out.append((f"lines_bright_s{s:g}", (hi - avg).astype(np.float32)))
+            out.append((f"lines_bright_s{s:g}", _planes([r[j][0] - r[j][2] for r in per_plane], ctx.ndim)))
     return out
 
 
