@@ -94,28 +94,3 @@ def test_line_means_one_polarity_equals_the_pair_and_the_dark_side_is_the_negate
         np.testing.assert_allclose(lo, -neg_hi, atol=1e-6)
         assert (hi >= lo).all()
 
-
-def test_the_recipes_line_detector_averages_each_lengths_line_response():
-    """`classical.vessels.line_detector` (lengths 3..W, one W x W window) computed from line
-    means summed from scratch per length matches the shared outward pass."""
-    from medseg.classical.vessels import _standardise, line_detector
-
-    rng = np.random.default_rng(3)
-    a = ndi.gaussian_filter(rng.normal(size=(48, 52)), 1.0).astype(np.float32)
-    radius = 2.0
-    x = _standardise(-a)
-    window = 2 * int(round(2.5 * radius)) + 1
-    avg = ndi.uniform_filter(x, window, mode="reflect")
-    pad = window // 2
-    padded = np.pad(x, pad, mode="symmetric")
-    h, w = x.shape
-    acc = x.copy()
-    lengths = list(range(3, window + 1, 2))
-    for n in lengths:
-        best = np.full(x.shape, -np.inf, np.float32)
-        for k in range(N_LINE_ORIENTATIONS):
-            pts, dist = _line_points((n - 1) / 2, (1.0, 1.0), np.pi * k / N_LINE_ORIENTATIONS)
-            line = np.mean([padded[pad + dy:pad + dy + h, pad + dx:pad + dx + w] for dy, dx in pts], axis=0)
-            best = np.maximum(best, line)
-        acc += _standardise(best - avg)
-    np.testing.assert_allclose(line_detector(a, radius, dark=True), acc / (len(lengths) + 1), atol=1e-4)
