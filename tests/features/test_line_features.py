@@ -94,3 +94,16 @@ def test_line_means_one_polarity_equals_the_pair_and_the_dark_side_is_the_negate
         np.testing.assert_allclose(lo, -neg_hi, atol=1e-6)
         assert (hi >= lo).all()
 
+
+
+def test_line_means_refuses_what_it_cannot_compute_with_one_clear_error():
+    import pytest
+
+    from medseg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="2D array"):
+        line_means(np.zeros((2, 5, 5), np.float32), [1.0])
+    with pytest.raises(ConfigError, match="bright=True or dark=True"):
+        line_means(np.zeros((5, 5), np.float32), [1.0], bright=False, dark=False)
+    with pytest.raises(ConfigError, match="at least one reach"):
+        line_means(np.zeros((5, 5), np.float32), [])

@@ -537,8 +537,10 @@ def line_means(a: np.ndarray, reaches: Sequence[float], spacing: Sequence[float]
     (1.0, True)
     """
     a = np.asarray(a, np.float32)
-    if a.ndim != 2 or not len(reaches) or not (bright or dark):
-        raise ConfigError(f"line_means needs a 2D array, at least one reach and bright or dark, got shape {a.shape}")
+    if a.ndim != 2:
+        raise ConfigError(f"line_means takes a 2D array, got shape {a.shape}")
+    if not len(reaches) or not (bright or dark):
+        raise ConfigError("line_means needs at least one reach and bright=True or dark=True")
     sp = (float(spacing[0]), float(spacing[1]))
     hy, hx = (max(1, int(round(reaches[-1] / s))) for s in sp)
     padded = np.pad(a, ((hy, hy), (hx, hx)), mode="symmetric")  # = ndimage "reflect"
