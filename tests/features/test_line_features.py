@@ -72,7 +72,7 @@ def test_tophat_finds_dark_structures_narrower_than_its_box_only():
 def test_forests_take_line_strength_by_default_and_distance_classifiers_do_not():
     from medseg.ml import KNN, SVM, ExtraTrees, RandomForest
 
-    assert RandomForest().params.features == FOREST_FEATURES == ExtraTrees().params.features
+    assert RandomForest().params.default_features(2) == FOREST_FEATURES == ExtraTrees().params.default_features(2)
     assert "lines" in FOREST_FEATURES
     assert "lines" not in KNN().params.features and "lines" not in SVM().params.features
     img = Image(np.random.default_rng(2).random((32, 30)).astype(np.float32))
@@ -107,3 +107,20 @@ def test_line_means_refuses_what_it_cannot_compute_with_one_clear_error():
         line_means(np.zeros((5, 5), np.float32), [1.0], bright=False, dark=False)
     with pytest.raises(ConfigError, match="at least one reach"):
         line_means(np.zeros((5, 5), np.float32), [])
+
+
+def test_forests_default_features_come_from_the_data_dimension():
+    from medseg.features import DEFAULT_FEATURES
+    from medseg.ml import RandomForest
+    from medseg.testing import disc_phantom
+
+    img2, t2 = disc_phantom((40, 40), seed=1)
+    img3, t3 = disc_phantom((8, 40, 40), seed=1)
+    assert RandomForest().params.features is None
+    rf2 = RandomForest(n_estimators=3, autocontext=0, sigmas=(1.0,)).fit(img2, t2)
+    rf3 = RandomForest(n_estimators=3, autocontext=0, sigmas=(1.0,)).fit(img3, t3)
+    assert rf2.feature_config_.features == FOREST_FEATURES
+    assert rf3.feature_config_.features == DEFAULT_FEATURES  # slice-wise lines miss out-of-plane lines
+    asked = RandomForest(n_estimators=3, autocontext=0, sigmas=(1.0,), features=("gaussian", "lines")).fit(img3, t3)
+    assert asked.feature_config_.features == ("gaussian", "lines")  # asked for: kept on 3D
+    assert any(n.startswith("lines_") for n in asked.feature_names_)

@@ -61,14 +61,21 @@ class FeatureParams:
         if not 0 <= int(self.autocontext) <= 3:
             raise ConfigError(f"autocontext must be 0..3 extra stages, got {self.autocontext}")
 
+    def default_features(self, ndim: int) -> tuple[str, ...]:
+        """The features used when ``features`` is ``None``, for ``ndim``-D images."""
+        return DEFAULT_FEATURES
 
-def feature_config(params: FeatureParams) -> FeatureConfig:
+
+def feature_config(params: FeatureParams, ndim: int = 2) -> FeatureConfig:
     """The `FeatureConfig` of a method's parameters (validates the feature names).
 
     Parameters
     ----------
     params : FeatureParams
         Any ML method's ``Params``.
+    ndim : int
+        Spatial dimensions of the images (2 or 3): picks the default features when
+        ``params.features`` is ``None`` (see `ForestParams`).
 
     Returns
     -------
@@ -79,7 +86,8 @@ def feature_config(params: FeatureParams) -> FeatureConfig:
     >>> feature_config(FeatureParams(features=("gaussian",), sigmas=(1.0,))).features
     ('gaussian',)
     """
-    return FeatureConfig(features=params.features, sigmas=params.sigmas, channels=params.channels,
+    features = params.features if params.features is not None else params.default_features(ndim)
+    return FeatureConfig(features=features, sigmas=params.sigmas, channels=params.channels,
                          normalise=params.normalise, ridges=params.ridges, max_memory_mb=params.max_memory_mb)
 
 

@@ -169,7 +169,6 @@ class StageFitting:
         ``feature_config_`` (resolved on the first image), ``feature_names_``,
         ``n_channels_`` and ``ndim_``."""
         n_per_image = opts.samples_per_image or self.default_samples_per_image
-        base_cfg = feature_config(self.params)
         xs, ys, totals, ctx_fg = [], [], {}, []
         outside_rows: dict[int, int] = {}
         cfg = None
@@ -177,7 +176,7 @@ class StageFitting:
             image, lab, roi, own = item if len(item) == 4 else (*item, None)
             image = check_input(image, type(self))
             if cfg is None:
-                cfg = base_cfg.resolve(image)
+                cfg = feature_config(self.params, image.ndim).resolve(image)
                 self.n_channels_, self.ndim_ = image.n_channels, image.ndim
                 self.feature_names_ = feature_names(image, cfg)
             self._check_compatible(image, "training image")

@@ -91,7 +91,7 @@ def fit_predict_scribbles(image: Image, scribbles: Image | np.ndarray, *,
     opts = TrainParams(samples_per_image=samples, ignore_label=ignore_label, seed=seed, prior_correction=False)
     model.options = opts
     image = check_input(image, cls)
-    cfg = feature_config(model.params).resolve(image)
+    cfg = feature_config(model.params, image.ndim).resolve(image)
     scr = scribbles.array if isinstance(scribbles, Image) else np.asarray(scribbles)
     if scr.shape != image.shape:
         raise InputError(f"scribble map shape {scr.shape} does not match the image shape {image.shape}")
