@@ -33,11 +33,12 @@ FOREST_FEATURES = DEFAULT_FEATURES + ("lines",)
 images: `DEFAULT_FEATURES` plus the line strength (``lines``, Ricci and Perfetti). On 3D
 volumes the forests take `DEFAULT_FEATURES`: the line detector runs slice by slice, and on
 the synthetic head volumes it lowered mean Dice by 0.003-0.004 (two sets of seeds). DRIVE 5-fold
-random-forest F1 0.7804 -> 0.7854, all 5 folds better; on the 2D synthetic fundus and disc
-phantoms mean Dice 0.9829 vs 0.9831 (benchmarks/bench_ml_synthetic.py); ~0.4 s more feature time per 565x584 RGB image on 2 cores
-(benchmarks/results/ml.md). Not the default of the distance- and kernel-based classifiers:
-a k-nearest-neighbour vote on scribbles of a disc phantom fell from Dice 0.916 to 0.886 with it
-(every added feature dilutes their distances; trees choose among features instead)."""
+random-forest F1 0.7804 -> 0.7854, all 5 folds better; level on the 2D synthetic fundus and
+disc phantoms (mean Dice 0.9828 vs 0.9829, benchmarks/bench_ml_synthetic.py); ~0.4 s more
+feature time per 565x584 RGB image on 2 cores (benchmarks/results/ml.md). Not the default of
+the distance- and kernel-based classifiers: a k-nearest-neighbour vote on scribbles of a disc
+phantom fell from Dice 0.916 to 0.886 with it (every added feature dilutes their distances;
+trees choose among features instead)."""
 
 
 @dataclass(frozen=True)
