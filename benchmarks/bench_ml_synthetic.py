@@ -2,7 +2,7 @@
 
 A change of the forests' default features must not lose on data other than DRIVE (issue 26).
 This trains `random-forest` on a few phantoms and scores it on others, for medseg's default
-features (``FOREST_FEATURES``), for another feature set (``--compare``, default
+features (from the data: ``FOREST_FEATURES`` on 2D images, ``DEFAULT_FEATURES`` on 3D), for another feature set (``--compare``, default
 ``DEFAULT_FEATURES``: the forests' features before line strength joined them), and for the
 peer: scikit-image's ``multiscale_basic_features`` with a ``RandomForestClassifier`` (100
 trees), trained on the same phantoms with 10 000 pixels per image drawn uniformly.
@@ -141,7 +141,8 @@ def main() -> None:
         compare = tuple(FOREST_FEATURES) + names if a.compare.startswith("+") else names
     names = [n for n in DATASETS if a.only is None or n in a.only.split(",")]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
-    print(f"default: {','.join(FOREST_FEATURES)}\ncompare: {','.join(compare)}")
+    print(f"default: 2D {','.join(FOREST_FEATURES)}; 3D {','.join(DEFAULT_FEATURES)}\n"
+          f"compare: {','.join(compare)}")
     print(f"{'data':10s} {'set':>3s} {'default':>8s} {'compare':>8s} {'peer':>8s}  seconds")
     rows = []
     for name in names:
