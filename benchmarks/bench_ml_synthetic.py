@@ -2,8 +2,9 @@
 
 A change of the forests' default features must not lose on data other than DRIVE (issue 26).
 This trains `random-forest` on a few phantoms and scores it on others, for medseg's default
-features (from the data: ``FOREST_FEATURES`` on 2D images, ``DEFAULT_FEATURES`` on 3D), for another feature set (``--compare``, default
-``DEFAULT_FEATURES``: the forests' features before line strength joined them), and for the
+features (from the data: ``FOREST_FEATURES`` on 2D images, ``DEFAULT_FEATURES`` on 3D), for
+another feature set (``--compare``, default ``DEFAULT_FEATURES``: the forests' features before
+line strength joined them), and for the
 peer: scikit-image's ``multiscale_basic_features`` with a ``RandomForestClassifier`` (100
 trees), trained on the same phantoms with 10 000 pixels per image drawn uniformly.
 

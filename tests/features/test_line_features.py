@@ -95,7 +95,6 @@ def test_line_means_one_polarity_equals_the_pair_and_the_dark_side_is_the_negate
         assert (hi >= lo).all()
 
 
-
 def test_line_means_refuses_what_it_cannot_compute_with_one_clear_error():
     import pytest
 
