@@ -12,6 +12,7 @@ when it is absent (the committed ones then stay as they are).
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -365,7 +366,7 @@ def fig_explain(tmp: Path) -> None:
 def _identified_dicom(path: Path) -> None:
     """One synthetic MR slice (a head phantom) as DICOM, with identifying text in its header."""
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
     from medseg.testing import head_phantom
 
@@ -373,7 +374,7 @@ def _identified_dicom(path: Path) -> None:
     a = head.array[head.shape[0] // 2]
     a = ((a - a.min()) / (np.ptp(a) + 1e-9) * 1000).astype(np.uint16)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, "1.2.826.0.1.3680043.8.498.79"
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
@@ -399,7 +400,11 @@ def fig_anonymize(tmp: Path) -> None:
     plt = _plt()
     src = tmp / "anon-in" / "slice.dcm"
     _identified_dicom(src)
-    cmd = ["anonymize", str(src.parent), str(tmp / "anon-out"), "--date-shift"]
+    # a fixed salt (through a mapping file) so the figure's new UID and date offset are the same
+    # every time the docs are rebuilt; a real run takes a random salt unless given --uid-map
+    uid_map = tmp / "anon-uids.json"
+    uid_map.write_text(json.dumps({"salt": "00" * 32, "date_shift": True, "uids": {}}))
+    cmd = ["anonymize", str(src.parent), str(tmp / "anon-out"), "--date-shift", "--uid-map", str(uid_map)]
     subprocess.run([sys.executable, "-m", "medseg", "-q", *cmd], check=True)
     after_path = next((tmp / "anon-out").rglob("*.dcm"))
     before, after = pydicom.dcmread(src), pydicom.dcmread(after_path)
