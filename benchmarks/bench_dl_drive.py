@@ -168,14 +168,18 @@ def medseg_run(ds, fold: int, n_folds: int, budget_min: float, seed: int, out: P
     t0 = time.perf_counter()
     info = train_model(ds, out, cfg)
     wall = time.perf_counter() - t0
-    log = json.loads((out / f"fold_{cfg.fold}" / "log.json").read_text())
+    # one fold, or every fold of ``--fold all`` (an ensemble): steps and seconds summed, curve of the first
+    logs = [json.loads(p.read_text()) for p in sorted(out.glob("fold_*/log.json"))]
+    log = logs[0]
     first80 = next((h["elapsed_s"] / 60 for h in log["history"] if h.get("val_dice", 0) >= 0.80), None)
     seg = load_model(out)
     preds = [seg(img).array for img, _, _ in val]
     f1, pooled = f1_scores(preds, [v[1] for v in val], [v[2] for v in val])
     plan = info["plan"]
-    return {"f1": f1, "f1_pooled": pooled, "steps": log["steps"], "wall_s": round(wall, 1),
-            "samples_per_s": plan["batch_size"] * log["steps"] / max(log["history"][-1].get("train_s", log["elapsed_s"]), 1e-6),
+    steps = sum(lg["steps"] for lg in logs)
+    train_s = sum(lg["history"][-1].get("train_s", lg["elapsed_s"]) for lg in logs)
+    return {"f1": f1, "f1_pooled": pooled, "steps": steps, "wall_s": round(wall, 1), "models": len(logs),
+            "samples_per_s": plan["batch_size"] * steps / max(train_s, 1e-6),
             "minutes_to_f1_080": first80,
             "curve": [(round(h["elapsed_s"] / 60, 2), round(h["val_dice"], 4)) for h in log["history"] if "val_dice" in h],
             "plan": {k: plan[k] for k in ("patch_size", "batch_size", "channels", "step_seconds")}}
